@@ -1,0 +1,1 @@
+"""Agency node runtime and the edges to agency systems."""

@@ -1,0 +1,520 @@
+"""The node SDK: signs requests, seals payloads, pre-flights policy, verifies what it gets.
+
+Memory stays bounded for any payload size: large payloads are encrypted chunk by chunk to
+a spool file, uploaded chunk by chunk, and downloaded and decrypted chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+from urllib.parse import urlencode
+
+import aiohttp
+from pydantic import ValidationError
+from yarl import URL
+
+from hub.client.errors import HubProblem, PreflightFailed, VerificationFailed
+from hub.client.ids import uuid7
+from hub.crypto import (
+    CHUNK_SIZE,
+    ContentKey,
+    CryptoError,
+    NodeKeys,
+    PayloadDecryptor,
+    PayloadEncryptor,
+    SignatureContext,
+    canonical_sha256,
+    ciphertext_size,
+    open_content_key,
+    seal_content_key,
+    seal_payload_bytes,
+    sign_document,
+    verify_document,
+)
+from hub.crypto.httpsig import ContentDigester, content_digest_header, sign_request
+from hub.model import (
+    INLINE_PAYLOAD_MAX_BYTES,
+    Acknowledgement,
+    BlobUpload,
+    Directory,
+    DirectoryEntry,
+    Envelope,
+    EnvelopeFields,
+    InboxPage,
+    MessageStatus,
+    Problem,
+    Receipt,
+    RecipientStatus,
+    Violation,
+)
+from hub.policy.carriage import check_carriage
+from hub.validation import violations_from
+
+__all__ = ["NodeClient", "PayloadSource", "ReceivedMessage"]
+
+Clock = Callable[[], datetime]
+_IO_CHUNK = 64 * 1024
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadSource:
+    """What to send: a document in memory or a file streamed from disk."""
+
+    media_type: str
+    data: bytes | None = None
+    path: Path | None = None
+
+    @classmethod
+    def json(cls, document: Any, media_type: str = "application/json") -> PayloadSource:
+        return cls(media_type=media_type, data=json.dumps(document, ensure_ascii=False).encode())
+
+    @classmethod
+    def file(cls, path: Path, media_type: str = "application/octet-stream") -> PayloadSource:
+        return cls(media_type=media_type, path=path)
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return self.path.stat().st_size
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """A fetched message whose sender signature and hub receipt have been verified."""
+
+    envelope: Envelope
+    envelope_document: dict[str, Any]
+    receipt: Receipt
+
+
+class NodeClient:
+    def __init__(
+        self,
+        *,
+        hub_url: str,
+        node_id: str,
+        keys: NodeKeys,
+        hub_signing_key: bytes,
+        spool_dir: Path | None = None,
+        clock: Clock = _utc_now,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self.node_id = node_id
+        self._keys = keys
+        self._hub_key = hub_signing_key
+        self._spool = spool_dir
+        self._clock = clock
+        self._session = session
+        self._own_session = session is None
+        self._directory: dict[str, DirectoryEntry] = {}
+
+    async def __aenter__(self) -> NodeClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
+            )
+        return self._session
+
+    # -- signed HTTP --------------------------------------------------------------------
+
+    def _sign(self, method: str, path: str, query: str, digest_header: str) -> dict[str, str]:
+        return sign_request(
+            method=method,
+            path=path,
+            query=query,
+            body_digest_header=digest_header,
+            key=self._keys.signing,
+            keyid=self.node_id,
+            created=int(self._clock().timestamp()),
+            nonce=secrets.token_urlsafe(18),
+        )
+
+    def _url(self, path: str, query: str) -> URL:
+        return URL(self.hub_url + path + (f"?{query}" if query else ""), encoded=True)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | float] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> tuple[int, Any]:
+        query = urlencode(params or {})
+        headers = self._sign(method, path, query, content_digest_header(body))
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        async with self._http().request(
+            method, self._url(path, query), data=body if body else None, headers=headers
+        ) as response:
+            raw = await response.read()
+            return response.status, self._decode(response.status, response.content_type, raw)
+
+    @staticmethod
+    def _decode(status: int, content_type: str, raw: bytes) -> Any:
+        if status >= 400:
+            try:
+                problem = Problem.model_validate_json(raw)
+            except ValidationError:
+                problem = Problem(
+                    type="about:blank",
+                    title=f"HTTP {status}",
+                    status=status,
+                    detail=raw[:200].decode("utf-8", "replace") or None,
+                )
+            raise HubProblem(problem)
+        if content_type != "application/json":
+            raise VerificationFailed(f"expected JSON from the hub, got {content_type}")
+        return json.loads(raw)
+
+    # -- directory ----------------------------------------------------------------------
+
+    async def directory(self, *, refresh: bool = False) -> dict[str, DirectoryEntry]:
+        """The hub-signed directory, verified against the pinned hub key."""
+        if self._directory and not refresh:
+            return self._directory
+        _, doc = await self._call("GET", "/v1/directory")
+        try:
+            verify_document(doc, self._hub_key, SignatureContext.DIRECTORY)
+        except CryptoError as exc:
+            raise VerificationFailed("the directory is not signed by the pinned hub key") from exc
+        directory = Directory.model_validate_json(json.dumps(doc))
+        self._directory = {entry.id: entry for entry in directory.nodes}
+        return self._directory
+
+    async def _node(self, node_id: str) -> DirectoryEntry | None:
+        entry = (await self.directory()).get(node_id)
+        if entry is None:
+            entry = (await self.directory(refresh=True)).get(node_id)
+        return entry
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def send(
+        self,
+        fields: EnvelopeFields,
+        payload: PayloadSource,
+        *,
+        message_id: str | None = None,
+        created_at: datetime | None = None,
+        preflight: bool = True,
+    ) -> Receipt:
+        """Encrypt ``payload`` to every recipient, sign the envelope, submit, check the receipt.
+
+        With ``preflight`` (the default) the node's own checks run first, with the same
+        policy code the hub runs; without it the hub's enforcement is all there is.
+        """
+        directory = await self.directory()
+        if preflight:
+            self._preflight(fields, directory)
+        readers: dict[str, bytes] = {}
+        for node_id in [*fields.recipients, self.node_id]:
+            entry = directory.get(node_id)
+            if entry is not None:
+                readers[node_id] = base64.b64decode(entry.encryption_key)
+            else:
+                # Only reachable without pre-flight: seal to a throwaway key so the
+                # message is well formed and the hub's routing check can refuse it.
+                readers[node_id] = NodeKeys.generate().public.encryption
+        moment = created_at or self._clock()
+        envelope: dict[str, Any] = {
+            **fields.model_dump(mode="json", exclude_none=True),
+            "version": 1,
+            "id": message_id or uuid7(moment),
+            "sender": self.node_id,
+            "created_at": _rfc3339(moment),
+        }
+        if ciphertext_size(payload.size()) <= INLINE_PAYLOAD_MAX_BYTES:
+            envelope["payload"] = self._inline_payload(payload, readers)
+        else:
+            envelope["payload"] = await self._blob_payload(payload, readers)
+        envelope["signature"] = sign_document(
+            envelope, self._keys.signing, SignatureContext.ENVELOPE
+        )
+        body = json.dumps(envelope, separators=(",", ":")).encode()
+        if preflight:
+            try:
+                Envelope.model_validate_json(body)
+            except ValidationError as exc:
+                raise PreflightFailed(violations_from(exc)) from exc
+        _, doc = await self._call(
+            "POST", "/v1/messages", body=body, content_type="application/json"
+        )
+        receipt = self._verified_receipt(doc)
+        if receipt.message_id != envelope["id"] or receipt.envelope_sha256 != canonical_sha256(
+            envelope
+        ):
+            raise VerificationFailed("the receipt does not describe the message that was sent")
+        return receipt
+
+    def _preflight(self, fields: EnvelopeFields, directory: Mapping[str, DirectoryEntry]) -> None:
+        violations: list[Violation] = []
+        accreditation: dict[str, str] = {}
+        for index, node_id in enumerate(fields.recipients):
+            entry = directory.get(node_id)
+            if entry is None:
+                violations.append(
+                    Violation(
+                        rule="ROUTE-01",
+                        path=f"$.recipients[{index}]",
+                        message=f"{node_id} is not in the hub directory",
+                    )
+                )
+            elif entry.status != "active":
+                violations.append(
+                    Violation(
+                        rule="ROUTE-02",
+                        path=f"$.recipients[{index}]",
+                        message=f"{node_id} is {entry.status} and cannot receive messages",
+                    )
+                )
+            else:
+                accreditation[node_id] = entry.accreditation
+        if not violations:
+            violations += check_carriage(fields.marking, accreditation)
+        if violations:
+            raise PreflightFailed(violations)
+
+    @staticmethod
+    def _inline_payload(payload: PayloadSource, readers: Mapping[str, bytes]) -> dict[str, Any]:
+        data = payload.data if payload.data is not None else (payload.path or Path()).read_bytes()
+        sealed = seal_payload_bytes(data, readers)
+        return {
+            "media_type": payload.media_type,
+            "cipher": "xchacha20poly1305-secretstream/64k",
+            "sha256": sealed.sha256,
+            "size": len(sealed.ciphertext),
+            "transport": "inline",
+            "inline": base64.b64encode(sealed.ciphertext).decode("ascii"),
+            "sealed_keys": sealed.sealed_keys,
+        }
+
+    async def _blob_payload(
+        self, payload: PayloadSource, readers: Mapping[str, bytes]
+    ) -> dict[str, Any]:
+        key = ContentKey.generate()
+        encryptor = PayloadEncryptor(key)
+        # Encryption is CPU and disk work: a worker thread keeps the event loop free.
+        spool = await asyncio.to_thread(_encrypt_to_spool, payload, encryptor, self._spool)
+        try:
+            await self._upload_blob(spool, encryptor.sha256, encryptor.size)
+        finally:
+            await asyncio.to_thread(spool.unlink, missing_ok=True)
+        return {
+            "media_type": payload.media_type,
+            "cipher": "xchacha20poly1305-secretstream/64k",
+            "sha256": encryptor.sha256,
+            "size": encryptor.size,
+            "transport": "blob",
+            "sealed_keys": seal_content_key(key, readers),
+        }
+
+    async def _upload_blob(self, path: Path, sha256: str, size: int) -> BlobUpload:
+        announce = json.dumps({"sha256": sha256, "size": size}).encode()
+        _, doc = await self._call(
+            "POST", "/v1/blobs", body=announce, content_type="application/json"
+        )
+        upload = BlobUpload.model_validate_json(json.dumps(doc))
+        # Resumable: chunks the hub already holds are skipped.
+        for index in range(upload.chunk_count):
+            if upload.complete or index in upload.received_chunks:
+                continue
+            offset = index * upload.chunk_size
+            length = min(upload.chunk_size, size - offset)
+            upload = await self._put_chunk(path, upload.upload_id, index, offset, length)
+        if not upload.complete:
+            raise VerificationFailed("the hub did not confirm the completed upload")
+        return upload
+
+    async def _put_chunk(
+        self, path: Path, upload_id: str, index: int, offset: int, length: int
+    ) -> BlobUpload:
+        digester = ContentDigester()
+        for piece in _file_range(path, offset, length):
+            digester.update(piece)
+        route = f"/v1/blobs/{upload_id}/{index}"
+        headers = self._sign("PUT", route, "", digester.header_value())
+        headers["Content-Type"] = "application/octet-stream"
+        headers["Content-Length"] = str(length)
+        async with self._http().put(
+            self._url(route, ""), data=_aiter_file_range(path, offset, length), headers=headers
+        ) as response:
+            raw = await response.read()
+            doc = self._decode(response.status, response.content_type, raw)
+        return BlobUpload.model_validate_json(json.dumps(doc))
+
+    def _verified_receipt(self, doc: Any) -> Receipt:
+        try:
+            verify_document(doc, self._hub_key, SignatureContext.RECEIPT)
+        except CryptoError as exc:
+            raise VerificationFailed("the receipt is not signed by the pinned hub key") from exc
+        return Receipt.model_validate_json(json.dumps(doc))
+
+    # -- receiving ----------------------------------------------------------------------
+
+    async def inbox(self, *, after: int = 0, limit: int = 100, wait: float = 0) -> InboxPage:
+        _, doc = await self._call(
+            "GET", "/v1/inbox", params={"after": after, "limit": limit, "wait": wait}
+        )
+        return InboxPage.model_validate_json(json.dumps(doc))
+
+    async def fetch(self, message_id: str) -> ReceivedMessage:
+        """Fetch a message and verify its sender's signature and the hub's receipt."""
+        _, doc = await self._call("GET", f"/v1/messages/{message_id}")
+        envelope_doc, receipt_doc = doc.get("envelope"), doc.get("receipt")
+        if not isinstance(envelope_doc, dict) or not isinstance(receipt_doc, dict):
+            raise VerificationFailed("the hub's answer lacks the envelope or its receipt")
+        envelope = Envelope.model_validate_json(json.dumps(envelope_doc))
+        sender = await self._node(envelope.sender)
+        if sender is None:
+            raise VerificationFailed(f"sender {envelope.sender} is not in the directory")
+        try:
+            verify_document(
+                envelope_doc, base64.b64decode(sender.signing_key), SignatureContext.ENVELOPE
+            )
+        except CryptoError as exc:
+            raise VerificationFailed("the envelope is not signed by its sender") from exc
+        receipt = self._verified_receipt(receipt_doc)
+        if receipt.message_id != envelope.id or receipt.envelope_sha256 != canonical_sha256(
+            envelope_doc
+        ):
+            raise VerificationFailed("the hub's receipt does not match the envelope")
+        if self.node_id not in envelope.readers():
+            raise VerificationFailed("this node is not a reader of the message")
+        return ReceivedMessage(envelope=envelope, envelope_document=envelope_doc, receipt=receipt)
+
+    async def open_payload(
+        self, message: ReceivedMessage, sink: BinaryIO | None = None
+    ) -> bytes | None:
+        """Decrypt the payload into ``sink`` (streamed) or, without a sink, into memory.
+
+        Raises :class:`hub.crypto.DecryptionFailed` for a wrong key, any tampering,
+        truncation or a hash that does not match the signed envelope.
+        """
+        payload = message.envelope.payload
+        sealed = payload.sealed_keys.get(self.node_id)
+        if sealed is None:
+            raise VerificationFailed("the payload has no key sealed to this node")
+        decryptor = PayloadDecryptor(
+            open_content_key(self._keys, sealed), expected_sha256=payload.sha256
+        )
+        collected: list[bytes] = []
+
+        def emit(chunks: Iterable[bytes]) -> None:
+            for chunk in chunks:
+                if sink is not None:
+                    sink.write(chunk)
+                else:
+                    collected.append(chunk)
+
+        if payload.transport == "inline":
+            emit(decryptor.feed(payload.inline_bytes()))
+        else:
+            route = f"/v1/blobs/{payload.sha256}"
+            headers = self._sign("GET", route, "", content_digest_header(b""))
+            async with self._http().get(self._url(route, ""), headers=headers) as response:
+                if response.status >= 400:
+                    self._decode(response.status, response.content_type, await response.read())
+                async for piece in response.content.iter_chunked(CHUNK_SIZE):
+                    emit(decryptor.feed(piece))
+        emit(decryptor.finish())
+        return None if sink is not None else b"".join(collected)
+
+    async def acknowledge(self, message: ReceivedMessage) -> RecipientStatus:
+        ack: dict[str, Any] = {
+            "message_id": message.envelope.id,
+            "node": self.node_id,
+            "envelope_sha256": message.receipt.envelope_sha256,
+            "acknowledged_at": _rfc3339(self._clock()),
+        }
+        ack["signature"] = sign_document(ack, self._keys.signing, SignatureContext.ACK)
+        Acknowledgement.model_validate_json(json.dumps(ack))
+        _, doc = await self._call(
+            "POST",
+            f"/v1/messages/{message.envelope.id}/ack",
+            body=json.dumps(ack).encode(),
+            content_type="application/json",
+        )
+        return RecipientStatus.model_validate_json(json.dumps(doc))
+
+    async def status(self, message_id: str) -> MessageStatus:
+        _, doc = await self._call("GET", f"/v1/messages/{message_id}/status")
+        return MessageStatus.model_validate_json(json.dumps(doc))
+
+
+def _encrypt_to_spool(
+    payload: PayloadSource, encryptor: PayloadEncryptor, spool_dir: Path | None
+) -> Path:
+    if spool_dir is not None:
+        spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(prefix="outgoing-", suffix=".ct", dir=spool_dir)
+    spool = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if payload.path is not None:
+                with payload.path.open("rb") as source:
+                    for piece in encryptor.encrypt_stream(source):
+                        out.write(piece)
+            else:
+                for piece in encryptor.encrypt_stream(io.BytesIO(payload.data or b"")):
+                    out.write(piece)
+    except BaseException:
+        spool.unlink(missing_ok=True)
+        raise
+    return spool
+
+
+def _file_range(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        remaining = length
+        while remaining > 0:
+            piece = handle.read(min(_IO_CHUNK, remaining))
+            if not piece:
+                raise VerificationFailed(f"{path} ended early")
+            remaining -= len(piece)
+            yield piece
+
+
+async def _aiter_file_range(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
+    for piece in _file_range(path, offset, length):
+        yield piece

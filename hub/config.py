@@ -1,0 +1,145 @@
+"""The hub's configuration: one frozen object built at start-up and passed in (STYLE.md 8).
+
+Read from TOML. Relative paths are resolved against the config file's folder. Every error
+names the key at fault. Secrets (the hub's key passphrase) are referenced by path.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.store import database_url_for_path
+
+__all__ = ["ConfigError", "HubConfig", "Limits", "load_hub_config", "render_hub_config"]
+
+
+class ConfigError(ValueError):
+    """The configuration is missing a key, has a wrong type, or names a bad value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Body limits, windows and timeouts (DESIGN.md section 9). Defaults are documented here."""
+
+    # POST /v1/messages: a 64 KiB inline ciphertext is ~88 KiB in base64, plus the envelope.
+    message_body_bytes: int = 256 * 1024
+    # Small JSON bodies: acks, blob announcements.
+    small_body_bytes: int = 16 * 1024
+    # Chunk size for blob uploads, assigned by the hub; each PUT carries one chunk.
+    blob_chunk_bytes: int = 8 * 1024 * 1024
+    # Largest single payload accepted through /v1/blobs.
+    blob_max_bytes: int = 16 * 1024 * 1024 * 1024
+    # RFC 9421 'created' may differ from the hub clock by this much either way.
+    signature_window_seconds: int = 300
+    # Longest inbox long-poll.
+    inbox_wait_max_seconds: float = 30.0
+    inbox_page_max: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    hub_id: str
+    database_url: str
+    blob_dir: Path
+    signing_key_path: Path
+    signing_key_passphrase_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8443
+    limits: Limits = field(default_factory=Limits)
+
+
+def _get(table: dict[str, Any], key: str, kind: type, where: str, default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise ConfigError(f"{where}.{key} is required")
+        return default
+    value = table[key]
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} must be an integer")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}.{key} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def load_hub_config(path: Path) -> HubConfig:
+    """Parse and check a hub TOML config; raise :class:`ConfigError` naming the key at fault."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    base = path.parent.resolve()
+    known = {"hub", "server", "storage", "keys", "limits"}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ConfigError(f"unknown config section(s): {', '.join(unknown)}")
+
+    def resolve(p: str) -> Path:
+        candidate = Path(p)
+        return candidate if candidate.is_absolute() else base / candidate
+
+    hub_t, server_t, storage_t = _table(doc, "hub"), _table(doc, "server"), _table(doc, "storage")
+    keys_t, limits_t = _table(doc, "keys"), _table(doc, "limits")
+    if "url" in storage_t and "database" in storage_t:
+        raise ConfigError("storage.url and storage.database are exclusive; give one")
+    if "url" in storage_t:
+        database_url = _get(storage_t, "url", str, "storage")
+    else:
+        database_url = database_url_for_path(resolve(_get(storage_t, "database", str, "storage")))
+    defaults = Limits()
+    limit_values: dict[str, Any] = {}
+    for name in Limits.__dataclass_fields__:
+        default = getattr(defaults, name)
+        value = _get(limits_t, name, type(default), "limits", default)
+        if value <= 0:
+            raise ConfigError(f"limits.{name} must be positive")
+        limit_values[name] = value
+    unknown_limits = sorted(set(limits_t) - set(Limits.__dataclass_fields__))
+    if unknown_limits:
+        raise ConfigError(f"unknown key(s) in [limits]: {', '.join(unknown_limits)}")
+    passphrase = _get(keys_t, "passphrase_file", str, "keys", None)
+    port = _get(server_t, "port", int, "server", 8443)
+    if not 0 <= port <= 65535:
+        raise ConfigError("server.port must be between 0 and 65535")
+    return HubConfig(
+        hub_id=_get(hub_t, "id", str, "hub"),
+        database_url=database_url,
+        blob_dir=resolve(_get(storage_t, "blob_dir", str, "storage")),
+        signing_key_path=resolve(_get(keys_t, "signing_key", str, "keys")),
+        signing_key_passphrase_file=None if passphrase is None else resolve(passphrase),
+        host=_get(server_t, "host", str, "server", "127.0.0.1"),
+        port=port,
+        limits=Limits(**limit_values),
+    )
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_hub_config(
+    *, hub_id: str, database: str, blob_dir: str, signing_key: str, host: str, port: int
+) -> str:
+    """A minimal hub.toml (paths relative to the file's folder)."""
+    return (
+        "# Safeguarding Exchange Hub configuration. Paths are relative to this file.\n"
+        f"[hub]\nid = {_toml_str(hub_id)}\n\n"
+        f"[server]\nhost = {_toml_str(host)}\nport = {port}\n\n"
+        f'[storage]\n# SQLite (WAL); use url = "postgresql://..." for PostgreSQL.\n'
+        f"database = {_toml_str(database)}\nblob_dir = {_toml_str(blob_dir)}\n\n"
+        f"[keys]\nsigning_key = {_toml_str(signing_key)}\n"
+    )

@@ -1,0 +1,67 @@
+"""The only package that imports ``nacl`` or ``gnupg`` (STYLE.md rules 3 and 4).
+
+Everything else calls the names exported here: canonical JSON, signing and verifying
+documents, sealing and opening payloads, key files, HTTP message signatures.
+"""
+
+from hub.crypto.canonical import canonical_json, canonical_sha256
+from hub.crypto.errors import (
+    CryptoError,
+    DecryptionFailed,
+    KeyFileError,
+    KeyFilePermissionError,
+    SignatureInvalid,
+)
+from hub.crypto.keys import (
+    KdfStrength,
+    NodeKeys,
+    PublicKeys,
+    SigningKey,
+    read_key_file,
+    verify_detached,
+    write_key_file,
+)
+from hub.crypto.payload import (
+    CHUNK_SIZE,
+    ContentKey,
+    PayloadDecryptor,
+    PayloadEncryptor,
+    SealedPayload,
+    ciphertext_size,
+    open_content_key,
+    open_payload_bytes,
+    seal_content_key,
+    seal_payload_bytes,
+)
+from hub.crypto.signing import SignatureContext, sign_document, signing_input, verify_document
+
+__all__ = [
+    "CHUNK_SIZE",
+    "ContentKey",
+    "CryptoError",
+    "DecryptionFailed",
+    "KdfStrength",
+    "KeyFileError",
+    "KeyFilePermissionError",
+    "NodeKeys",
+    "PayloadDecryptor",
+    "PayloadEncryptor",
+    "PublicKeys",
+    "SealedPayload",
+    "SignatureContext",
+    "SignatureInvalid",
+    "SigningKey",
+    "canonical_json",
+    "canonical_sha256",
+    "ciphertext_size",
+    "open_content_key",
+    "open_payload_bytes",
+    "read_key_file",
+    "seal_content_key",
+    "seal_payload_bytes",
+    "sign_document",
+    "signing_input",
+    "verify_detached",
+    "verify_document",
+    "write_key_file",
+]

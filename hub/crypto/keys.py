@@ -1,0 +1,282 @@
+"""Node and hub key pairs, and key files that never leave their owner's hands.
+
+Every node holds two key pairs (DESIGN.md section 2): Ed25519 for signing and X25519 for
+receiving sealed payload keys. A key file holds both secrets, is written with mode 0600,
+is refused when its permissions are looser, and may be encrypted at rest under a
+passphrase with Argon2id (libsodium ``crypto_pwhash``) and XSalsa20-Poly1305.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.public
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+import nacl.utils
+
+from hub.crypto.errors import KeyFileError, KeyFilePermissionError, SignatureInvalid
+
+__all__ = [
+    "KdfStrength",
+    "NodeKeys",
+    "PublicKeys",
+    "SigningKey",
+    "read_key_file",
+    "verify_detached",
+    "write_key_file",
+]
+
+_KEY_FILE_FORMAT = "seh-node-keys/1"
+_ENCRYPTED_KEY_FILE_FORMAT = "seh-node-keys-encrypted/1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str, *, what: str, length: int | None = None) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{what} is not valid base64") from exc
+    if length is not None and len(raw) != length:
+        raise KeyFileError(f"{what} must be {length} bytes, got {len(raw)}")
+    return raw
+
+
+class SigningKey:
+    """An Ed25519 signing key. Only ``hub.crypto`` sees the libsodium object."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != 32:
+            raise ValueError("an Ed25519 seed is 32 bytes")
+        self._key = nacl.signing.SigningKey(seed)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(nacl.utils.random(32))
+
+    @property
+    def seed(self) -> bytes:
+        return bytes(self._key)
+
+    @property
+    def public_bytes(self) -> bytes:
+        return bytes(self._key.verify_key)
+
+    def sign_detached(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+        return self._key.sign(message).signature
+
+    def __repr__(self) -> str:  # never print key material
+        return f"SigningKey(public={_b64(self.public_bytes)})"
+
+
+def verify_detached(public_key: bytes, message: bytes, signature: bytes) -> None:
+    """Verify an Ed25519 signature; raise :class:`SignatureInvalid` when it does not hold."""
+    try:
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError) as exc:
+        raise SignatureInvalid("signature does not verify") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeys:
+    """The public half of a node's keys, as published in the hub directory."""
+
+    signing: bytes  # Ed25519, 32 bytes
+    encryption: bytes  # X25519, 32 bytes
+
+    def to_json(self) -> dict[str, str]:
+        return {"signing_key": _b64(self.signing), "encryption_key": _b64(self.encryption)}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> PublicKeys:
+        if not isinstance(doc, dict):
+            raise KeyFileError("public keys must be a JSON object")
+        try:
+            signing, encryption = doc["signing_key"], doc["encryption_key"]
+        except KeyError as exc:
+            raise KeyFileError(f"public keys lack {exc.args[0]!r}") from exc
+        return cls(
+            signing=_unb64(str(signing), what="signing_key", length=32),
+            encryption=_unb64(str(encryption), what="encryption_key", length=32),
+        )
+
+
+class NodeKeys:
+    """A node's (or the hub's) secret keys: Ed25519 for signing, X25519 for receiving."""
+
+    __slots__ = ("_box", "signing")
+
+    def __init__(self, signing_seed: bytes, encryption_secret: bytes) -> None:
+        if len(encryption_secret) != 32:
+            raise ValueError("an X25519 secret key is 32 bytes")
+        self.signing = SigningKey(signing_seed)
+        self._box = nacl.public.PrivateKey(encryption_secret)
+
+    @classmethod
+    def generate(cls) -> NodeKeys:
+        return cls(nacl.utils.random(32), nacl.utils.random(32))
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> NodeKeys:
+        """Deterministic keys for tests and known-answer vectors. Never for real nodes."""
+        if len(seed) != 32:
+            raise ValueError("a seed is 32 bytes")
+        box = nacl.public.PrivateKey.from_seed(seed)
+        return cls(seed, bytes(box))
+
+    @property
+    def public(self) -> PublicKeys:
+        return PublicKeys(signing=self.signing.public_bytes, encryption=bytes(self._box.public_key))
+
+    @property
+    def encryption_secret(self) -> bytes:
+        return bytes(self._box)
+
+    def _private_box_key(self) -> nacl.public.PrivateKey:
+        return self._box
+
+    def __repr__(self) -> str:
+        return f"NodeKeys(signing_public={_b64(self.signing.public_bytes)})"
+
+
+@dataclass(frozen=True, slots=True)
+class KdfStrength:
+    """Argon2id cost for encrypting a key file at rest (libsodium ``crypto_pwhash``)."""
+
+    opslimit: int
+    memlimit: int
+
+    @classmethod
+    def moderate(cls) -> KdfStrength:
+        # libsodium's MODERATE: 3 passes, 256 MiB; about a second on a 2-core machine.
+        return cls(nacl.pwhash.argon2id.OPSLIMIT_MODERATE, nacl.pwhash.argon2id.MEMLIMIT_MODERATE)
+
+    @classmethod
+    def interactive(cls) -> KdfStrength:
+        return cls(
+            nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+        )
+
+
+def write_key_file(
+    path: Path,
+    keys: NodeKeys,
+    *,
+    passphrase: bytes | None = None,
+    kdf: KdfStrength | None = None,
+) -> None:
+    """Write ``keys`` to ``path`` with mode 0600, atomically; refuse to overwrite a file."""
+    secret_doc = {
+        "format": _KEY_FILE_FORMAT,
+        "signing_seed": _b64(keys.signing.seed),
+        "encryption_secret": _b64(keys.encryption_secret),
+    }
+    plain = json.dumps(secret_doc).encode()
+    if passphrase is None:
+        body = plain
+    else:
+        strength = kdf or KdfStrength.moderate()
+        salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+        wrapping_key = nacl.pwhash.argon2id.kdf(
+            nacl.secret.SecretBox.KEY_SIZE,
+            passphrase,
+            salt,
+            opslimit=strength.opslimit,
+            memlimit=strength.memlimit,
+        )
+        sealed = nacl.secret.SecretBox(wrapping_key).encrypt(plain)
+        body = json.dumps(
+            {
+                "format": _ENCRYPTED_KEY_FILE_FORMAT,
+                "kdf": "argon2id",
+                "opslimit": strength.opslimit,
+                "memlimit": strength.memlimit,
+                "salt": _b64(salt),
+                "ciphertext": _b64(bytes(sealed)),
+                "public": keys.public.to_json(),
+            }
+        ).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key file")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_key_file(path: Path, *, passphrase: bytes | None = None) -> NodeKeys:
+    """Read a key file written by :func:`write_key_file`.
+
+    Refuses a file that group or others may read or write (SecureDrop does the same for
+    its keys), and names what is wrong without ever echoing key material.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise KeyFileError(f"key file {path} does not exist") from exc
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise KeyFilePermissionError(
+            f"key file {path} has mode {stat.S_IMODE(info.st_mode):04o}; "
+            "it must be readable by its owner only (chmod 600)"
+        )
+    try:
+        doc = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"key file {path} is not valid JSON") from exc
+    if not isinstance(doc, dict):
+        raise KeyFileError(f"key file {path} is not a key file")
+    fmt = doc.get("format")
+    if fmt == _ENCRYPTED_KEY_FILE_FORMAT:
+        if passphrase is None:
+            raise KeyFileError(f"key file {path} is encrypted; a passphrase is needed")
+        try:
+            wrapping_key = nacl.pwhash.argon2id.kdf(
+                nacl.secret.SecretBox.KEY_SIZE,
+                passphrase,
+                _unb64(str(doc["salt"]), what="salt", length=nacl.pwhash.argon2id.SALTBYTES),
+                opslimit=int(doc["opslimit"]),
+                memlimit=int(doc["memlimit"]),
+            )
+            plain = nacl.secret.SecretBox(wrapping_key).decrypt(
+                _unb64(str(doc["ciphertext"]), what="ciphertext")
+            )
+        except KeyError as exc:
+            raise KeyFileError(f"key file {path} lacks {exc.args[0]!r}") from exc
+        except nacl.exceptions.CryptoError as exc:
+            raise KeyFileError(f"wrong passphrase for key file {path}") from exc
+        try:
+            doc = json.loads(plain)
+        except ValueError as exc:
+            raise KeyFileError(f"key file {path} holds no valid key document") from exc
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+    if fmt != _KEY_FILE_FORMAT or not isinstance(doc, dict):
+        raise KeyFileError(f"key file {path} has unknown format {fmt!r}")
+    try:
+        return NodeKeys(
+            _unb64(str(doc["signing_seed"]), what="signing_seed", length=32),
+            _unb64(str(doc["encryption_secret"]), what="encryption_secret", length=32),
+        )
+    except KeyError as exc:
+        raise KeyFileError(f"key file {path} lacks {exc.args[0]!r}") from exc

@@ -1,0 +1,272 @@
+"""The signed envelope: everything the hub may see about a message (DESIGN.md section 4).
+
+The envelope carries who, to whom, what kind, the protective marking, purpose, lawful
+basis, consent position, data scope and the payload's hash and sealed keys. It never
+carries free text that could identify a person: that travels in the encrypted payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Final, Literal, get_args
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from hub.model.base import Base64Str, NodeId, OpaqueRef, Sha256Hex, WireModel
+
+__all__ = [
+    "INLINE_PAYLOAD_MAX_BYTES",
+    "MESSAGE_KINDS",
+    "PAYLOAD_CIPHER",
+    "UUID7_PATTERN",
+    "Author",
+    "Consent",
+    "DecisionRecord",
+    "Envelope",
+    "EnvelopeFields",
+    "LegalBasis",
+    "Marking",
+    "MessageKind",
+    "PayloadDescriptor",
+    "ScopeItem",
+]
+
+# Inline ciphertext is capped at 64 KiB; larger payloads go through /v1/blobs.
+INLINE_PAYLOAD_MAX_BYTES = 64 * 1024
+PAYLOAD_CIPHER: Final = "xchacha20poly1305-secretstream/64k"
+UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+MessageKind = Literal[
+    "referral",
+    "referral_outcome",
+    "information_request",
+    "decision",
+    "release",
+    "case_open",
+    "consent_record",
+    "case_pack",
+    "panel_outcome",
+    "case_review",
+    "withdrawal",
+    "note",
+]
+MESSAGE_KINDS: tuple[str, ...] = get_args(MessageKind)
+
+# Registry codes (purposes, gateways, categories, rule ids) are upper or lower snake
+# identifiers; the registries in schemas/registry/ give them meaning.
+CodeUpper = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+GatewayId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
+CategoryId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() != timedelta(0):
+        raise ValueError("must be an RFC 3339 timestamp in UTC (ending in Z or +00:00)")
+    return value
+
+
+class Author(WireModel):
+    """The person at the sending node, as the node asserts them; never their name."""
+
+    user_ref: OpaqueRef
+    role: Literal[
+        "REFERRER",
+        "SAFEGUARDING_LEAD",
+        "CALDICOTT_GUARDIAN",
+        "IG_LEAD",
+        "DPO",
+        "PREVENT_POLICE_OFFICER",
+        "CHANNEL_CHAIR",
+        "CHANNEL_COORDINATOR",
+        "PANEL_MEMBER",
+        "INTERVENTION_PROVIDER",
+        "AUDITOR",
+    ]
+    vetting: Literal["BPSS", "CTC", "SC", "ESC", "DV", "EDV", "AC"]
+
+
+class Marking(WireModel):
+    """A protective marking in structured form (REFERENCE.md 1.7).
+
+    The model accepts every tier so that the policy engine, not a parse error, can refuse
+    SECRET and TOP SECRET with rule MK-09 and say why.
+    """
+
+    tier: Literal["OFFICIAL", "SECRET", "TOP SECRET"]
+    sensitive: bool = False
+    uk_prefix: bool = False
+    handling: (
+        Literal[
+            "RECIPIENTS_ONLY", "FOR_PUBLIC_RELEASE", "ORG_USE_ONLY", "HMG_USE_ONLY", "EMBARGOED"
+        ]
+        | None
+    ) = None
+    handling_orgs: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = []
+    descriptors: list[CodeUpper] = []
+    national_caveats: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = []
+
+    def render(self) -> str:
+        """The canonical marking string, e.g. ``OFFICIAL-SENSITIVE - PERSONAL DATA``."""
+        parts: list[str] = ["OFFICIAL-SENSITIVE" if self.sensitive else self.tier]
+        if self.uk_prefix:
+            parts[0] = f"UK {parts[0]}"
+        if self.handling == "ORG_USE_ONLY":
+            parts.append(f"{' / '.join(self.handling_orgs)} USE ONLY")
+        elif self.handling is not None:
+            parts.append(self.handling.replace("_", " "))
+        parts.extend(_DESCRIPTOR_STRINGS.get(d, d.replace("_", " ")) for d in self.descriptors)
+        parts.extend(self.national_caveats)
+        return " - ".join(parts)
+
+
+_DESCRIPTOR_STRINGS = {
+    "PERSONAL_DATA": "PERSONAL DATA",
+    "LPP": "LEGAL PROFESSIONAL PRIVILEGE (LPP)",
+    "LEGAL": "LEGAL",
+    "MARKET_SENSITIVE": "MARKET SENSITIVE",
+    "COMMERCIAL": "COMMERCIAL",
+    "HR_MANAGEMENT": "HR / MANAGEMENT",
+}
+
+
+class LegalBasis(WireModel):
+    """The gateway set a disclosure relies on (REFERENCE.md 2.1), as registry ids."""
+
+    powers: list[GatewayId] = []
+    art6: GatewayId | None = None
+    art9: GatewayId | None = None
+    sch1: GatewayId | None = None
+    art10: GatewayId | None = None
+    exemptions: list[GatewayId] = []
+
+
+class Consent(WireModel):
+    """The consent position (REFERENCE.md 3.2)."""
+
+    state: Literal[
+        "OBTAINED",
+        "NOT_SOUGHT",
+        "REFUSED",
+        "WITHDRAWN",
+        "LACKS_CAPACITY",
+        "CHILD_PARENT_CONSENT",
+        "CHILD_OWN_CONSENT",
+        "UNKNOWN",
+    ]
+    given_by: Literal["SUBJECT", "PARENT_OR_GUARDIAN"] | None = None
+    reason_code: CodeUpper | None = None
+    best_interests: bool = False
+    subject_not_to_be_told: bool = False
+
+
+class ScopeItem(WireModel):
+    """One named data category and its period; the justification text travels encrypted."""
+
+    category: CategoryId
+    period_from: date | None = None
+    period_to: date | None = None
+    justification_present: bool
+
+
+class DecisionRecord(WireModel):
+    outcome: Literal[
+        "APPROVED_FULL", "APPROVED_PARTIAL", "REFUSED", "RETURNED_INCOMPLETE", "ESCALATED"
+    ]
+    approved_scope: list[ScopeItem] = []
+    reason_code: CodeUpper | None = None
+
+
+class PayloadDescriptor(WireModel):
+    """Where the ciphertext is, how big it is, its hash, and its key sealed per reader."""
+
+    media_type: Annotated[str, StringConstraints(pattern=r"^[a-z]+/[a-z0-9.+-]+$", max_length=100)]
+    cipher: Literal["xchacha20poly1305-secretstream/64k"] = PAYLOAD_CIPHER
+    sha256: Sha256Hex
+    size: Annotated[int, Field(ge=0, le=1 << 50)]
+    transport: Literal["inline", "blob"]
+    inline: Base64Str | None = None
+    # The content key sealed (X25519 sealed box) to each reader's encryption key.
+    sealed_keys: dict[NodeId, Base64Str]
+
+    @model_validator(mode="after")
+    def _inline_matches_transport(self) -> PayloadDescriptor:
+        if self.transport == "inline":
+            if self.inline is None:
+                raise ValueError("an inline payload needs its ciphertext in 'inline'")
+            if self.size > INLINE_PAYLOAD_MAX_BYTES:
+                raise ValueError(
+                    f"inline payloads are at most {INLINE_PAYLOAD_MAX_BYTES} bytes; "
+                    "upload larger ones through /v1/blobs"
+                )
+        elif self.inline is not None:
+            raise ValueError("a blob payload must not also carry 'inline' ciphertext")
+        return self
+
+    def inline_bytes(self) -> bytes:
+        if self.inline is None:
+            raise ValueError("payload is not inline")
+        try:
+            return base64.b64decode(self.inline, validate=True)
+        except binascii.Error as exc:  # pragma: no cover - the pattern already checked it
+            raise ValueError("inline payload is not base64") from exc
+
+
+class EnvelopeFields(WireModel):
+    """The fields a sender fills in; shared by drafts and signed envelopes."""
+
+    kind: MessageKind
+    author: Author
+    recipients: Annotated[list[NodeId], Field(min_length=1, max_length=64)]
+    marking: Marking
+    subject_ref: OpaqueRef | None = None
+    case_ref: OpaqueRef | None = None
+    in_reply_to: Annotated[str, StringConstraints(pattern=UUID7_PATTERN)] | None = None
+    purpose: CodeUpper
+    legal_basis: LegalBasis | None = None
+    consent: Consent | None = None
+    scope: list[ScopeItem] = []
+    decision: DecisionRecord | None = None
+    urgency: Literal["routine", "urgent"] = "routine"
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients_unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("recipients must not repeat a node")
+        return value
+
+
+class Envelope(EnvelopeFields):
+    """A signed envelope as it travels (sender's Ed25519 signature over its JCS form)."""
+
+    version: Literal[1] = 1
+    id: Annotated[str, StringConstraints(pattern=UUID7_PATTERN)]
+    sender: NodeId
+    created_at: datetime
+    payload: PayloadDescriptor
+    signature: Base64Str
+
+    _utc = field_validator("created_at")(_require_utc)
+
+    @model_validator(mode="after")
+    def _keys_for_every_recipient(self) -> Envelope:
+        if self.sender in self.recipients:
+            raise ValueError("a node cannot send a message to itself")
+        readers = set(self.recipients) | {self.sender}
+        missing = [r for r in self.recipients if r not in self.payload.sealed_keys]
+        if missing:
+            raise ValueError(f"payload.sealed_keys lacks a key for {', '.join(missing)}")
+        strangers = sorted(set(self.payload.sealed_keys) - readers)
+        if strangers:
+            raise ValueError(
+                f"payload.sealed_keys names nodes that are not recipients: {', '.join(strangers)}"
+            )
+        return self
+
+    def readers(self) -> frozenset[str]:
+        return frozenset(self.recipients) | {self.sender}
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,128 @@
+"""Receipts, acknowledgements, the directory, inbox pages, status and blob uploads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from hub.model.base import Base64Str, NodeId, Sha256Hex, WireModel
+from hub.model.envelope import UUID7_PATTERN, MessageKind
+
+__all__ = [
+    "Acknowledgement",
+    "AgencyType",
+    "BlobUpload",
+    "BlobUploadRequest",
+    "Directory",
+    "DirectoryEntry",
+    "InboxEntry",
+    "InboxPage",
+    "MessageStatus",
+    "NodeStatus",
+    "Receipt",
+    "RecipientStatus",
+]
+
+MessageId = Annotated[str, StringConstraints(pattern=UUID7_PATTERN)]
+AgencyType = Literal[
+    "police",
+    "local_authority",
+    "health",
+    "probation",
+    "education",
+    "youth_justice",
+    "prison",
+    "voluntary",
+    "other",
+]
+NodeStatus = Literal["active", "suspended", "revoked"]
+Accreditation = Literal["OFFICIAL", "OFFICIAL-SENSITIVE"]
+
+
+class Receipt(WireModel):
+    """The hub's signed word that it accepted a message, durably, at a time."""
+
+    message_id: MessageId
+    envelope_sha256: Sha256Hex
+    sender: NodeId
+    recipients: list[NodeId]
+    received_at: datetime
+    hub_id: str
+    signature: Base64Str
+
+
+class Acknowledgement(WireModel):
+    """A recipient's signed statement that it received and opened a message."""
+
+    message_id: MessageId
+    node: NodeId
+    envelope_sha256: Sha256Hex
+    acknowledged_at: datetime
+    signature: Base64Str
+
+
+class DirectoryEntry(WireModel):
+    id: NodeId
+    agency_type: AgencyType
+    display_name: str
+    signing_key: Base64Str
+    encryption_key: Base64Str
+    accreditation: Accreditation
+    status: NodeStatus
+
+
+class Directory(WireModel):
+    """Every node the hub knows, signed by the hub so nodes can pin and check it."""
+
+    hub_id: str
+    issued_at: datetime
+    nodes: list[DirectoryEntry]
+    signature: Base64Str
+
+
+class InboxEntry(WireModel):
+    cursor: int
+    message_id: MessageId
+    sender: NodeId
+    kind: MessageKind
+    received_at: datetime
+    state: Literal["pending", "delivered", "acknowledged"]
+    payload_size: int
+    transport: Literal["inline", "blob"]
+
+
+class InboxPage(WireModel):
+    entries: list[InboxEntry]
+    next_after: int
+
+
+class RecipientStatus(WireModel):
+    node: NodeId
+    state: Literal["pending", "delivered", "acknowledged"]
+    delivered_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+
+
+class MessageStatus(WireModel):
+    message_id: MessageId
+    received_at: datetime
+    recipients: list[RecipientStatus]
+
+
+class BlobUploadRequest(WireModel):
+    """Announce a ciphertext blob before sending its chunks."""
+
+    sha256: Sha256Hex
+    size: Annotated[int, Field(ge=1, le=1 << 40)]
+
+
+class BlobUpload(WireModel):
+    upload_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    sha256: Sha256Hex
+    size: int
+    chunk_size: int
+    chunk_count: int
+    received_chunks: list[int]
+    complete: bool

@@ -1,0 +1,97 @@
+"""The aiohttp application factory: config in, app out (STYLE.md rules 8 and 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from hub.config import HubConfig
+from hub.crypto import NodeKeys, read_key_file
+from hub.server.auth import RequestAuthenticator
+from hub.server.blobs import BlobFiles, BlobService
+from hub.server.exchange import Clock, ExchangeService, HubIdentity
+from hub.server.handlers import routes
+from hub.server.notify import InboxNotifier
+from hub.server.problems import problem_middleware
+from hub.server.state import AUTHENTICATOR, BLOBS, CONFIG, EXCHANGE, STORE
+from hub.store import SqlStore, Store
+
+__all__ = ["create_app", "utc_now"]
+
+log = logging.getLogger("hub.server")
+_NONCE_PURGE_SECONDS = 60.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_hub_keys(config: HubConfig) -> NodeKeys:
+    passphrase = None
+    if config.signing_key_passphrase_file is not None:
+        passphrase = config.signing_key_passphrase_file.read_bytes().strip()
+    return read_key_file(config.signing_key_path, passphrase=passphrase)
+
+
+def create_app(
+    config: HubConfig,
+    *,
+    clock: Clock = utc_now,
+    hub_keys: NodeKeys | None = None,
+    store: Store | None = None,
+) -> web.Application:
+    """Build the hub. Resources (database, background tasks) open and close with the app."""
+    keys = hub_keys if hub_keys is not None else load_hub_keys(config)
+    # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
+    # for aiohttp's own readers.
+    app = web.Application(
+        middlewares=[problem_middleware],
+        client_max_size=config.limits.message_body_bytes,
+    )
+    app[CONFIG] = config
+    app.add_routes(routes)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        the_store: Store = store if store is not None else SqlStore.open(config.database_url)
+        await the_store.create_schema()
+        files = BlobFiles(config.blob_dir)
+        files.ensure()
+        app[STORE] = the_store
+        app[EXCHANGE] = ExchangeService(
+            store=the_store,
+            hub=HubIdentity(hub_id=config.hub_id, keys=keys),
+            notifier=InboxNotifier(),
+            clock=clock,
+            limits=config.limits,
+        )
+        app[BLOBS] = BlobService(store=the_store, files=files, clock=clock, limits=config.limits)
+        app[AUTHENTICATOR] = RequestAuthenticator(
+            store=the_store, clock=clock, window_seconds=config.limits.signature_window_seconds
+        )
+        purger = asyncio.create_task(_purge_nonces(the_store, clock))
+        yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
+        if store is None:
+            await the_store.close()
+
+    app.cleanup_ctx.append(resources)
+    return app
+
+
+async def _purge_nonces(store: Store, clock: Clock) -> None:
+    while True:
+        await asyncio.sleep(_NONCE_PURGE_SECONDS)
+        try:
+            async with store.transaction() as tx:
+                purged = await tx.nonces.purge_expired(clock())
+            if purged:
+                log.debug("purged %d expired nonces", purged)
+        except Exception:
+            log.exception("nonce purge failed; will retry")

@@ -1,0 +1,225 @@
+"""Large ciphertext: chunked, resumable uploads streamed to disk; ranged downloads.
+
+The hub never holds more than one network read of a blob in memory. Each chunk is written
+at its offset in a sparse part-file and recorded only once complete and authenticated;
+when every chunk is in, the whole file is hashed (in a worker thread) and must match the
+declared sha256 before it becomes a blob a message can reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from hub.config import Limits
+from hub.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from hub.model import BlobUpload, BlobUploadRequest
+from hub.server.exchange import Clock
+from hub.store import BlobRecord, NodeRecord, Store
+
+__all__ = ["BlobFiles", "BlobService"]
+
+log = logging.getLogger("hub.blobs")
+_HASH_READ = 1024 * 1024
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobFiles:
+    """Paths under the configured blob root only; names are validated hex, never user text."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._uploads = self.root / "uploads"
+        self._complete = self.root / "complete"
+
+    def ensure(self) -> None:
+        for folder in (self._uploads, self._complete):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def part(self, upload_id: str) -> Path:
+        if not _UPLOAD_ID.match(upload_id):
+            raise ValueError("upload ids are 32 lower-case hex digits")
+        return self._uploads / f"{upload_id}.part"
+
+    def complete(self, sha256: str) -> Path:
+        if not _SHA256.match(sha256):
+            raise ValueError("blob names are 64 lower-case hex digits")
+        return self._complete / sha256
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_READ):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _create_sparse(path: Path, size: int) -> None:
+    """A part-file of the final size; chunks land at their offsets, holes cost nothing."""
+    with path.open("xb") as handle:
+        handle.truncate(size)
+
+
+def _upload_view(blob: BlobRecord) -> BlobUpload:
+    return BlobUpload(
+        upload_id=blob.upload_id,
+        sha256=blob.sha256,
+        size=blob.size,
+        chunk_size=blob.chunk_size,
+        chunk_count=blob.chunk_count,
+        received_chunks=sorted(blob.received_chunks),
+        complete=blob.state == "complete",
+    )
+
+
+class _ChunkWriter:
+    """Writes one chunk at its offset; sync file I/O of page-cache-sized pieces."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self._fd = os.open(path, os.O_WRONLY)
+        self._offset = offset
+
+    def write(self, data: bytes) -> None:
+        written = os.pwrite(self._fd, data, self._offset)
+        self._offset += written
+        if written != len(data):  # pragma: no cover - disk full
+            raise OSError("short write to blob part-file")
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class BlobService:
+    def __init__(self, *, store: Store, files: BlobFiles, clock: Clock, limits: Limits) -> None:
+        self._store = store
+        self._files = files
+        self._clock = clock
+        self._limits = limits
+
+    async def announce(self, node: NodeRecord, request: BlobUploadRequest) -> BlobUpload:
+        """Start (or find) an upload for a ciphertext of known hash and size."""
+        if request.size > self._limits.blob_max_bytes:
+            raise PayloadTooLarge(
+                f"Blobs are at most {self._limits.blob_max_bytes} bytes.",
+                debug={"size": request.size},
+            )
+        async with self._store.read() as view:
+            existing = await view.blobs.complete_by_sha256(request.sha256)
+        if existing is not None and existing.owner == node.id:
+            return _upload_view(existing)
+        chunk = self._limits.blob_chunk_bytes
+        blob = BlobRecord(
+            upload_id=secrets.token_hex(16),
+            owner=node.id,
+            sha256=request.sha256,
+            size=request.size,
+            chunk_size=chunk,
+            chunk_count=-(-request.size // chunk),
+            state="uploading",
+            created_at=self._clock(),
+            received_chunks=frozenset(),
+        )
+        part = self._files.part(blob.upload_id)
+        await asyncio.to_thread(_create_sparse, part, blob.size)
+        try:
+            async with self._store.transaction() as tx:
+                await tx.blobs.create(blob)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return _upload_view(blob)
+
+    async def upload_state(self, node: NodeRecord, upload_id: str) -> BlobRecord:
+        async with self._store.read() as view:
+            blob = await view.blobs.get(upload_id)
+        if blob is None or blob.owner != node.id:
+            raise NotFound(upload_id=upload_id, node=node.id)
+        return blob
+
+    def expected_chunk_length(self, blob: BlobRecord, index: int) -> int:
+        if not 0 <= index < blob.chunk_count:
+            raise BadRequest(
+                f"Chunk index {index} is out of range: this upload has chunks "
+                f"0..{blob.chunk_count - 1}."
+            )
+        if index == blob.chunk_count - 1:
+            return blob.size - blob.chunk_size * index
+        return blob.chunk_size
+
+    async def write_chunk(self, blob: BlobRecord, index: int, body: AsyncIterator[bytes]) -> bytes:
+        """Stream one chunk to its offset; return its sha256 (for Content-Digest).
+
+        The chunk is not recorded here: the caller records it only after checking the
+        request's Content-Digest, so a corrupted or forged chunk never counts.
+        """
+        expected = self.expected_chunk_length(blob, index)
+        if blob.state == "complete":
+            raise BadRequest("This upload is already complete.")
+        digest = hashlib.sha256()
+        received = 0
+        writer = _ChunkWriter(self._files.part(blob.upload_id), index * blob.chunk_size)
+        try:
+            async for piece in body:
+                received += len(piece)
+                if received > expected:
+                    raise PayloadTooLarge(
+                        f"Chunk {index} must be exactly {expected} bytes.",
+                        debug={"upload_id": blob.upload_id},
+                    )
+                digest.update(piece)
+                writer.write(piece)
+        finally:
+            writer.close()
+        if received != expected:
+            raise BadRequest(f"Chunk {index} must be exactly {expected} bytes; got {received}.")
+        return digest.digest()
+
+    async def record_chunk(self, blob: BlobRecord, index: int) -> BlobUpload:
+        """Count an authenticated chunk; finish the upload when it was the last one."""
+        async with self._store.transaction() as tx:
+            await tx.blobs.record_chunk(
+                blob.upload_id, index, self.expected_chunk_length(blob, index)
+            )
+            current = await tx.blobs.get(blob.upload_id)
+        assert current is not None
+        if len(current.received_chunks) < current.chunk_count or current.state == "complete":
+            return _upload_view(current)
+        return await self._finish(current)
+
+    async def _finish(self, blob: BlobRecord) -> BlobUpload:
+        part = self._files.part(blob.upload_id)
+        actual = await asyncio.to_thread(_sha256_file, part)
+        if actual != blob.sha256:
+            async with self._store.transaction() as tx:
+                await tx.blobs.delete(blob.upload_id)
+            part.unlink(missing_ok=True)
+            log.info("blob upload %s discarded: hash mismatch", blob.upload_id)
+            raise Unprocessable(
+                "The uploaded bytes do not match the announced sha256; the upload was "
+                "discarded. Announce it again and resend every chunk.",
+                slug="blob-hash-mismatch",
+            )
+        os.replace(part, self._files.complete(blob.sha256))
+        async with self._store.transaction() as tx:
+            await tx.blobs.mark_complete(blob.upload_id, self._clock())
+            done = await tx.blobs.get(blob.upload_id)
+        assert done is not None
+        log.info("blob %s complete (%d bytes)", blob.sha256, blob.size)
+        return _upload_view(done)
+
+    async def readable_path(self, node: NodeRecord, sha256: str) -> Path:
+        """The blob's file, if this node uploaded it or reads a message that carries it."""
+        async with self._store.read() as view:
+            blob = await view.blobs.complete_by_sha256(sha256)
+            readers = await view.messages.readers_of_payload(sha256) if blob else frozenset()
+        if blob is None or (blob.owner != node.id and node.id not in readers):
+            raise NotFound(sha256=sha256, node=node.id)
+        return self._files.complete(sha256)

@@ -1,0 +1,428 @@
+"""The exchange service: accepts, stores, delivers and tracks messages.
+
+It decides; handlers only translate HTTP, and repositories only do SQL (STYLE.md rule 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.config import Limits
+from hub.crypto import (
+    NodeKeys,
+    SignatureContext,
+    SignatureInvalid,
+    canonical_json,
+    canonical_sha256,
+    sign_document,
+    verify_document,
+)
+from hub.errors import Conflict, NotFound, Unprocessable
+from hub.model import (
+    Acknowledgement,
+    Envelope,
+    InboxEntry,
+    InboxPage,
+    MessageStatus,
+    Receipt,
+    RecipientStatus,
+    Violation,
+)
+from hub.policy.carriage import check_carriage
+from hub.server.notify import InboxNotifier
+from hub.store import NodeRecord, Store, StoredMessage
+from hub.validation import parse_wire
+
+__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
+
+log = logging.getLogger("hub.exchange")
+
+Clock = Callable[[], datetime]
+# A sealed box is the 32-byte content key plus 48 bytes of X25519 ephemeral key and MAC.
+_SEALED_KEY_BYTES = 80
+
+
+@dataclass(frozen=True, slots=True)
+class HubIdentity:
+    hub_id: str
+    keys: NodeKeys
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    receipt: dict[str, Any]
+    created: bool  # False when this is an idempotent resubmission
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class ExchangeService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        hub: HubIdentity,
+        notifier: InboxNotifier,
+        clock: Clock,
+        limits: Limits,
+    ) -> None:
+        self._store = store
+        self._hub = hub
+        self._notifier = notifier
+        self._clock = clock
+        self._limits = limits
+
+    # -- submission ---------------------------------------------------------------------
+
+    async def submit(self, node: NodeRecord, raw: bytes) -> SubmitOutcome:
+        """Check and accept one signed envelope; answer with the hub's signed receipt.
+
+        Every check happens before anything is written, and the message and its
+        deliveries are written in one transaction: a refused message leaves no trace
+        in the store (its refusal goes to the log).
+        """
+        document, envelope = parse_wire(Envelope, raw, what="envelope")
+        if envelope.sender != node.id:
+            raise Unprocessable(
+                "The envelope's sender must be the node that signed the request.",
+                slug="sender-mismatch",
+                violations=[
+                    Violation(
+                        rule="ROUTE-03",
+                        path="$.sender",
+                        message=f"sender is {envelope.sender!r} but the request came from "
+                        f"{node.id!r}",
+                    )
+                ],
+            )
+        try:
+            verify_document(document, node.signing_key, SignatureContext.ENVELOPE)
+        except SignatureInvalid as exc:
+            raise Unprocessable(
+                "The envelope signature does not verify with the sender's signing key.",
+                slug="envelope-signature-invalid",
+                violations=[
+                    Violation(
+                        rule="SIG-01",
+                        path="$.signature",
+                        message="sign the JCS form of the envelope without 'signature'",
+                    )
+                ],
+            ) from exc
+        envelope_sha256 = canonical_sha256(document)
+
+        async with self._store.read() as view:
+            existing = await view.messages.get(envelope.id)
+            if existing is not None:
+                return self._resubmission(existing, node, envelope_sha256)
+            recipients = {r: await view.nodes.get(r) for r in envelope.recipients}
+            blob = (
+                await view.blobs.complete_by_sha256(envelope.payload.sha256)
+                if envelope.payload.transport == "blob"
+                else None
+            )
+
+        violations = self._routing_violations(envelope, recipients)
+        violations += self._payload_violations(envelope, node, blob)
+        if not violations:
+            accreditation = {
+                r: rec.accreditation for r, rec in recipients.items() if rec is not None
+            }
+            violations += check_carriage(envelope.marking, accreditation)
+        if violations:
+            log.info(
+                "refused message %s from %s: %s",
+                envelope.id,
+                node.id,
+                ",".join(v.rule for v in violations),
+            )
+            raise Unprocessable(
+                "The message breaks the hub's rules; nothing was stored.",
+                slug="message-refused",
+                violations=violations,
+            )
+
+        received_at = self._clock()
+        receipt = self._sign_receipt(envelope, envelope_sha256, received_at)
+        stored = StoredMessage(
+            id=envelope.id,
+            sender=node.id,
+            kind=envelope.kind,
+            envelope_json=canonical_json(document).decode("utf-8"),
+            envelope_sha256=envelope_sha256,
+            receipt_json=json.dumps(receipt, separators=(",", ":")),
+            received_at=received_at,
+            payload_sha256=envelope.payload.sha256,
+            payload_size=envelope.payload.size,
+            transport=envelope.payload.transport,
+        )
+        async with self._store.transaction() as tx:
+            # Checked again inside the write transaction: a concurrent twin may have won.
+            existing = await tx.messages.get(envelope.id)
+            if existing is not None:
+                return self._resubmission(existing, node, envelope_sha256)
+            await tx.messages.add(stored, envelope.recipients)
+        log.info("accepted message %s (%s) from %s", envelope.id, envelope.kind, node.id)
+        for recipient in envelope.recipients:
+            self._notifier.notify(recipient)
+        return SubmitOutcome(receipt=receipt, created=True)
+
+    def _resubmission(
+        self, existing: StoredMessage, node: NodeRecord, envelope_sha256: str
+    ) -> SubmitOutcome:
+        if existing.sender == node.id and existing.envelope_sha256 == envelope_sha256:
+            receipt: dict[str, Any] = json.loads(existing.receipt_json)
+            return SubmitOutcome(receipt=receipt, created=False)
+        raise Conflict(
+            "A message with this id was already accepted with different content; "
+            "choose a new id for a new message.",
+            debug={"message_id": existing.id},
+        )
+
+    @staticmethod
+    def _routing_violations(
+        envelope: Envelope, recipients: dict[str, NodeRecord | None]
+    ) -> list[Violation]:
+        violations = []
+        for index, (node_id, record) in enumerate(recipients.items()):
+            if record is None:
+                violations.append(
+                    Violation(
+                        rule="ROUTE-01",
+                        path=f"$.recipients[{index}]",
+                        message=f"{node_id} is not a node enrolled at this hub",
+                    )
+                )
+            elif record.status != "active":
+                violations.append(
+                    Violation(
+                        rule="ROUTE-02",
+                        path=f"$.recipients[{index}]",
+                        message=f"{node_id} is {record.status} and cannot receive messages",
+                    )
+                )
+        return violations
+
+    def _payload_violations(
+        self, envelope: Envelope, sender: NodeRecord, blob: Any
+    ) -> list[Violation]:
+        payload = envelope.payload
+        violations = []
+        for node_id, sealed in payload.sealed_keys.items():
+            if len(base64.b64decode(sealed)) != _SEALED_KEY_BYTES:
+                violations.append(
+                    Violation(
+                        rule="PAYLOAD-03",
+                        path=f"$.payload.sealed_keys.{node_id}",
+                        message=f"a sealed content key is {_SEALED_KEY_BYTES} bytes",
+                    )
+                )
+        if payload.transport == "inline":
+            ciphertext = payload.inline_bytes()
+            if len(ciphertext) != payload.size:
+                violations.append(
+                    Violation(
+                        rule="PAYLOAD-01",
+                        path="$.payload.size",
+                        message=f"size is {payload.size} but the inline ciphertext is "
+                        f"{len(ciphertext)} bytes",
+                    )
+                )
+            if hashlib.sha256(ciphertext).hexdigest() != payload.sha256:
+                violations.append(
+                    Violation(
+                        rule="PAYLOAD-01",
+                        path="$.payload.sha256",
+                        message="sha256 does not match the inline ciphertext",
+                    )
+                )
+        elif blob is None or blob.owner != sender.id:
+            violations.append(
+                Violation(
+                    rule="PAYLOAD-02",
+                    path="$.payload.sha256",
+                    message="no completed blob upload by this node has this sha256; upload "
+                    "the ciphertext through /v1/blobs first",
+                )
+            )
+        elif blob.size != payload.size:
+            violations.append(
+                Violation(
+                    rule="PAYLOAD-01",
+                    path="$.payload.size",
+                    message=f"size is {payload.size} but the uploaded blob is {blob.size} bytes",
+                )
+            )
+        return violations
+
+    def _sign_receipt(
+        self, envelope: Envelope, envelope_sha256: str, received_at: datetime
+    ) -> dict[str, Any]:
+        body = Receipt.model_construct(
+            message_id=envelope.id,
+            envelope_sha256=envelope_sha256,
+            sender=envelope.sender,
+            recipients=list(envelope.recipients),
+            received_at=received_at,
+            hub_id=self._hub.hub_id,
+            signature="",
+        ).model_dump(mode="json")
+        body["signature"] = sign_document(body, self._hub.keys.signing, SignatureContext.RECEIPT)
+        return body
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def fetch(self, node: NodeRecord, message_id: str) -> dict[str, Any]:
+        """The envelope and receipt, for the sender or a recipient; marks it delivered."""
+        async with self._store.read() as view:
+            message = await view.messages.get(message_id)
+            delivery = (
+                await view.messages.delivery(message_id, node.id) if message is not None else None
+            )
+        if message is None or (message.sender != node.id and delivery is None):
+            raise NotFound(message_id=message_id, node=node.id)
+        if delivery is not None and delivery.state == "pending":
+            async with self._store.transaction() as tx:
+                await tx.messages.mark_delivered(message_id, node.id, self._clock())
+        return {
+            "envelope": json.loads(message.envelope_json),
+            "receipt": json.loads(message.receipt_json),
+        }
+
+    async def acknowledge(self, node: NodeRecord, message_id: str, raw: bytes) -> RecipientStatus:
+        """Record a recipient's signed acknowledgement (idempotent)."""
+        document, ack = parse_wire(Acknowledgement, raw, what="acknowledgement")
+        async with self._store.read() as view:
+            message = await view.messages.get(message_id)
+            delivery = await view.messages.delivery(message_id, node.id)
+        if message is None or delivery is None:
+            raise NotFound(message_id=message_id, node=node.id)
+        problems = []
+        if ack.message_id != message_id:
+            problems.append(
+                Violation(rule="ACK-01", path="$.message_id", message="must match the URL")
+            )
+        if ack.node != node.id:
+            problems.append(
+                Violation(rule="ACK-01", path="$.node", message="must be the acknowledging node")
+            )
+        if ack.envelope_sha256 != message.envelope_sha256:
+            problems.append(
+                Violation(
+                    rule="ACK-02",
+                    path="$.envelope_sha256",
+                    message="does not match the envelope the hub holds",
+                )
+            )
+        try:
+            verify_document(document, node.signing_key, SignatureContext.ACK)
+        except SignatureInvalid:
+            problems.append(
+                Violation(rule="SIG-01", path="$.signature", message="signature does not verify")
+            )
+        if problems:
+            raise Unprocessable(
+                "The acknowledgement was refused.", slug="ack-refused", violations=problems
+            )
+        if delivery.state != "acknowledged":
+            async with self._store.transaction() as tx:
+                await tx.messages.acknowledge(
+                    message_id, node.id, self._clock(), canonical_json(document).decode()
+                )
+        async with self._store.read() as view:
+            updated = await view.messages.delivery(message_id, node.id)
+        assert updated is not None
+        return RecipientStatus(
+            node=updated.recipient,
+            state=updated.state,  # type: ignore[arg-type]
+            delivered_at=updated.delivered_at,
+            acknowledged_at=updated.acknowledged_at,
+        )
+
+    async def status(self, node: NodeRecord, message_id: str) -> MessageStatus:
+        """Per-recipient tracking, for the sender only."""
+        async with self._store.read() as view:
+            message = await view.messages.get(message_id)
+            if message is None or message.sender != node.id:
+                raise NotFound(message_id=message_id, node=node.id)
+            rows = await view.messages.deliveries(message_id)
+        return MessageStatus(
+            message_id=message_id,
+            received_at=message.received_at,
+            recipients=[
+                RecipientStatus(
+                    node=r.recipient,
+                    state=r.state,  # type: ignore[arg-type]
+                    delivered_at=r.delivered_at,
+                    acknowledged_at=r.acknowledged_at,
+                )
+                for r in rows
+            ],
+        )
+
+    async def inbox(self, node: NodeRecord, *, after: int, limit: int, wait: float) -> InboxPage:
+        """Deliveries after the cursor; waits up to ``wait`` seconds when there are none."""
+        limit = max(1, min(limit, self._limits.inbox_page_max))
+        wait = max(0.0, min(wait, self._limits.inbox_wait_max_seconds))
+        loop_deadline = None
+        while True:
+            async with self._store.read() as view:
+                rows = await view.messages.inbox(node.id, after=after, limit=limit)
+            if rows or wait <= 0:
+                break
+            now = asyncio.get_running_loop().time()
+            if loop_deadline is None:
+                loop_deadline = now + wait
+            remaining = loop_deadline - now
+            if remaining <= 0:
+                break
+            # Re-poll at least every second so deliveries accepted by another hub
+            # process sharing the database are seen too.
+            await self._notifier.wait(node.id, min(remaining, 1.0))
+        entries = [
+            InboxEntry(
+                cursor=r.seq,
+                message_id=r.message_id,
+                sender=r.sender,
+                kind=r.kind,  # type: ignore[arg-type]
+                received_at=r.received_at,
+                state=r.state,  # type: ignore[arg-type]
+                payload_size=r.payload_size,
+                transport=r.transport,  # type: ignore[arg-type]
+            )
+            for r in rows
+        ]
+        return InboxPage(entries=entries, next_after=entries[-1].cursor if entries else after)
+
+    async def directory(self) -> dict[str, Any]:
+        """Every node with its keys and status, signed by the hub."""
+        async with self._store.read() as view:
+            nodes = await view.nodes.list_all()
+        body: dict[str, Any] = {
+            "hub_id": self._hub.hub_id,
+            "issued_at": self._clock().isoformat().replace("+00:00", "Z"),
+            "nodes": [
+                {
+                    "id": n.id,
+                    "agency_type": n.agency_type,
+                    "display_name": n.display_name,
+                    "signing_key": _b64(n.signing_key),
+                    "encryption_key": _b64(n.encryption_key),
+                    "accreditation": n.accreditation,
+                    "status": n.status,
+                }
+                for n in nodes
+            ],
+        }
+        body["signature"] = sign_document(body, self._hub.keys.signing, SignatureContext.DIRECTORY)
+        return body

@@ -1,0 +1,182 @@
+"""HTTP handlers: parse, authenticate, call one service function, respond (STYLE.md rule 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from hub.errors import BadRequest, NotFound, PayloadTooLarge
+from hub.model import BlobUploadRequest, WireModel
+from hub.server.auth import AuthenticatedRequest
+from hub.server.openapi import openapi_document
+from hub.server.state import AUTHENTICATOR, BLOBS, CONFIG, EXCHANGE
+from hub.validation import parse_wire
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+_UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_STREAM_READ = 64 * 1024
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    if isinstance(data, WireModel):
+        text = data.model_dump_json()
+    else:
+        text = json.dumps(data, separators=(",", ":"))
+    return web.Response(status=status, text=text, content_type="application/json")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Read the whole body, refusing with 413 as soon as it passes ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"This endpoint accepts bodies of at most {limit} bytes.")
+    body = bytearray()
+    async for piece in request.content.iter_chunked(_STREAM_READ):
+        body += piece
+        if len(body) > limit:
+            raise PayloadTooLarge(f"This endpoint accepts bodies of at most {limit} bytes.")
+    return bytes(body)
+
+
+async def _authenticate(request: web.Request, body: bytes | None) -> AuthenticatedRequest:
+    return await request.app[AUTHENTICATOR].authenticate(
+        method=request.method,
+        path=request.rel_url.raw_path,
+        query=request.rel_url.raw_query_string,
+        headers=request.headers,
+        body_sha256=hashlib.sha256(body if body is not None else b"").digest(),
+    )
+
+
+def _message_id(request: web.Request) -> str:
+    message_id = request.match_info["message_id"]
+    if not _UUID7.match(message_id):
+        raise NotFound(message_id=message_id)
+    return message_id
+
+
+def _query_number(request: web.Request, name: str, default: float, *, integer: bool) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise BadRequest(f"Query parameter {name!r} must be a number.") from None
+    if value < 0 or value != value:  # negative or NaN
+        raise BadRequest(f"Query parameter {name!r} must not be negative.")
+    return value
+
+
+@routes.get("/v1/health")
+async def health(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "hub_id": request.app[CONFIG].hub_id})
+
+
+@routes.get("/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+@routes.get("/v1/directory")
+async def directory(request: web.Request) -> web.Response:
+    await _authenticate(request, None)
+    return _json(await request.app[EXCHANGE].directory())
+
+
+@routes.post("/v1/messages")
+async def submit_message(request: web.Request) -> web.Response:
+    body = await _read_body(request, request.app[CONFIG].limits.message_body_bytes)
+    auth = await _authenticate(request, body)
+    outcome = await request.app[EXCHANGE].submit(auth.node, body)
+    return _json(outcome.receipt, status=201 if outcome.created else 200)
+
+
+@routes.get("/v1/inbox")
+async def inbox(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    page = await request.app[EXCHANGE].inbox(
+        auth.node,
+        after=int(_query_number(request, "after", 0, integer=True)),
+        limit=int(_query_number(request, "limit", 100, integer=True)),
+        wait=_query_number(request, "wait", 0.0, integer=False),
+    )
+    return _json(page)
+
+
+@routes.get("/v1/messages/{message_id}")
+async def fetch_message(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    return _json(await request.app[EXCHANGE].fetch(auth.node, _message_id(request)))
+
+
+@routes.post("/v1/messages/{message_id}/ack")
+async def acknowledge(request: web.Request) -> web.Response:
+    body = await _read_body(request, request.app[CONFIG].limits.small_body_bytes)
+    auth = await _authenticate(request, body)
+    status = await request.app[EXCHANGE].acknowledge(auth.node, _message_id(request), body)
+    return _json(status)
+
+
+@routes.get("/v1/messages/{message_id}/status")
+async def message_status(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    return _json(await request.app[EXCHANGE].status(auth.node, _message_id(request)))
+
+
+@routes.post("/v1/blobs")
+async def announce_blob(request: web.Request) -> web.Response:
+    body = await _read_body(request, request.app[CONFIG].limits.small_body_bytes)
+    auth = await _authenticate(request, body)
+    _, announcement = parse_wire(BlobUploadRequest, body, what="blob announcement")
+    upload = await request.app[BLOBS].announce(auth.node, announcement)
+    return _json(upload, status=200 if upload.complete else 201)
+
+
+@routes.put("/v1/blobs/{upload_id}/{chunk}")
+async def put_blob_chunk(request: web.Request) -> web.Response:
+    upload_id = request.match_info["upload_id"]
+    if not _UPLOAD_ID.match(upload_id):
+        raise NotFound(upload_id=upload_id)
+    try:
+        index = int(request.match_info["chunk"])
+    except ValueError:
+        raise BadRequest("The chunk index must be an integer.") from None
+    authenticator = request.app[AUTHENTICATOR]
+    # The body is streamed: the signature is checked first, the Content-Digest once read.
+    auth = await authenticator.authenticate(
+        method=request.method,
+        path=request.rel_url.raw_path,
+        query=request.rel_url.raw_query_string,
+        headers=request.headers,
+        body_sha256=None,
+    )
+    service = request.app[BLOBS]
+    blob = await service.upload_state(auth.node, upload_id)
+    expected = service.expected_chunk_length(blob, index)
+    if request.content_length is not None and request.content_length > expected:
+        raise PayloadTooLarge(f"Chunk {index} must be exactly {expected} bytes.")
+    digest = await service.write_chunk(blob, index, request.content.iter_chunked(_STREAM_READ))
+    authenticator.check_body(auth, digest, path=request.path)
+    return _json(await service.record_chunk(blob, index))
+
+
+@routes.get("/v1/blobs/{sha256}")
+async def get_blob(request: web.Request) -> web.StreamResponse:
+    sha256 = request.match_info["sha256"]
+    if not _SHA256.match(sha256):
+        raise NotFound(sha256=sha256)
+    auth = await _authenticate(request, None)
+    path = await request.app[BLOBS].readable_path(auth.node, sha256)
+    # FileResponse streams from disk and answers Range requests with 206 / 416.
+    return web.FileResponse(
+        path, chunk_size=256 * 1024, headers={"Content-Type": "application/octet-stream"}
+    )

@@ -1,0 +1,270 @@
+"""The OpenAPI 3.1 description served at /v1/openapi.json, built from the wire models."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from hub.model import (
+    Acknowledgement,
+    BlobUpload,
+    BlobUploadRequest,
+    Directory,
+    Envelope,
+    InboxPage,
+    MessageStatus,
+    Problem,
+    Receipt,
+    RecipientStatus,
+    WireModel,
+)
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{model}"
+_SIGNED: list[dict[str, list[str]]] = [{"httpMessageSignature": []}]
+
+
+def _schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    models: list[type[WireModel]] = [
+        Envelope,
+        Receipt,
+        Acknowledgement,
+        Directory,
+        InboxPage,
+        MessageStatus,
+        RecipientStatus,
+        BlobUploadRequest,
+        BlobUpload,
+        Problem,
+    ]
+    for model in models:
+        schema = model.model_json_schema(ref_template=_REF)
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas[name] = sub
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json_content(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(name)}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    body: str | None = None,
+    errors: tuple[int, ...] = (401,),
+    signed: bool = True,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = dict(ok)
+    texts = {
+        400: "Malformed request",
+        401: "Authentication failed (always the same answer)",
+        404: "Not found, or not visible to this node",
+        409: "Message id already used with different content",
+        413: "Body too large",
+        416: "Range not satisfiable",
+        422: "Refused; `violations` lists every broken rule",
+    }
+    for code in errors:
+        responses[str(code)] = _problem(texts[code])
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if signed:
+        op["security"] = _SIGNED
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json_content(body)}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, pattern: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": pattern},
+    }
+
+
+_MSG = _path_param("message_id", "^[0-9a-f-]{36}$")
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Safeguarding Exchange Hub",
+            "version": "1",
+            "description": (
+                "Every call except /v1/health and /v1/openapi.json is signed with RFC 9421 "
+                "HTTP Message Signatures (Ed25519) covering @method, @path, @query and "
+                "content-digest (RFC 9530), with created, keyid (the node id) and a nonce."
+            ),
+        },
+        "paths": {
+            "/v1/health": {
+                "get": _op("Liveness", {"200": {"description": "Up"}}, errors=(), signed=False)
+            },
+            "/v1/openapi.json": {
+                "get": _op(
+                    "This document", {"200": {"description": "OpenAPI"}}, errors=(), signed=False
+                )
+            },
+            "/v1/directory": {
+                "get": _op(
+                    "Hub-signed node directory",
+                    {"200": {"description": "Directory", "content": _json_content("Directory")}},
+                )
+            },
+            "/v1/messages": {
+                "post": _op(
+                    "Submit a signed envelope",
+                    {
+                        "201": {"description": "Accepted", "content": _json_content("Receipt")},
+                        "200": {
+                            "description": "Same message resubmitted: the original receipt",
+                            "content": _json_content("Receipt"),
+                        },
+                    },
+                    body="Envelope",
+                    errors=(400, 401, 409, 413, 422),
+                )
+            },
+            "/v1/inbox": {
+                "get": _op(
+                    "Deliveries for this node after a cursor (long-poll with wait)",
+                    {"200": {"description": "Inbox page", "content": _json_content("InboxPage")}},
+                    errors=(400, 401),
+                    params=[
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                        {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}},
+                    ],
+                )
+            },
+            "/v1/messages/{message_id}": {
+                "get": _op(
+                    "Envelope and receipt, for the sender or a recipient",
+                    {"200": {"description": "Envelope and receipt"}},
+                    errors=(401, 404),
+                    params=[_MSG],
+                )
+            },
+            "/v1/messages/{message_id}/ack": {
+                "post": _op(
+                    "Recipient's signed acknowledgement",
+                    {
+                        "200": {
+                            "description": "Delivery state",
+                            "content": _json_content("RecipientStatus"),
+                        }
+                    },
+                    body="Acknowledgement",
+                    errors=(400, 401, 404, 413, 422),
+                    params=[_MSG],
+                )
+            },
+            "/v1/messages/{message_id}/status": {
+                "get": _op(
+                    "Per-recipient delivery state, for the sender",
+                    {"200": {"description": "Status", "content": _json_content("MessageStatus")}},
+                    errors=(401, 404),
+                    params=[_MSG],
+                )
+            },
+            "/v1/blobs": {
+                "post": _op(
+                    "Announce a large ciphertext before uploading its chunks",
+                    {
+                        "201": {
+                            "description": "Upload started",
+                            "content": _json_content("BlobUpload"),
+                        },
+                        "200": {
+                            "description": "Already uploaded",
+                            "content": _json_content("BlobUpload"),
+                        },
+                    },
+                    body="BlobUploadRequest",
+                    errors=(400, 401, 413, 422),
+                )
+            },
+            "/v1/blobs/{upload_id}/{chunk}": {
+                "put": {
+                    **_op(
+                        "Upload one chunk (resumable; any order)",
+                        {
+                            "200": {
+                                "description": "Upload state",
+                                "content": _json_content("BlobUpload"),
+                            }
+                        },
+                        errors=(400, 401, 404, 413, 422),
+                        params=[
+                            _path_param("upload_id", "^[0-9a-f]{32}$"),
+                            {
+                                "name": "chunk",
+                                "in": "path",
+                                "required": True,
+                                "schema": {"type": "integer", "minimum": 0},
+                            },
+                        ],
+                    ),
+                    "requestBody": {"required": True, "content": {"application/octet-stream": {}}},
+                }
+            },
+            "/v1/blobs/{sha256}": {
+                "get": _op(
+                    "Download ciphertext (Range supported)",
+                    {
+                        "200": {
+                            "description": "Ciphertext",
+                            "content": {"application/octet-stream": {}},
+                        },
+                        "206": {
+                            "description": "Partial ciphertext",
+                            "content": {"application/octet-stream": {}},
+                        },
+                    },
+                    errors=(401, 404, 416),
+                    params=[_path_param("sha256", "^[0-9a-f]{64}$")],
+                )
+            },
+        },
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "httpMessageSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Signature",
+                    "description": "RFC 9421 signature; see Signature-Input and Content-Digest.",
+                }
+            },
+        },
+    }

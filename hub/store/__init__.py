@@ -1,0 +1,29 @@
+"""Storage: small repository interfaces, one SQLAlchemy implementation, two engines."""
+
+from hub.store.dialect import database_url_for_path
+from hub.store.interfaces import (
+    BlobRepository,
+    MessageRepository,
+    NodeRepository,
+    NonceRepository,
+    Store,
+    UnitOfWork,
+)
+from hub.store.records import BlobRecord, DeliveryRecord, InboxRow, NodeRecord, StoredMessage
+from hub.store.sql import SqlStore
+
+__all__ = [
+    "BlobRecord",
+    "BlobRepository",
+    "DeliveryRecord",
+    "InboxRow",
+    "MessageRepository",
+    "NodeRecord",
+    "NodeRepository",
+    "NonceRepository",
+    "SqlStore",
+    "Store",
+    "StoredMessage",
+    "UnitOfWork",
+    "database_url_for_path",
+]

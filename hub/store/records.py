@@ -1,0 +1,77 @@
+"""Plain records that cross the repository boundary; services never see ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "BlobRecord",
+    "DeliveryRecord",
+    "InboxRow",
+    "NodeRecord",
+    "StoredMessage",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    id: str
+    agency_type: str
+    display_name: str
+    signing_key: bytes
+    encryption_key: bytes
+    accreditation: str
+    status: str  # active | suspended | revoked
+    enrolled_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: str
+    sender: str
+    kind: str
+    envelope_json: str  # canonical JSON of the envelope exactly as signed and received
+    envelope_sha256: str
+    receipt_json: str
+    received_at: datetime
+    payload_sha256: str
+    payload_size: int
+    transport: str  # inline | blob
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    seq: int
+    message_id: str
+    recipient: str
+    state: str  # pending | delivered | acknowledged
+    delivered_at: datetime | None
+    acknowledged_at: datetime | None
+    ack_json: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    seq: int
+    message_id: str
+    sender: str
+    kind: str
+    received_at: datetime
+    state: str
+    payload_size: int
+    transport: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    upload_id: str
+    owner: str
+    sha256: str
+    size: int
+    chunk_size: int
+    chunk_count: int
+    state: str  # uploading | complete
+    created_at: datetime
+    received_chunks: frozenset[int]

@@ -1,0 +1,358 @@
+"""The SQLAlchemy implementation of the repositories: all of the hub's SQL is here."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.store.dialect import Dialect, open_engine
+from hub.store.records import (
+    BlobRecord,
+    DeliveryRecord,
+    InboxRow,
+    NodeRecord,
+    StoredMessage,
+)
+from hub.store.tables import blob_chunks, blobs, deliveries, messages, metadata, nodes, nonces
+
+__all__ = ["SqlStore", "SqlUnitOfWork"]
+
+
+def _node(row: Any) -> NodeRecord:
+    return NodeRecord(
+        id=row.id,
+        agency_type=row.agency_type,
+        display_name=row.display_name,
+        signing_key=bytes(row.signing_key),
+        encryption_key=bytes(row.encryption_key),
+        accreditation=row.accreditation,
+        status=row.status,
+        enrolled_at=row.enrolled_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        sender=row.sender,
+        kind=row.kind,
+        envelope_json=row.envelope_json,
+        envelope_sha256=row.envelope_sha256,
+        receipt_json=row.receipt_json,
+        received_at=row.received_at,
+        payload_sha256=row.payload_sha256,
+        payload_size=row.payload_size,
+        transport=row.transport,
+    )
+
+
+def _delivery(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        seq=row.seq,
+        message_id=row.message_id,
+        recipient=row.recipient,
+        state=row.state,
+        delivered_at=row.delivered_at,
+        acknowledged_at=row.acknowledged_at,
+        ack_json=row.ack_json,
+    )
+
+
+class _Nodes:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, node_id: str) -> NodeRecord | None:
+        row = (await self._conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
+        return None if row is None else _node(row)
+
+    async def list_all(self) -> Sequence[NodeRecord]:
+        rows = await self._conn.execute(select(nodes).order_by(nodes.c.id))
+        return [_node(r) for r in rows]
+
+    async def add(self, node: NodeRecord) -> None:
+        await self._conn.execute(nodes.insert().values(**_node_values(node)))
+
+    async def update(self, node: NodeRecord) -> None:
+        values = _node_values(node)
+        del values["id"]
+        await self._conn.execute(update(nodes).where(nodes.c.id == node.id).values(**values))
+
+
+def _node_values(node: NodeRecord) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "agency_type": node.agency_type,
+        "display_name": node.display_name,
+        "signing_key": node.signing_key,
+        "encryption_key": node.encryption_key,
+        "accreditation": node.accreditation,
+        "status": node.status,
+        "enrolled_at": node.enrolled_at,
+        "updated_at": node.updated_at,
+    }
+
+
+class _Messages:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, message_id: str) -> StoredMessage | None:
+        row = (
+            await self._conn.execute(select(messages).where(messages.c.id == message_id))
+        ).first()
+        return None if row is None else _message(row)
+
+    async def add(self, message: StoredMessage, recipients: Sequence[str]) -> None:
+        await self._conn.execute(
+            messages.insert().values(
+                id=message.id,
+                sender=message.sender,
+                kind=message.kind,
+                envelope_json=message.envelope_json,
+                envelope_sha256=message.envelope_sha256,
+                receipt_json=message.receipt_json,
+                received_at=message.received_at,
+                payload_sha256=message.payload_sha256,
+                payload_size=message.payload_size,
+                transport=message.transport,
+            )
+        )
+        await self._conn.execute(
+            deliveries.insert(),
+            [{"message_id": message.id, "recipient": r, "state": "pending"} for r in recipients],
+        )
+
+    async def inbox(self, recipient: str, *, after: int, limit: int) -> Sequence[InboxRow]:
+        query = (
+            select(
+                deliveries.c.seq,
+                deliveries.c.state,
+                messages.c.id,
+                messages.c.sender,
+                messages.c.kind,
+                messages.c.received_at,
+                messages.c.payload_size,
+                messages.c.transport,
+            )
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .where(deliveries.c.recipient == recipient, deliveries.c.seq > after)
+            .order_by(deliveries.c.seq)
+            .limit(limit)
+        )
+        return [
+            InboxRow(
+                seq=r.seq,
+                message_id=r.id,
+                sender=r.sender,
+                kind=r.kind,
+                received_at=r.received_at,
+                state=r.state,
+                payload_size=r.payload_size,
+                transport=r.transport,
+            )
+            for r in await self._conn.execute(query)
+        ]
+
+    async def deliveries(self, message_id: str) -> Sequence[DeliveryRecord]:
+        rows = await self._conn.execute(
+            select(deliveries)
+            .where(deliveries.c.message_id == message_id)
+            .order_by(deliveries.c.recipient)
+        )
+        return [_delivery(r) for r in rows]
+
+    async def delivery(self, message_id: str, recipient: str) -> DeliveryRecord | None:
+        row = (
+            await self._conn.execute(
+                select(deliveries).where(
+                    deliveries.c.message_id == message_id, deliveries.c.recipient == recipient
+                )
+            )
+        ).first()
+        return None if row is None else _delivery(row)
+
+    async def mark_delivered(self, message_id: str, recipient: str, at: datetime) -> None:
+        await self._conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.message_id == message_id,
+                deliveries.c.recipient == recipient,
+                deliveries.c.state == "pending",
+            )
+            .values(state="delivered", delivered_at=at)
+        )
+
+    async def acknowledge(
+        self, message_id: str, recipient: str, at: datetime, ack_json: str
+    ) -> None:
+        await self._conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.message_id == message_id,
+                deliveries.c.recipient == recipient,
+                deliveries.c.state != "acknowledged",
+            )
+            .values(
+                state="acknowledged",
+                acknowledged_at=at,
+                delivered_at=func.coalesce(deliveries.c.delivered_at, at),
+                ack_json=ack_json,
+            )
+        )
+
+    async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]:
+        senders = await self._conn.execute(
+            select(messages.c.sender).where(messages.c.payload_sha256 == payload_sha256)
+        )
+        recipients = await self._conn.execute(
+            select(deliveries.c.recipient)
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .where(messages.c.payload_sha256 == payload_sha256)
+        )
+        return frozenset(r[0] for r in senders) | frozenset(r[0] for r in recipients)
+
+
+class _Nonces:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    async def remember(self, node_id: str, nonce: str, expires_at: datetime) -> bool:
+        result = await self._conn.execute(
+            self._dialect.insert_ignore(
+                nonces, {"node_id": node_id, "nonce": nonce, "expires_at": expires_at}
+            )
+        )
+        return result.rowcount == 1
+
+    async def purge_expired(self, now: datetime) -> int:
+        result = await self._conn.execute(delete(nonces).where(nonces.c.expires_at < now))
+        return result.rowcount
+
+
+class _Blobs:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def create(self, blob: BlobRecord) -> None:
+        await self._conn.execute(
+            blobs.insert().values(
+                upload_id=blob.upload_id,
+                owner=blob.owner,
+                sha256=blob.sha256,
+                size=blob.size,
+                chunk_size=blob.chunk_size,
+                chunk_count=blob.chunk_count,
+                state=blob.state,
+                created_at=blob.created_at,
+            )
+        )
+
+    async def get(self, upload_id: str) -> BlobRecord | None:
+        row = (
+            await self._conn.execute(select(blobs).where(blobs.c.upload_id == upload_id))
+        ).first()
+        if row is None:
+            return None
+        chunks = await self._conn.execute(
+            select(blob_chunks.c.idx).where(blob_chunks.c.upload_id == upload_id)
+        )
+        return BlobRecord(
+            upload_id=row.upload_id,
+            owner=row.owner,
+            sha256=row.sha256,
+            size=row.size,
+            chunk_size=row.chunk_size,
+            chunk_count=row.chunk_count,
+            state=row.state,
+            created_at=row.created_at,
+            received_chunks=frozenset(c[0] for c in chunks),
+        )
+
+    async def record_chunk(self, upload_id: str, index: int, size: int) -> None:
+        existing = (
+            await self._conn.execute(
+                select(blob_chunks.c.idx).where(
+                    blob_chunks.c.upload_id == upload_id, blob_chunks.c.idx == index
+                )
+            )
+        ).first()
+        if existing is None:
+            await self._conn.execute(
+                blob_chunks.insert().values(upload_id=upload_id, idx=index, size=size)
+            )
+
+    async def mark_complete(self, upload_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            update(blobs)
+            .where(blobs.c.upload_id == upload_id)
+            .values(state="complete", completed_at=at)
+        )
+
+    async def delete(self, upload_id: str) -> None:
+        await self._conn.execute(delete(blob_chunks).where(blob_chunks.c.upload_id == upload_id))
+        await self._conn.execute(delete(blobs).where(blobs.c.upload_id == upload_id))
+
+    async def complete_by_sha256(self, sha256: str) -> BlobRecord | None:
+        row = (
+            await self._conn.execute(
+                select(blobs.c.upload_id).where(
+                    blobs.c.sha256 == sha256, blobs.c.state == "complete"
+                )
+            )
+        ).first()
+        return None if row is None else await self.get(row[0])
+
+
+class SqlUnitOfWork:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+        self.nodes = _Nodes(conn)
+        self.messages = _Messages(conn)
+        self.nonces = _Nonces(conn, dialect)
+        self.blobs = _Blobs(conn)
+
+
+class SqlStore:
+    """The hub's storage on SQLite (default, WAL) or PostgreSQL, behind one interface."""
+
+    def __init__(self, engine: AsyncEngine, dialect: Dialect) -> None:
+        self._engine = engine
+        self.dialect = dialect
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        engine, dialect = open_engine(url)
+        return cls(engine, dialect)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
+        """A write transaction: committed on normal exit, rolled back on any error."""
+        async with self.dialect.writer(), self._engine.begin() as conn:
+            yield SqlUnitOfWork(conn, self.dialect)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlUnitOfWork]:
+        """A read-only view; anything written inside is rolled back."""
+        async with self._engine.connect() as conn:
+            try:
+                yield SqlUnitOfWork(conn, self.dialect)
+            finally:
+                await conn.rollback()
+
+    async def create_schema(self) -> None:
+        async with self.dialect.writer(), self._engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def drop_schema(self) -> None:
+        async with self.dialect.writer(), self._engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+
+    async def close(self) -> None:
+        await self._engine.dispose()

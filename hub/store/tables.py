@@ -1,0 +1,129 @@
+"""Table definitions (SQLAlchemy Core). One schema for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["blob_chunks", "blobs", "deliveries", "messages", "metadata", "nodes", "nonces"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every engine (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("agency_type", String(32), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("signing_key", LargeBinary(32), nullable=False),
+    Column("encryption_key", LargeBinary(32), nullable=False),
+    Column("accreditation", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("enrolled_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sender", String(80), ForeignKey("nodes.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("envelope_json", Text, nullable=False),
+    Column("envelope_sha256", String(64), nullable=False),
+    Column("receipt_json", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("payload_size", BigInteger, nullable=False),
+    Column("transport", String(8), nullable=False),
+    Index("ix_messages_payload_sha256", "payload_sha256"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    # The inbox cursor: strictly increasing per insert on both engines.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), ForeignKey("messages.id"), nullable=False),
+    Column("recipient", String(80), ForeignKey("nodes.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Column("acknowledged_at", UTCDateTime()),
+    Column("ack_json", Text),
+    UniqueConstraint("message_id", "recipient", name="uq_delivery_message_recipient"),
+    Index("ix_deliveries_recipient_seq", "recipient", "seq"),
+)
+
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("node_id", String(80), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("node_id", "nonce", name="pk_nonces"),
+    Index("ix_nonces_expires_at", "expires_at"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("owner", String(80), ForeignKey("nodes.id"), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime()),
+    Index("ix_blobs_sha256", "sha256"),
+)
+
+blob_chunks = Table(
+    "blob_chunks",
+    metadata,
+    Column("upload_id", String(32), ForeignKey("blobs.upload_id"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+    PrimaryKeyConstraint("upload_id", "idx", name="pk_blob_chunks"),
+)

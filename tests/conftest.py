@@ -1,0 +1,148 @@
+"""Shared fixtures: fixed-seed INSECURE test keys, a hub on SQLite, clients per node.
+
+The keys below are derived from public, fixed seeds. They are for tests only and must
+never be used by a real node.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from hub.client import NodeClient
+from hub.config import HubConfig, Limits
+from hub.crypto import NodeKeys
+from hub.model import Author, EnvelopeFields, Marking
+from hub.registry import enrol_node
+from hub.server import create_app
+from hub.store import SqlStore, database_url_for_path
+
+INSECURE_TEST_HUB_KEYS = NodeKeys.from_seed(b"insecure-test-hub-key-000000000!")
+INSECURE_TEST_NODE_KEYS = {
+    "health.bsw-icb": NodeKeys.from_seed(b"insecure-test-health-key-0000000"),
+    "police.ctp-sw": NodeKeys.from_seed(b"insecure-test-police-key-0000000"),
+    "la.wiltshire": NodeKeys.from_seed(b"insecure-test-la-key-00000000000"),
+    "education.stranger": NodeKeys.from_seed(b"insecure-test-stranger-key-00000"),
+}
+AGENCY = {
+    "health.bsw-icb": "health",
+    "police.ctp-sw": "police",
+    "la.wiltshire": "local_authority",
+    "education.stranger": "education",
+}
+
+
+class MutableClock:
+    """An injected clock tests can move."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class HubFixture:
+    config: HubConfig
+    store: SqlStore
+    server: TestServer
+    clock: MutableClock
+    clients: dict[str, NodeClient]
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    def client(self, node_id: str, keys: NodeKeys | None = None) -> NodeClient:
+        return NodeClient(
+            hub_url=self.url,
+            node_id=node_id,
+            keys=keys or INSECURE_TEST_NODE_KEYS[node_id],
+            hub_signing_key=INSECURE_TEST_HUB_KEYS.public.signing,
+            spool_dir=self.config.blob_dir.parent / "spool" / node_id,
+            clock=self.clock,
+        )
+
+
+def referral_fields(**overrides: Any) -> EnvelopeFields:
+    values: dict[str, Any] = {
+        "kind": "referral",
+        "author": Author(user_ref="u-7f3a91", role="REFERRER", vetting="BPSS"),
+        "recipients": ["la.wiltshire", "police.ctp-sw"],
+        "marking": Marking(tier="OFFICIAL", sensitive=True, descriptors=["PERSONAL_DATA"]),
+        "subject_ref": "subj-000123",
+        "purpose": "PREVENT_REFERRAL",
+    }
+    values.update(overrides)
+    return EnvelopeFields(**values)
+
+
+SYNTHETIC_REFERRAL = {
+    "form": "National Prevent Referral Form",
+    "individual": {"forename": "Sam", "surname": "Testperson", "date_of_birth": "2001-04-01"},
+    "concerns": "Synthetic test concern text. No real person.",
+}
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., HubConfig]:
+    def build(**limits: Any) -> HubConfig:
+        return HubConfig(
+            hub_id="hub.test",
+            database_url=database_url_for_path(tmp_path / "hub.sqlite3"),
+            blob_dir=tmp_path / "blobs",
+            signing_key_path=tmp_path / "unused-hub.key",
+            limits=Limits(**limits),
+        )
+
+    return build
+
+
+@pytest.fixture
+async def hub(make_config: Callable[..., HubConfig]) -> AsyncIterator[HubFixture]:
+    async with running_hub(make_config()) as fixture:
+        yield fixture
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("HUB_TEST_POSTGRES_URL")
+
+
+@asynccontextmanager
+async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
+    clock = MutableClock()
+    store = SqlStore.open(config.database_url)
+    await store.create_schema()
+    for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
+        await enrol_node(
+            store,
+            node_id=node_id,
+            agency_type=AGENCY[node_id],
+            display_name=node_id,
+            public_keys=keys.public,
+            accreditation="OFFICIAL-SENSITIVE",
+            now=clock(),
+        )
+    app = create_app(config, clock=clock, hub_keys=INSECURE_TEST_HUB_KEYS, store=store)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    fixture = HubFixture(config=config, store=store, server=server, clock=clock, clients={})
+    try:
+        yield fixture
+    finally:
+        for client in fixture.clients.values():
+            await client.close()
+        await server.close()
+        await store.close()
