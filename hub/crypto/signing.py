@@ -9,12 +9,11 @@ signature over a receipt can never be replayed as one over an envelope.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
 from hub.crypto.canonical import canonical_json
-from hub.crypto.errors import SignatureInvalid
+from hub.crypto.errors import CryptoError, SignatureInvalid
 from hub.crypto.keys import SigningKey, verify_detached
 
 __all__ = ["SignatureContext", "sign_document", "signing_input", "verify_document"]
@@ -49,8 +48,12 @@ def verify_document(document: Mapping[str, Any], public_key: bytes, context: byt
         raise SignatureInvalid("document has no signature")
     try:
         signature = base64.b64decode(encoded, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text (a plain ValueError)
         raise SignatureInvalid("signature is not base64") from exc
     if len(signature) != 64:
         raise SignatureInvalid("an Ed25519 signature is 64 bytes")
-    verify_detached(public_key, signing_input(document, context), signature)
+    try:
+        signed_bytes = signing_input(document, context)
+    except CryptoError as exc:  # e.g. an integer beyond 2**53: nothing could have signed it
+        raise SignatureInvalid("document has no canonical form") from exc
+    verify_detached(public_key, signed_bytes, signature)

@@ -238,8 +238,9 @@ class _Nonces:
 
 
 class _Blobs:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def create(self, blob: BlobRecord) -> None:
         await self._conn.execute(
@@ -277,17 +278,13 @@ class _Blobs:
         )
 
     async def record_chunk(self, upload_id: str, index: int, size: int) -> None:
-        existing = (
-            await self._conn.execute(
-                select(blob_chunks.c.idx).where(
-                    blob_chunks.c.upload_id == upload_id, blob_chunks.c.idx == index
-                )
+        # One statement, not select-then-insert: a retried chunk racing the original in
+        # another transaction (or hub process, on PostgreSQL) must not fail on the key.
+        await self._conn.execute(
+            self._dialect.insert_ignore(
+                blob_chunks, {"upload_id": upload_id, "idx": index, "size": size}
             )
-        ).first()
-        if existing is None:
-            await self._conn.execute(
-                blob_chunks.insert().values(upload_id=upload_id, idx=index, size=size)
-            )
+        )
 
     async def mark_complete(self, upload_id: str, at: datetime) -> None:
         await self._conn.execute(
@@ -316,7 +313,7 @@ class SqlUnitOfWork:
         self.nodes = _Nodes(conn)
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
-        self.blobs = _Blobs(conn)
+        self.blobs = _Blobs(conn, dialect)
 
 
 class SqlStore:

@@ -1,0 +1,165 @@
+"""``hub serve``, ``hub keys`` and ``hub admin``: run the hub and keep its node registry."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.cli.common import EXIT_OK, CommandError, print_json
+from hub.config import ConfigError, HubConfig, load_hub_config
+from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
+from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
+from hub.server import create_app
+from hub.store import SqlStore
+
+__all__ = ["add_admin_commands"]
+
+
+def _config(path: Path) -> HubConfig:
+    try:
+        return load_hub_config(path)
+    except ConfigError as exc:
+        raise CommandError(f"config: {exc}") from exc
+
+
+def _passphrase(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise CommandError(f"cannot read passphrase file {path}: {exc.strerror}") from exc
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app = create_app(config)
+    except KeyFileError as exc:
+        raise CommandError(f"hub signing key: {exc}") from exc
+    print(f"hub {config.hub_id} listening on http://{config.host}:{config.port}", flush=True)
+    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+    return EXIT_OK
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    keys = NodeKeys.generate()
+    try:
+        write_key_file(args.out, keys, passphrase=_passphrase(args.passphrase_file))
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from exc
+    public = keys.public.to_json()
+    if args.public_out is not None:
+        args.public_out.write_text(json.dumps(public, indent=2) + "\n")
+    print_json(public)
+    return EXIT_OK
+
+
+def cmd_keys_public(args: argparse.Namespace) -> int:
+    try:
+        keys = read_key_file(args.key, passphrase=_passphrase(args.passphrase_file))
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from exc
+    print_json(keys.public.to_json())
+    return EXIT_OK
+
+
+def _read_public_keys(path: Path) -> PublicKeys:
+    try:
+        return PublicKeys.from_json(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise CommandError(f"public key file {path} does not exist") from exc
+    except (ValueError, KeyFileError) as exc:
+        raise CommandError(f"{path} is not a public key file: {exc}") from exc
+
+
+async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
+    store = SqlStore.open(config.database_url)
+    try:
+        await store.create_schema()
+        now = datetime.now(UTC)
+        if action == "enrol":
+            record = await enrol_node(
+                store,
+                node_id=args.node_id,
+                agency_type=args.agency_type,
+                display_name=args.display_name or args.node_id,
+                public_keys=_read_public_keys(args.public_keys),
+                accreditation=args.accreditation,
+                now=now,
+            )
+            print(f"enrolled {record.id} ({record.agency_type}, {record.accreditation})")
+        elif action == "list":
+            for node in await list_nodes(store):
+                print(f"{node.id:32} {node.agency_type:16} {node.accreditation:20} {node.status}")
+        else:
+            status = {"suspend": "suspended", "reinstate": "active", "revoke": "revoked"}[action]
+            record = await set_node_status(store, args.node_id, status, now=now)
+            print(f"{record.id} is now {record.status}")
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        await store.close()
+    return EXIT_OK
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    return asyncio.run(_with_store(_config(args.config), args.admin_action, args))
+
+
+def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="run the hub", description="Run the hub's HTTP service.")
+    serve.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="generate and inspect key files")
+    keys_sub = keys.add_subparsers(dest="keys_action", required=True)
+    gen = keys_sub.add_parser(
+        "generate",
+        help="create a new key file (Ed25519 + X25519), mode 0600",
+        description="Create a key file; prints the public keys as JSON for enrolment.",
+    )
+    gen.add_argument(
+        "--out", type=Path, required=True, help="key file to create (never overwritten)"
+    )
+    gen.add_argument(
+        "--passphrase-file", type=Path, help="encrypt at rest with this passphrase (Argon2id)"
+    )
+    gen.add_argument("--public-out", type=Path, help="also write the public keys JSON here")
+    gen.set_defaults(func=cmd_keys_generate)
+    pub = keys_sub.add_parser("public", help="print the public keys of a key file")
+    pub.add_argument("--key", type=Path, required=True)
+    pub.add_argument("--passphrase-file", type=Path)
+    pub.set_defaults(func=cmd_keys_public)
+
+    admin = sub.add_parser("admin", help="manage the hub's node registry")
+    admin_sub = admin.add_subparsers(dest="admin_action", required=True)
+    enrol = admin_sub.add_parser("enrol", help="enrol a node with its public keys")
+    enrol.add_argument("--config", type=Path, required=True)
+    enrol.add_argument("--node-id", required=True, help="e.g. health.bsw-icb")
+    enrol.add_argument("--agency-type", required=True, help="police, local_authority, health, ...")
+    enrol.add_argument(
+        "--public-keys", type=Path, required=True, help="JSON from 'hub keys generate'"
+    )
+    enrol.add_argument("--display-name", default="")
+    enrol.add_argument("--accreditation", default="OFFICIAL-SENSITIVE", choices=ACCREDITATIONS)
+    for action, text in (
+        ("suspend", "stop a node sending and receiving (reversible)"),
+        ("reinstate", "make a suspended node active again"),
+        ("revoke", "permanently revoke a node (e.g. compromised keys)"),
+    ):
+        p = admin_sub.add_parser(action, help=text)
+        p.add_argument("--config", type=Path, required=True)
+        p.add_argument("--node-id", required=True)
+    lister = admin_sub.add_parser("list", help="list enrolled nodes")
+    lister.add_argument("--config", type=Path, required=True)
+    admin.set_defaults(func=cmd_admin)

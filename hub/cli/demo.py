@@ -1,0 +1,241 @@
+"""``hub demo``: a demo federation on SQLite, a hub on loopback, a referral end to end.
+
+Everything is synthetic: the people, the keys (generated for the demo and kept only in the
+demo folder) and the organisations' nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hub.cli.common import EXIT_OK, CommandError
+from hub.cli.node import client_for, load_draft, receive_inbox, submit_draft
+from hub.client import HubProblem, NodeClient, load_node_profile, write_node_profile
+from hub.config import load_hub_config, render_hub_config
+from hub.crypto import NodeKeys, write_key_file
+from hub.model import Author, EnvelopeFields, Marking
+from hub.registry import enrol_node
+from hub.server import create_app
+from hub.store import SqlStore
+
+__all__ = ["add_demo_command"]
+
+DEMO_NODES = (
+    ("health.bsw-icb", "health", "BSW Integrated Care Board safeguarding team"),
+    ("police.ctp-sw", "police", "Counter Terrorism Policing South West, Prevent team"),
+    ("la.wiltshire", "local_authority", "Wiltshire Council Prevent lead"),
+)
+
+# A synthetic referral, shaped like the National Prevent Referral Form. No real person.
+DEMO_REFERRAL_DRAFT: dict[str, Any] = {
+    "envelope": {
+        "kind": "referral",
+        "author": {"user_ref": "usr-demo-0001", "role": "SAFEGUARDING_LEAD", "vetting": "BPSS"},
+        "recipients": ["la.wiltshire", "police.ctp-sw"],
+        "marking": {"tier": "OFFICIAL", "sensitive": True, "descriptors": ["PERSONAL_DATA"]},
+        "subject_ref": "subj-demo-0001",
+        "purpose": "PREVENT_REFERRAL",
+        "urgency": "routine",
+    },
+    "payload": {
+        "media_type": "application/json",
+        "content": {
+            "form": "National Prevent Referral Form",
+            "individual": {
+                "forename": "Jordan",
+                "surname": "Democase",
+                "date_of_birth": "2004-02-29",
+                "address": "1 Example Street, Exampletown, EX1 1EX",
+            },
+            "concerns": (
+                "SYNTHETIC DEMO DATA. Staff noticed repeated sharing of extremist material "
+                "and expressed wishes to travel to join a proscribed group."
+            ),
+            "informed_individual": "No - the referrer judged that telling them could increase risk",
+            "referrer": {"role": "Safeguarding lead", "organisation": "BSW ICB"},
+        },
+    },
+}
+
+
+def _say(step: str, text: str) -> None:
+    print(f"[{step}] {text}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _create_federation(root: Path) -> Path:
+    port = _free_port()
+    hub_keys = NodeKeys.generate()
+    write_key_file(root / "keys" / "hub.key", hub_keys)
+    (root / "keys" / "hub.pub.json").write_text(json.dumps(hub_keys.public.to_json(), indent=2))
+    config_path = root / "hub.toml"
+    config_path.write_text(
+        render_hub_config(
+            hub_id="hub.demo",
+            database="hub.sqlite3",
+            blob_dir="blobs",
+            signing_key="keys/hub.key",
+            host="127.0.0.1",
+            port=port,
+        )
+    )
+    config = load_hub_config(config_path)
+    store = SqlStore.open(config.database_url)
+    try:
+        await store.create_schema()
+        for node_id, agency, name in DEMO_NODES:
+            node_dir = root / "nodes" / node_id
+            keys = NodeKeys.generate()
+            write_key_file(node_dir / "keys" / "node.key", keys)
+            write_node_profile(
+                node_dir,
+                node_id=node_id,
+                agency_type=agency,
+                hub_url=f"http://127.0.0.1:{port}",
+                hub_id=config.hub_id,
+                hub_signing_key=hub_keys.public.signing,
+            )
+            await enrol_node(
+                store,
+                node_id=node_id,
+                agency_type=agency,
+                display_name=name,
+                public_keys=keys.public,
+                accreditation="OFFICIAL-SENSITIVE",
+                now=datetime.now(UTC),
+            )
+            _say("enrol", f"{node_id:16} {agency:16} {name}")
+    finally:
+        await store.close()
+    drafts = root / "drafts"
+    drafts.mkdir(exist_ok=True)
+    (drafts / "referral.json").write_text(json.dumps(DEMO_REFERRAL_DRAFT, indent=2) + "\n")
+    return config_path
+
+
+async def _scenario(root: Path, config_path: Path) -> None:
+    config = load_hub_config(config_path)
+    runner = web.AppRunner(create_app(config), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    _say("hub", f"{config.hub_id} listening on http://{config.host}:{config.port} (SQLite, WAL)")
+    try:
+        profiles = {n: load_node_profile(root / "nodes" / n) for n, _, _ in DEMO_NODES}
+        clients: dict[str, NodeClient] = {n: client_for(p) for n, p in profiles.items()}
+        try:
+            health = clients["health.bsw-icb"]
+            draft, payload = load_draft(root / "drafts" / "referral.json")
+            _say(
+                "health",
+                "sending a Prevent referral (OFFICIAL-SENSITIVE - PERSONAL DATA) to the local "
+                "authority and police together; the payload is encrypted to each of them",
+            )
+            receipt = await submit_draft(health, draft, payload, preflight=True)
+            _say(
+                "hub",
+                f"accepted message {receipt['message_id']}; signed receipt at "
+                f"{receipt['received_at']}; envelope sha256 {receipt['envelope_sha256'][:16]}…",
+            )
+            for node_id in ("la.wiltshire", "police.ctp-sw"):
+                messages = await receive_inbox(
+                    clients[node_id], profiles[node_id], wait=5.0, limit=10
+                )
+                for message in messages:
+                    form = message.get("payload", {})
+                    person = form.get("individual", {})
+                    _say(
+                        node_id,
+                        f"verified sender signature and hub receipt, decrypted the "
+                        f"{form.get('form', message['kind'])} about "
+                        f"{person.get('forename', '?')} {person.get('surname', '?')} "
+                        f"(ref {message.get('subject_ref')}), acknowledged",
+                    )
+            status = await health.status(receipt["message_id"])
+            states = ", ".join(f"{r.node}: {r.state}" for r in status.recipients)
+            _say("health", f"delivery status: {states}")
+
+            _say(
+                "health",
+                "trying to send SECRET material (pre-flight off, to show the hub's own check)",
+            )
+            secret = EnvelopeFields(
+                kind="note",
+                author=Author(user_ref="usr-demo-0001", role="SAFEGUARDING_LEAD", vetting="BPSS"),
+                recipients=["police.ctp-sw"],
+                marking=Marking(tier="SECRET"),
+                purpose="PREVENT_TRIAGE",
+            )
+            try:
+                await health.send(secret, payload, preflight=False)
+            except HubProblem as refused:
+                rules = ", ".join(f"{v.rule} ({v.message})" for v in refused.problem.violations)
+                _say("hub", f"refused with {refused.problem.status}: {rules}")
+            else:  # pragma: no cover - would be a hub bug
+                raise CommandError("the hub accepted SECRET material; this is a bug")
+        finally:
+            for client in clients.values():
+                await client.close()
+    finally:
+        await runner.cleanup()
+        _say("hub", "stopped")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.dir is None:
+        root = Path(tempfile.mkdtemp(prefix="seh-demo-"))
+    else:
+        root = args.dir
+        if root.exists() and any(root.iterdir()):
+            raise CommandError(f"{root} is not empty; give a new or empty folder for the demo")
+        root.mkdir(parents=True, exist_ok=True)
+    try:
+        _say("setup", f"creating a demo federation in {root}")
+        config_path = asyncio.run(_create_federation(root))
+        asyncio.run(_scenario(root, config_path))
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    if args.keep:
+        print(
+            "\nThe federation is kept. Try:\n"
+            f"  hub serve --config {root / 'hub.toml'}\n"
+            f"  hub node submit --node {root / 'nodes' / 'health.bsw-icb'} "
+            f"{root / 'drafts' / 'referral.json'}\n"
+            f"  hub node inbox --node {root / 'nodes' / 'police.ctp-sw'}",
+            flush=True,
+        )
+    _say("done", "demo finished")
+    return EXIT_OK
+
+
+def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="run a demo federation end to end",
+        description=(
+            "Create a hub and the nodes health.bsw-icb, police.ctp-sw and la.wiltshire on "
+            "SQLite, start the hub on loopback and send a synthetic Prevent referral."
+        ),
+    )
+    demo.add_argument("--dir", type=Path, help="folder for the federation (default: temporary)")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the folder for 'hub serve' and 'hub node'"
+    )
+    demo.set_defaults(func=cmd_demo)

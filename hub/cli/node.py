@@ -1,0 +1,262 @@
+"""``hub node``: act as an agency node from a node folder (see hub/client/profile.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
+from hub.client import (
+    HubProblem,
+    NodeClient,
+    NodeProfile,
+    PayloadSource,
+    PreflightFailed,
+    ProfileError,
+    VerificationFailed,
+    load_node_profile,
+    write_node_profile,
+)
+from hub.crypto import CryptoError, KeyFileError, NodeKeys, PublicKeys, write_key_file
+from hub.errors import HubError
+from hub.model import Draft, EnvelopeFields, Problem
+from hub.validation import parse_wire
+
+__all__ = ["add_node_commands", "client_for", "receive_inbox", "submit_draft"]
+
+
+def _profile(root: Path) -> NodeProfile:
+    try:
+        return load_node_profile(root)
+    except ProfileError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def client_for(profile: NodeProfile) -> NodeClient:
+    try:
+        keys = profile.load_keys()
+    except KeyFileError as exc:
+        raise CommandError(f"node key: {exc}") from exc
+    return NodeClient(
+        hub_url=profile.hub_url,
+        node_id=profile.node_id,
+        keys=keys,
+        hub_signing_key=profile.hub_signing_key,
+        spool_dir=profile.spool_dir,
+    )
+
+
+def _problem_of(exc: HubError) -> dict[str, Any]:
+    return Problem(
+        type=exc.problem_type,
+        title=exc.title,
+        status=exc.status,
+        detail=exc.detail,
+        violations=list(exc.violations),
+    ).model_dump(mode="json", exclude_none=True)
+
+
+def load_draft(path: Path) -> tuple[Draft, PayloadSource]:
+    """Read and validate a draft; a problem JSON on failure (as the hub would answer)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read draft {path}: {exc.strerror}") from exc
+    _, draft = parse_wire(Draft, raw, what="draft")
+    if draft.payload.file is not None:
+        file_path = Path(draft.payload.file)
+        if not file_path.is_absolute():
+            file_path = path.parent / file_path
+        if not file_path.is_file():
+            raise CommandError(f"draft payload file {file_path} does not exist")
+        return draft, PayloadSource.file(file_path, draft.payload.media_type)
+    return draft, PayloadSource.json(draft.payload.content, draft.payload.media_type)
+
+
+async def submit_draft(
+    client: NodeClient, draft: Draft, payload: PayloadSource, *, preflight: bool
+) -> dict[str, Any]:
+    if draft.envelope.sender is not None and draft.envelope.sender != client.node_id:
+        raise CommandError(
+            f"the draft's sender is {draft.envelope.sender} but this node is {client.node_id}"
+        )
+    fields = EnvelopeFields.model_validate_json(
+        draft.envelope.model_dump_json(exclude={"id", "sender", "created_at"})
+    )
+    receipt = await client.send(
+        fields,
+        payload,
+        message_id=draft.envelope.id,
+        created_at=draft.envelope.created_at,
+        preflight=preflight,
+    )
+    return receipt.model_dump(mode="json")
+
+
+async def _submit(args: argparse.Namespace) -> int:
+    profile = _profile(args.node)
+    try:
+        draft, payload = load_draft(args.draft)
+    except HubError as exc:
+        print_json(_problem_of(exc))
+        return EXIT_REFUSED
+    async with client_for(profile) as client:
+        try:
+            print_json(await submit_draft(client, draft, payload, preflight=not args.no_preflight))
+        except PreflightFailed as exc:
+            print_json(exc.as_problem().model_dump(mode="json", exclude_none=True))
+            return EXIT_REFUSED
+        except HubProblem as exc:
+            print_json(exc.problem.model_dump(mode="json", exclude_none=True))
+            return EXIT_REFUSED
+    return EXIT_OK
+
+
+async def receive_inbox(
+    client: NodeClient, profile: NodeProfile, *, wait: float, limit: int
+) -> list[dict[str, Any]]:
+    """Fetch, verify, decrypt and acknowledge new messages; advance the cursor after each.
+
+    The cursor moves only after a message's acknowledgement, so a failure part-way loses
+    nothing: the next run starts with the message that failed.
+    """
+    after = profile.read_cursor()
+    page = await client.inbox(after=after, limit=limit, wait=wait)
+    received = []
+    for entry in page.entries:
+        message = await client.fetch(entry.message_id)
+        envelope = message.envelope
+        summary: dict[str, Any] = {
+            "message_id": envelope.id,
+            "kind": envelope.kind,
+            "sender": envelope.sender,
+            "recipients": envelope.recipients,
+            "marking": envelope.marking.render(),
+            "purpose": envelope.purpose,
+            "subject_ref": envelope.subject_ref,
+            "case_ref": envelope.case_ref,
+            "received_at": message.receipt.received_at.isoformat(),
+        }
+        if envelope.payload.media_type.endswith("json") and envelope.payload.size <= 16 << 20:
+            plaintext = await client.open_payload(message)
+            assert plaintext is not None
+            summary["payload"] = json.loads(plaintext)
+        else:
+            profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            target = profile.received_dir / f"{envelope.id}.bin"
+            partial = target.with_suffix(".part")
+            try:
+                with partial.open("wb") as sink:
+                    await client.open_payload(message, sink)
+                partial.replace(target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            summary["payload_file"] = str(target)
+        await client.acknowledge(message)
+        profile.write_cursor(entry.cursor)
+        received.append({k: v for k, v in summary.items() if v is not None})
+    return received
+
+
+async def _inbox(args: argparse.Namespace) -> int:
+    profile = _profile(args.node)
+    async with client_for(profile) as client:
+        messages = await receive_inbox(client, profile, wait=args.wait, limit=args.limit)
+    print_json(messages)
+    print(f"{len(messages)} message(s) received and acknowledged", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _status(args: argparse.Namespace) -> int:
+    profile = _profile(args.node)
+    async with client_for(profile) as client:
+        status = await client.status(args.message_id)
+    print_json(status.model_dump(mode="json"))
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    root: Path = args.node
+    if (root / "node.toml").exists():
+        raise CommandError(f"{root} is already a node folder")
+    try:
+        hub_keys = PublicKeys.from_json(json.loads(args.hub_public_keys.read_text()))
+    except (OSError, ValueError, KeyFileError) as exc:
+        raise CommandError(f"hub public keys {args.hub_public_keys}: {exc}") from exc
+    keys = NodeKeys.generate()
+    write_key_file(root / "keys" / "node.key", keys)
+    write_node_profile(
+        root,
+        node_id=args.node_id,
+        agency_type=args.agency_type,
+        hub_url=args.hub_url,
+        hub_id=args.hub_id,
+        hub_signing_key=hub_keys.signing,
+    )
+    (root / "node.pub.json").write_text(json.dumps(keys.public.to_json(), indent=2) + "\n")
+    print(f"node folder {root} ready; enrol it at the hub with {root / 'node.pub.json'}")
+    return EXIT_OK
+
+
+def _run(coro_fn: Any) -> Any:
+    def runner(args: argparse.Namespace) -> int:
+        try:
+            result: int = asyncio.run(coro_fn(args))
+        except HubProblem as exc:
+            print_json(exc.problem.model_dump(mode="json", exclude_none=True))
+            return EXIT_REFUSED
+        except (VerificationFailed, CryptoError) as exc:
+            raise CommandError(f"verification failed: {exc}", EXIT_ERROR) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise CommandError(f"cannot reach the hub: {exc}", EXIT_ERROR) from exc
+        return result
+
+    return runner
+
+
+def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    node = sub.add_parser("node", help="act as an agency node")
+    node_sub = node.add_subparsers(dest="node_action", required=True)
+
+    init = node_sub.add_parser("init", help="create a node folder with fresh keys")
+    init.add_argument("--node", type=Path, required=True, help="node folder to create")
+    init.add_argument("--node-id", required=True)
+    init.add_argument("--agency-type", required=True)
+    init.add_argument("--hub-url", required=True)
+    init.add_argument("--hub-id", required=True)
+    init.add_argument(
+        "--hub-public-keys", type=Path, required=True, help="the hub's public keys JSON"
+    )
+    init.set_defaults(func=_init)
+
+    submit = node_sub.add_parser(
+        "submit",
+        help="validate, encrypt, sign and submit a draft",
+        description=(
+            "A draft is an unsigned envelope plus a plaintext payload "
+            "(schemas/json/draft.schema.json). Prints the hub's receipt as JSON and exits 0, "
+            "or prints the problem JSON and exits 1."
+        ),
+    )
+    submit.add_argument("--node", type=Path, required=True, help="node folder")
+    submit.add_argument("--no-preflight", action="store_true", help="skip the node's own checks")
+    submit.add_argument("draft", type=Path, help="DRAFT.json")
+    submit.set_defaults(func=_run(_submit))
+
+    inbox = node_sub.add_parser("inbox", help="fetch, verify, decrypt, acknowledge and print")
+    inbox.add_argument("--node", type=Path, required=True, help="node folder")
+    inbox.add_argument("--wait", type=float, default=0.0, help="long-poll up to this many seconds")
+    inbox.add_argument("--limit", type=int, default=100)
+    inbox.set_defaults(func=_run(_inbox))
+
+    status = node_sub.add_parser("status", help="per-recipient delivery state of a sent message")
+    status.add_argument("--node", type=Path, required=True)
+    status.add_argument("message_id")
+    status.set_defaults(func=_run(_status))
