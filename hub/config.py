@@ -37,6 +37,9 @@ class Limits:
     # Longest inbox long-poll.
     inbox_wait_max_seconds: float = 30.0
     inbox_page_max: int = 500
+    # How stale the hub's in-memory view of the node registry may be; 0 reads it on every
+    # request. A suspension or revocation takes effect within this time.
+    node_cache_seconds: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,7 @@ def load_hub_config(path: Path) -> HubConfig:
     for name in Limits.__dataclass_fields__:
         default = getattr(defaults, name)
         value = _get(limits_t, name, type(default), "limits", default)
-        if value <= 0:
+        if value < 0 or (value == 0 and name != "node_cache_seconds"):
             raise ConfigError(f"limits.{name} must be positive")
         limit_values[name] = value
     unknown_limits = sorted(set(limits_t) - set(Limits.__dataclass_fields__))

@@ -8,7 +8,7 @@ from typing import get_args
 
 from hub.crypto import PublicKeys
 from hub.model import AgencyType, is_node_id
-from hub.store import NodeRecord, Store
+from hub.store import DuplicateRecord, NodeRecord, Store
 
 __all__ = ["ACCREDITATIONS", "RegistryError", "enrol_node", "list_nodes", "set_node_status"]
 
@@ -52,10 +52,13 @@ async def enrol_node(
         enrolled_at=now,
         updated_at=now,
     )
-    async with store.transaction() as tx:
-        if await tx.nodes.get(node_id) is not None:
-            raise RegistryError(f"node {node_id} is already enrolled")
-        await tx.nodes.add(record)
+    try:
+        async with store.transaction() as tx:
+            if await tx.nodes.get(node_id) is not None:
+                raise RegistryError(f"node {node_id} is already enrolled")
+            await tx.nodes.add(record)
+    except DuplicateRecord as exc:  # enrolled concurrently by another process
+        raise RegistryError(f"node {node_id} is already enrolled") from exc
     return record
 
 
@@ -68,7 +71,9 @@ async def set_node_status(store: Store, node_id: str, status: str, *, now: datet
         if current is None:
             raise RegistryError(f"node {node_id} is not enrolled")
         if current.status == "revoked" and status != "revoked":
-            raise RegistryError(f"node {node_id} is revoked; enrol it again under new keys")
+            raise RegistryError(
+                f"node {node_id} is revoked for good; enrol a new node id with new keys"
+            )
         updated = NodeRecord(
             id=current.id,
             agency_type=current.agency_type,

@@ -80,12 +80,14 @@ def referral_fields(**overrides: Any) -> EnvelopeFields:
     values: dict[str, Any] = {
         "kind": "referral",
         "author": Author(user_ref="u-7f3a91", role="REFERRER", vetting="BPSS"),
-        "recipients": ["la.wiltshire", "police.ctp-sw"],
-        "marking": Marking(tier="OFFICIAL", sensitive=True, descriptors=["PERSONAL_DATA"]),
+        "recipients": ("la.wiltshire", "police.ctp-sw"),
+        "marking": Marking(tier="OFFICIAL", sensitive=True, descriptors=("PERSONAL_DATA",)),
         "subject_ref": "subj-000123",
         "purpose": "PREVENT_REFERRAL",
     }
     values.update(overrides)
+    if isinstance(values["recipients"], list):
+        values["recipients"] = tuple(values["recipients"])
     return EnvelopeFields(**values)
 
 
@@ -104,7 +106,9 @@ def make_config(tmp_path: Path) -> Callable[..., HubConfig]:
             database_url=database_url_for_path(tmp_path / "hub.sqlite3"),
             blob_dir=tmp_path / "blobs",
             signing_key_path=tmp_path / "unused-hub.key",
-            limits=Limits(**limits),
+            # Read the registry on every request so tests that suspend a node see it at
+            # once; the cache itself is tested in tests/server/test_node_cache.py.
+            limits=Limits(**{"node_cache_seconds": 0.0, **limits}),
         )
 
     return build

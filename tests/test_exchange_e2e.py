@@ -12,10 +12,12 @@ from tests.conftest import SYNTHETIC_REFERRAL, HubFixture, referral_fields
 
 
 async def test_referral_round_trip_decrypts_at_both_recipients(hub: HubFixture) -> None:
-    health, la, police = (hub.client(n) for n in ("health.bsw-icb", "la.wiltshire", "police.ctp-sw"))
+    health, la, police = (
+        hub.client(n) for n in ("health.bsw-icb", "la.wiltshire", "police.ctp-sw")
+    )
     async with health, la, police:
         receipt = await health.send(referral_fields(), PayloadSource.json(SYNTHETIC_REFERRAL))
-        assert receipt.recipients == ["la.wiltshire", "police.ctp-sw"]
+        assert receipt.recipients == ("la.wiltshire", "police.ctp-sw")
         assert receipt.hub_id == "hub.test"
 
         for reader in (la, police):
@@ -45,7 +47,9 @@ async def test_wrong_recipient_key_cannot_open_payload(hub: HubFixture) -> None:
     async with health, hub.client("la.wiltshire") as la:
         receipt = await health.send(referral_fields(), PayloadSource.json(SYNTHETIC_REFERRAL))
         message = await la.fetch(receipt.message_id)
-    impostor = hub.client("la.wiltshire", keys=NodeKeys.from_seed(b"insecure-wrong-key-0000000000000"))
+    impostor = hub.client(
+        "la.wiltshire", keys=NodeKeys.from_seed(b"insecure-wrong-key-0000000000000")
+    )
     async with impostor:
         with pytest.raises(DecryptionFailed):
             await impostor.open_payload(message)

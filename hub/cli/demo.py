@@ -178,7 +178,7 @@ async def _scenario(root: Path, config_path: Path) -> None:
             secret = EnvelopeFields(
                 kind="note",
                 author=Author(user_ref="usr-demo-0001", role="SAFEGUARDING_LEAD", vetting="BPSS"),
-                recipients=["police.ctp-sw"],
+                recipients=("police.ctp-sw",),
                 marking=Marking(tier="SECRET"),
                 purpose="PREVENT_TRIAGE",
             )

@@ -58,7 +58,7 @@ def _problem_of(exc: HubError) -> dict[str, Any]:
         title=exc.title,
         status=exc.status,
         detail=exc.detail,
-        violations=list(exc.violations),
+        violations=tuple(exc.violations),
     ).model_dump(mode="json", exclude_none=True)
 
 

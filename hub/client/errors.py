@@ -32,7 +32,7 @@ class PreflightFailed(ClientError):
             title="Refused before sending",
             status=422,
             detail="The node's pre-flight checks refused the message; nothing was sent.",
-            violations=self.violations,
+            violations=tuple(self.violations),
         )
 
 

@@ -220,10 +220,37 @@ def write_key_file(
             handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        # link() fails if the target exists, so a file created since the check above is
+        # never overwritten (os.replace would silently replace it).
+        try:
+            os.link(tmp, path)
+        except FileExistsError as exc:
+            raise KeyFileError(f"{path} already exists; refusing to overwrite a key file") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_KDF_CEILING = {
+    "opslimit": nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE,
+    "memlimit": nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE,
+}
+
+
+def _kdf_limit(doc: dict[str, Any], name: str, path: Path) -> int:
+    # write_key_file records the Argon2id cost as JSON integers; anything else is damage,
+    # and int() on it would raise ValueError or TypeError past the KeyFileError boundary.
+    value = doc[name]
+    if type(value) is not int:
+        raise KeyFileError(f"key file {path} has a {name} that is not an integer")
+    # The cost is read from the file, so a damaged or hostile file could ask for any
+    # amount of memory or time: accept nothing beyond libsodium's SENSITIVE level.
+    ceiling = _KDF_CEILING[name]
+    if not 1 <= value <= ceiling:
+        raise KeyFileError(f"key file {path} has a {name} outside 1..{ceiling}")
+    return value
 
 
 def read_key_file(path: Path, *, passphrase: bytes | None = None) -> NodeKeys:
@@ -256,8 +283,8 @@ def read_key_file(path: Path, *, passphrase: bytes | None = None) -> NodeKeys:
                 nacl.secret.SecretBox.KEY_SIZE,
                 passphrase,
                 _unb64(str(doc["salt"]), what="salt", length=nacl.pwhash.argon2id.SALTBYTES),
-                opslimit=int(doc["opslimit"]),
-                memlimit=int(doc["memlimit"]),
+                opslimit=_kdf_limit(doc, "opslimit", path),
+                memlimit=_kdf_limit(doc, "memlimit", path),
             )
             plain = nacl.secret.SecretBox(wrapping_key).decrypt(
                 _unb64(str(doc["ciphertext"]), what="ciphertext")

@@ -93,9 +93,10 @@ def open_content_key(node_keys: NodeKeys, sealed_b64: str) -> ContentKey:
     try:
         sealed = base64.b64decode(sealed_b64, validate=True)
         raw = nacl.public.SealedBox(node_keys._private_box_key()).decrypt(sealed)
+        # Inside the try: a sender could seal a key of the wrong length (ValueError).
+        return ContentKey(raw)
     except (binascii.Error, nacl.exceptions.CryptoError, ValueError) as exc:
         raise DecryptionFailed("the content key is not sealed to this node") from exc
-    return ContentKey(raw)
 
 
 class PayloadEncryptor:
@@ -141,14 +142,30 @@ class PayloadEncryptor:
     def encrypt_stream(self, source: BinaryIO) -> Iterator[bytes]:
         """Yield the header and every sealed chunk of ``source``, one chunk in memory."""
         yield self.header()
-        current = source.read(CHUNK_SIZE)
+        current = _read_full(source, CHUNK_SIZE)
         while True:
-            following = source.read(CHUNK_SIZE)
+            following = _read_full(source, CHUNK_SIZE)
             if not following:
                 yield self.push(current, final=True)
                 return
             yield self.push(current, final=False)
             current = following
+
+
+def _read_full(source: BinaryIO, size: int) -> bytes:
+    """Read exactly ``size`` bytes unless the source ends first (pipes return less)."""
+    data = source.read(size)
+    if not data or len(data) == size:
+        return data
+    pieces = [data]
+    remaining = size - len(data)
+    while remaining:
+        more = source.read(remaining)
+        if not more:
+            break
+        pieces.append(more)
+        remaining -= len(more)
+    return b"".join(pieces)
 
 
 class PayloadDecryptor:

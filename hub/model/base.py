@@ -42,4 +42,4 @@ class WireModel(BaseModel):
 
 
 def is_node_id(value: str) -> bool:
-    return _NODE_ID_RE.match(value) is not None
+    return _NODE_ID_RE.fullmatch(value) is not None

@@ -103,13 +103,25 @@ class Marking(WireModel):
         ]
         | None
     ) = None
-    handling_orgs: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = []
-    descriptors: list[CodeUpper] = []
-    national_caveats: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = []
+    handling_orgs: tuple[Annotated[str, StringConstraints(min_length=1, max_length=80)], ...] = ()
+    descriptors: tuple[CodeUpper, ...] = ()
+    national_caveats: tuple[
+        Annotated[str, StringConstraints(min_length=1, max_length=80)], ...
+    ] = ()
+
+    @model_validator(mode="after")
+    def _organisations_with_org_use_only(self) -> Marking:
+        if self.handling == "ORG_USE_ONLY" and not self.handling_orgs:
+            raise ValueError("ORG_USE_ONLY needs the organisations in 'handling_orgs'")
+        if self.handling != "ORG_USE_ONLY" and self.handling_orgs:
+            raise ValueError("'handling_orgs' is only for the ORG_USE_ONLY handling instruction")
+        return self
 
     def render(self) -> str:
         """The canonical marking string, e.g. ``OFFICIAL-SENSITIVE - PERSONAL DATA``."""
-        parts: list[str] = ["OFFICIAL-SENSITIVE" if self.sensitive else self.tier]
+        # An invalid combination (SECRET with -SENSITIVE) renders as written, never as a
+        # lower marking; the policy engine refuses it (MK-02).
+        parts: list[str] = [f"{self.tier}-SENSITIVE" if self.sensitive else self.tier]
         if self.uk_prefix:
             parts[0] = f"UK {parts[0]}"
         if self.handling == "ORG_USE_ONLY":
@@ -134,12 +146,12 @@ _DESCRIPTOR_STRINGS = {
 class LegalBasis(WireModel):
     """The gateway set a disclosure relies on (REFERENCE.md 2.1), as registry ids."""
 
-    powers: list[GatewayId] = []
+    powers: tuple[GatewayId, ...] = ()
     art6: GatewayId | None = None
     art9: GatewayId | None = None
     sch1: GatewayId | None = None
     art10: GatewayId | None = None
-    exemptions: list[GatewayId] = []
+    exemptions: tuple[GatewayId, ...] = ()
 
 
 class Consent(WireModel):
@@ -174,7 +186,7 @@ class DecisionRecord(WireModel):
     outcome: Literal[
         "APPROVED_FULL", "APPROVED_PARTIAL", "REFUSED", "RETURNED_INCOMPLETE", "ESCALATED"
     ]
-    approved_scope: list[ScopeItem] = []
+    approved_scope: tuple[ScopeItem, ...] = ()
     reason_code: CodeUpper | None = None
 
 
@@ -218,7 +230,7 @@ class EnvelopeFields(WireModel):
 
     kind: MessageKind
     author: Author
-    recipients: Annotated[list[NodeId], Field(min_length=1, max_length=64)]
+    recipients: Annotated[tuple[NodeId, ...], Field(min_length=1, max_length=64)]
     marking: Marking
     subject_ref: OpaqueRef | None = None
     case_ref: OpaqueRef | None = None
@@ -226,13 +238,13 @@ class EnvelopeFields(WireModel):
     purpose: CodeUpper
     legal_basis: LegalBasis | None = None
     consent: Consent | None = None
-    scope: list[ScopeItem] = []
+    scope: tuple[ScopeItem, ...] = ()
     decision: DecisionRecord | None = None
     urgency: Literal["routine", "urgent"] = "routine"
 
     @field_validator("recipients")
     @classmethod
-    def _recipients_unique(cls, value: list[str]) -> list[str]:
+    def _recipients_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
             raise ValueError("recipients must not repeat a node")
         return value

@@ -47,7 +47,7 @@ class Receipt(WireModel):
     message_id: MessageId
     envelope_sha256: Sha256Hex
     sender: NodeId
-    recipients: list[NodeId]
+    recipients: tuple[NodeId, ...]
     received_at: datetime
     hub_id: str
     signature: Base64Str
@@ -78,7 +78,7 @@ class Directory(WireModel):
 
     hub_id: str
     issued_at: datetime
-    nodes: list[DirectoryEntry]
+    nodes: tuple[DirectoryEntry, ...]
     signature: Base64Str
 
 
@@ -94,7 +94,7 @@ class InboxEntry(WireModel):
 
 
 class InboxPage(WireModel):
-    entries: list[InboxEntry]
+    entries: tuple[InboxEntry, ...]
     next_after: int
 
 
@@ -108,7 +108,7 @@ class RecipientStatus(WireModel):
 class MessageStatus(WireModel):
     message_id: MessageId
     received_at: datetime
-    recipients: list[RecipientStatus]
+    recipients: tuple[RecipientStatus, ...]
 
 
 class BlobUploadRequest(WireModel):
@@ -124,5 +124,5 @@ class BlobUpload(WireModel):
     size: int
     chunk_size: int
     chunk_count: int
-    received_chunks: list[int]
+    received_chunks: tuple[int, ...]
     complete: bool

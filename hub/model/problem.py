@@ -27,4 +27,4 @@ class Problem(WireModel):
     status: Annotated[int, Field(ge=400, le=599)]
     detail: str | None = None
     instance: str | None = None
-    violations: list[Violation] = []
+    violations: tuple[Violation, ...] = ()

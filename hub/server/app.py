@@ -16,10 +16,11 @@ from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
 from hub.server.exchange import Clock, ExchangeService, HubIdentity
 from hub.server.handlers import routes
+from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.problems import problem_middleware
 from hub.server.state import AUTHENTICATOR, BLOBS, CONFIG, EXCHANGE, STORE
-from hub.store import SqlStore, Store
+from hub.store import GroupCommitter, SqlStore, Store
 
 __all__ = ["create_app", "utc_now"]
 
@@ -62,8 +63,12 @@ def create_app(
         files = BlobFiles(config.blob_dir)
         files.ensure()
         app[STORE] = the_store
+        writes = GroupCommitter(the_store)
+        nodes = NodeCache(the_store, max_age=config.limits.node_cache_seconds)
         app[EXCHANGE] = ExchangeService(
             store=the_store,
+            nodes=nodes,
+            writes=writes,
             hub=HubIdentity(hub_id=config.hub_id, keys=keys),
             notifier=InboxNotifier(),
             clock=clock,
@@ -71,13 +76,17 @@ def create_app(
         )
         app[BLOBS] = BlobService(store=the_store, files=files, clock=clock, limits=config.limits)
         app[AUTHENTICATOR] = RequestAuthenticator(
-            store=the_store, clock=clock, window_seconds=config.limits.signature_window_seconds
+            nodes=nodes,
+            writes=writes,
+            clock=clock,
+            window_seconds=config.limits.signature_window_seconds,
         )
         purger = asyncio.create_task(_purge_nonces(the_store, clock))
         yield
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+        await writes.close()
         if store is None:
             await the_store.close()
 

@@ -20,7 +20,8 @@ from hub.crypto.httpsig import (
 )
 from hub.errors import Unauthenticated
 from hub.server.exchange import Clock
-from hub.store import NodeRecord, Store
+from hub.server.nodes import NodeCache
+from hub.store import GroupCommitter, NodeRecord, UnitOfWork
 
 __all__ = ["AuthenticatedRequest", "RequestAuthenticator"]
 
@@ -35,8 +36,16 @@ class AuthenticatedRequest:
 
 
 class RequestAuthenticator:
-    def __init__(self, *, store: Store, clock: Clock, window_seconds: int) -> None:
-        self._store = store
+    def __init__(
+        self,
+        *,
+        nodes: NodeCache,
+        writes: GroupCommitter,
+        clock: Clock,
+        window_seconds: int,
+    ) -> None:
+        self._nodes = nodes
+        self._writes = writes
         self._clock = clock
         self._window = window_seconds
 
@@ -58,8 +67,7 @@ class RequestAuthenticator:
             parsed = parse_signature(headers)
         except SignatureRejected as exc:
             raise self._fail(exc.reason, path=path) from exc
-        async with self._store.read() as view:
-            node = await view.nodes.get(parsed.keyid)
+        node = await self._nodes.get(parsed.keyid)
         if node is None:
             raise self._fail("unknown keyid", keyid=parsed.keyid, path=path)
         if node.status != "active":
@@ -83,10 +91,12 @@ class RequestAuthenticator:
             raise self._fail("content-digest does not match body", keyid=node.id, path=path)
         # Remembered only after the signature verified, so nobody can burn a node's nonces.
         # Kept for twice the window: a request outside the window is refused anyway.
-        async with self._store.transaction() as tx:
-            fresh = await tx.nonces.remember(
-                node.id, parsed.nonce, now + timedelta(seconds=2 * self._window)
-            )
+        expires = now + timedelta(seconds=2 * self._window)
+
+        async def remember(tx: UnitOfWork) -> bool:
+            return await tx.nonces.remember(node.id, parsed.nonce, expires)
+
+        fresh = await self._writes.run(remember)
         if not fresh:
             raise self._fail("replayed nonce", keyid=node.id, path=path)
         return AuthenticatedRequest(node=node, signature=parsed, content_digest=digest_header)

@@ -75,7 +75,7 @@ def _upload_view(blob: BlobRecord) -> BlobUpload:
         size=blob.size,
         chunk_size=blob.chunk_size,
         chunk_count=blob.chunk_count,
-        received_chunks=sorted(blob.received_chunks),
+        received_chunks=tuple(sorted(blob.received_chunks)),
         complete=blob.state == "complete",
     )
 
@@ -165,7 +165,14 @@ class BlobService:
             raise BadRequest("This upload is already complete.")
         digest = hashlib.sha256()
         received = 0
-        writer = _ChunkWriter(self._files.part(blob.upload_id), index * blob.chunk_size)
+        # A recorded chunk was authenticated when it was written. A resend (a client that
+        # never saw the answer) is read and checked but not written: bytes damaged on the
+        # way, refused only once read, must not overwrite a chunk that already counts.
+        writer = (
+            None
+            if index in blob.received_chunks
+            else _ChunkWriter(self._files.part(blob.upload_id), index * blob.chunk_size)
+        )
         try:
             async for piece in body:
                 received += len(piece)
@@ -175,9 +182,11 @@ class BlobService:
                         debug={"upload_id": blob.upload_id},
                     )
                 digest.update(piece)
-                writer.write(piece)
+                if writer is not None:
+                    writer.write(piece)
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
         if received != expected:
             raise BadRequest(f"Chunk {index} must be exactly {expected} bytes; got {received}.")
         return digest.digest()
@@ -206,6 +215,7 @@ class BlobService:
                 "The uploaded bytes do not match the announced sha256; the upload was "
                 "discarded. Announce it again and resend every chunk.",
                 slug="blob-hash-mismatch",
+                title="The upload was discarded",
             )
         os.replace(part, self._files.complete(blob.sha256))
         async with self._store.transaction() as tx:

@@ -37,8 +37,9 @@ from hub.model import (
     Violation,
 )
 from hub.policy.carriage import check_carriage
+from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
-from hub.store import NodeRecord, Store, StoredMessage
+from hub.store import GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
 from hub.validation import parse_wire
 
 __all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
@@ -71,12 +72,16 @@ class ExchangeService:
         self,
         *,
         store: Store,
+        nodes: NodeCache,
+        writes: GroupCommitter,
         hub: HubIdentity,
         notifier: InboxNotifier,
         clock: Clock,
         limits: Limits,
     ) -> None:
         self._store = store
+        self._nodes = nodes
+        self._writes = writes
         self._hub = hub
         self._notifier = notifier
         self._clock = clock
@@ -121,16 +126,11 @@ class ExchangeService:
             ) from exc
         envelope_sha256 = canonical_sha256(document)
 
-        async with self._store.read() as view:
-            existing = await view.messages.get(envelope.id)
-            if existing is not None:
-                return self._resubmission(existing, node, envelope_sha256)
-            recipients = {r: await view.nodes.get(r) for r in envelope.recipients}
-            blob = (
-                await view.blobs.complete_by_sha256(envelope.payload.sha256)
-                if envelope.payload.transport == "blob"
-                else None
-            )
+        recipients = await self._nodes.get_many(envelope.recipients)
+        blob = None
+        if envelope.payload.transport == "blob":
+            async with self._store.read() as view:
+                blob = await view.blobs.complete_by_sha256(envelope.payload.sha256)
 
         violations = self._routing_violations(envelope, recipients)
         violations += self._payload_violations(envelope, node, blob)
@@ -140,6 +140,12 @@ class ExchangeService:
             }
             violations += check_carriage(envelope.marking, accreditation)
         if violations:
+            # An identical resubmission still gets its original receipt, even if, say, a
+            # recipient has been suspended since: idempotency comes before routing.
+            async with self._store.read() as view:
+                existing = await view.messages.get(envelope.id)
+            if existing is not None:
+                return self._resubmission(existing, node, envelope_sha256)
             log.info(
                 "refused message %s from %s: %s",
                 envelope.id,
@@ -166,12 +172,17 @@ class ExchangeService:
             payload_size=envelope.payload.size,
             transport=envelope.payload.transport,
         )
-        async with self._store.transaction() as tx:
+
+        async def store_message(tx: UnitOfWork) -> StoredMessage | None:
             # Checked again inside the write transaction: a concurrent twin may have won.
-            existing = await tx.messages.get(envelope.id)
-            if existing is not None:
-                return self._resubmission(existing, node, envelope_sha256)
-            await tx.messages.add(stored, envelope.recipients)
+            twin = await tx.messages.get(envelope.id)
+            if twin is None:
+                await tx.messages.add(stored, envelope.recipients)
+            return twin
+
+        twin = await self._writes.run(store_message)
+        if twin is not None:
+            return self._resubmission(twin, node, envelope_sha256)
         log.info("accepted message %s (%s) from %s", envelope.id, envelope.kind, node.id)
         for recipient in envelope.recipients:
             self._notifier.notify(recipient)
@@ -272,7 +283,7 @@ class ExchangeService:
             message_id=envelope.id,
             envelope_sha256=envelope_sha256,
             sender=envelope.sender,
-            recipients=list(envelope.recipients),
+            recipients=tuple(envelope.recipients),
             received_at=received_at,
             hub_id=self._hub.hub_id,
             signature="",
@@ -292,8 +303,12 @@ class ExchangeService:
         if message is None or (message.sender != node.id and delivery is None):
             raise NotFound(message_id=message_id, node=node.id)
         if delivery is not None and delivery.state == "pending":
-            async with self._store.transaction() as tx:
-                await tx.messages.mark_delivered(message_id, node.id, self._clock())
+            delivered_at = self._clock()
+
+            async def mark(tx: UnitOfWork) -> None:
+                await tx.messages.mark_delivered(message_id, node.id, delivered_at)
+
+            await self._writes.run(mark)
         return {
             "envelope": json.loads(message.envelope_json),
             "receipt": json.loads(message.receipt_json),
@@ -335,10 +350,12 @@ class ExchangeService:
                 "The acknowledgement was refused.", slug="ack-refused", violations=problems
             )
         if delivery.state != "acknowledged":
-            async with self._store.transaction() as tx:
-                await tx.messages.acknowledge(
-                    message_id, node.id, self._clock(), canonical_json(document).decode()
-                )
+            acknowledged_at, ack_json = self._clock(), canonical_json(document).decode()
+
+            async def record(tx: UnitOfWork) -> None:
+                await tx.messages.acknowledge(message_id, node.id, acknowledged_at, ack_json)
+
+            await self._writes.run(record)
         async with self._store.read() as view:
             updated = await view.messages.delivery(message_id, node.id)
         assert updated is not None
@@ -359,7 +376,7 @@ class ExchangeService:
         return MessageStatus(
             message_id=message_id,
             received_at=message.received_at,
-            recipients=[
+            recipients=tuple(
                 RecipientStatus(
                     node=r.recipient,
                     state=r.state,  # type: ignore[arg-type]
@@ -367,7 +384,7 @@ class ExchangeService:
                     acknowledged_at=r.acknowledged_at,
                 )
                 for r in rows
-            ],
+            ),
         )
 
     async def inbox(self, node: NodeRecord, *, after: int, limit: int, wait: float) -> InboxPage:
@@ -402,7 +419,9 @@ class ExchangeService:
             )
             for r in rows
         ]
-        return InboxPage(entries=entries, next_after=entries[-1].cursor if entries else after)
+        return InboxPage(
+            entries=tuple(entries), next_after=entries[-1].cursor if entries else after
+        )
 
     async def directory(self) -> dict[str, Any]:
         """Every node with its keys and status, signed by the hub."""

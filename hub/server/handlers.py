@@ -24,6 +24,8 @@ _UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _STREAM_READ = 64 * 1024
+# Cursors are compared with 64-bit SQL integers; a larger number cannot name a delivery.
+_QUERY_INT_MAX = 2**63 - 1
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -73,6 +75,8 @@ def _query_number(request: web.Request, name: str, default: float, *, integer: b
         raise BadRequest(f"Query parameter {name!r} must be a number.") from None
     if value < 0 or value != value:  # negative or NaN
         raise BadRequest(f"Query parameter {name!r} must not be negative.")
+    if integer and value > _QUERY_INT_MAX:
+        raise BadRequest(f"Query parameter {name!r} must be at most {_QUERY_INT_MAX}.")
     return value
 
 

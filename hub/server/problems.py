@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from hub.errors import PROBLEM_TYPE_BASE, HubError
 from hub.model import PROBLEM_MEDIA_TYPE, Violation
@@ -60,13 +60,17 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(
+        response = problem_response(
             status=exc.status,
             problem_type=f"{PROBLEM_TYPE_BASE}http-{exc.status}",
             title=exc.reason,
             detail=None,
             instance=request.path,
         )
+        # RFC 9110 section 15.5.6: a 405 must say which methods the resource allows.
+        if hdrs.ALLOW in exc.headers:
+            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        return response
     except asyncio.CancelledError:
         raise
     except Exception:

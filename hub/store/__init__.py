@@ -1,6 +1,8 @@
 """Storage: small repository interfaces, one SQLAlchemy implementation, two engines."""
 
 from hub.store.dialect import database_url_for_path
+from hub.store.errors import DuplicateRecord, StoreError
+from hub.store.group_commit import GroupCommitter
 from hub.store.interfaces import (
     BlobRepository,
     MessageRepository,
@@ -16,6 +18,8 @@ __all__ = [
     "BlobRecord",
     "BlobRepository",
     "DeliveryRecord",
+    "DuplicateRecord",
+    "GroupCommitter",
     "InboxRow",
     "MessageRepository",
     "NodeRecord",
@@ -23,6 +27,7 @@ __all__ = [
     "NonceRepository",
     "SqlStore",
     "Store",
+    "StoreError",
     "StoredMessage",
     "UnitOfWork",
     "database_url_for_path",

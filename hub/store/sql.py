@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.store.dialect import Dialect, open_engine
+from hub.store.errors import DuplicateRecord
 from hub.store.records import (
     BlobRecord,
     DeliveryRecord,
@@ -77,7 +79,10 @@ class _Nodes:
         return [_node(r) for r in rows]
 
     async def add(self, node: NodeRecord) -> None:
-        await self._conn.execute(nodes.insert().values(**_node_values(node)))
+        try:
+            await self._conn.execute(nodes.insert().values(**_node_values(node)))
+        except IntegrityError as exc:
+            raise DuplicateRecord(f"node {node.id} exists") from exc
 
     async def update(self, node: NodeRecord) -> None:
         values = _node_values(node)

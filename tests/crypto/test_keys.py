@@ -213,9 +213,7 @@ def test_generated_keys_survive_a_key_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o601, 0o610, 0o666])
-def test_key_file_readable_by_others_is_refused(
-    tmp_path: Path, keys: NodeKeys, mode: int
-) -> None:
+def test_key_file_readable_by_others_is_refused(tmp_path: Path, keys: NodeKeys, mode: int) -> None:
     path = tmp_path / "node.key"
     write_key_file(path, keys)
     path.chmod(mode)

@@ -38,16 +38,17 @@ KAT_DOCUMENT: dict[str, Any] = {
     "recipients": ["la.wiltshire"],
     "size": 42,
 }
-KAT_CANONICAL = (
-    b'{"kind":"note","recipients":["la.wiltshire"],"sender":"health.bsw-icb","size":42}'
-)
+KAT_CANONICAL = b'{"kind":"note","recipients":["la.wiltshire"],"sender":"health.bsw-icb","size":42}'
 KAT_ENVELOPE_SIGNATURE = (
     "5qVIxQ4JnC7dJ6q7eGbmfj9rg+/cn6CGj26NRf+7VuOIhKnNX/98Md458xD3z3gHd5MgMNj3KqTbWtOwXGIkCQ=="
 )
 
 
 def _signed(document: dict[str, Any], context: bytes = SignatureContext.ENVELOPE) -> dict[str, Any]:
-    return {**document, "signature": sign_document(document, INSECURE_TEST_KAT_KEYS.signing, context)}
+    return {
+        **document,
+        "signature": sign_document(document, INSECURE_TEST_KAT_KEYS.signing, context),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -116,7 +117,10 @@ def test_canonical_json_number_formatting(number: float, spelled: bytes) -> None
 
 
 def test_canonical_json_escapes_controls_and_keeps_other_unicode() -> None:
-    assert canonical_json("\u0000\u001f\u007f\u00e9\u2028") == b'"\\u0000\\u001f\x7f\xc3\xa9\xe2\x80\xa8"'
+    assert (
+        canonical_json("\u0000\u001f\u007f\u00e9\u2028")
+        == b'"\\u0000\\u001f\x7f\xc3\xa9\xe2\x80\xa8"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,12 +146,16 @@ def test_canonical_sha256_known_answer() -> None:
 
 def test_signing_input_is_context_then_canonical_bytes_without_signature() -> None:
     signed = {**KAT_DOCUMENT, "signature": "ignored"}
-    assert signing_input(signed, SignatureContext.ENVELOPE) == b"seh/envelope/v1\x00" + KAT_CANONICAL
+    assert (
+        signing_input(signed, SignatureContext.ENVELOPE) == b"seh/envelope/v1\x00" + KAT_CANONICAL
+    )
     assert canonical_json(KAT_DOCUMENT) == KAT_CANONICAL
 
 
 def test_envelope_signature_known_answer() -> None:
-    signature = sign_document(KAT_DOCUMENT, INSECURE_TEST_KAT_KEYS.signing, SignatureContext.ENVELOPE)
+    signature = sign_document(
+        KAT_DOCUMENT, INSECURE_TEST_KAT_KEYS.signing, SignatureContext.ENVELOPE
+    )
     assert signature == KAT_ENVELOPE_SIGNATURE
 
 

@@ -7,6 +7,7 @@ checks at the end open their own engine to read pragmas.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -195,7 +196,7 @@ async def test_inbox_orders_by_seq_and_pages_with_after_and_limit(enrolled: SqlS
 
     assert [row.message_id for row in everything] == [f"m-{i}" for i in range(5)]
     seqs = [row.seq for row in everything]
-    assert all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(seqs))
     assert first_page + second_page + last_page == everything
     assert [len(first_page), len(second_page), len(last_page)] == [2, 2, 1]
     assert beyond == []
@@ -227,7 +228,7 @@ async def test_seq_is_strictly_increasing_across_messages(enrolled: SqlStore) ->
                 for d in sorted(await view.messages.deliveries(f"m-{index}"), key=lambda d: d.seq)
             )
     assert len(seqs) == 12
-    assert all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(seqs))
 
 
 async def test_mark_delivered_only_moves_pending(enrolled: SqlStore) -> None:
@@ -313,12 +314,15 @@ class _Abort(Exception):
 
 
 async def test_failed_transaction_writes_nothing(enrolled: SqlStore) -> None:
-    with pytest.raises(_Abort):
+    async def write_then_fail() -> None:
         async with enrolled.transaction() as tx:
             await tx.messages.add(message("m-1"), [LA, POLICE])
             await tx.nonces.remember(SENDER, "n-1", T0)
             assert await tx.messages.get("m-1") is not None
             raise _Abort
+
+    with pytest.raises(_Abort):
+        await write_then_fail()
 
     async with enrolled.read() as view:
         assert await view.messages.get("m-1") is None

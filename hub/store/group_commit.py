@@ -1,0 +1,73 @@
+"""Group commit: write operations from concurrent requests share one transaction.
+
+One transaction per message would cap the hub at a few thousand messages a second on
+SQLite (DESIGN.md section 10); committing a batch costs about the same as committing one
+row. Each caller gets its own result only once the batch that holds its operation is
+durable. If any operation in a batch fails, the batch is rolled back and every operation
+in it is retried in a transaction of its own, so one bad write fails only its own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from hub.store.interfaces import Store, UnitOfWork
+
+__all__ = ["GroupCommitter"]
+
+log = logging.getLogger("hub.store")
+T = TypeVar("T")
+Operation = Callable[[UnitOfWork], Awaitable[Any]]
+
+
+class GroupCommitter:
+    def __init__(self, store: Store, *, max_batch: int = 512) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def run(self, operation: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run ``operation`` in a shared write transaction; return once it is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((operation, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        # Shielded: a caller that goes away must not cancel a commit others wait on.
+        return await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                async with self._store.transaction() as tx:
+                    results = [await operation(tx) for operation, _ in batch]
+            except Exception:
+                if len(batch) > 1:
+                    log.info("a batch of %d writes failed; retrying each alone", len(batch))
+                await self._one_by_one(batch)
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+
+    async def _one_by_one(self, batch: list[tuple[Operation, asyncio.Future[Any]]]) -> None:
+        for operation, future in batch:
+            try:
+                async with self._store.transaction() as tx:
+                    result = await operation(tx)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        """Finish what is queued."""
+        if self._flusher is not None:
+            await self._flusher
