@@ -91,7 +91,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seh-bench-") as tmp:
         root = Path(tmp) / "fed"
-        subprocess.run([*HUB, "demo", "--dir", str(root), "--keep"], check=True, capture_output=True)
+        subprocess.run(
+            [*HUB, "demo", "--dir", str(root), "--keep"], check=True, capture_output=True
+        )
         server = subprocess.Popen(
             [*HUB, "serve", "--config", str(root / "hub.toml")],
             stdout=subprocess.DEVNULL,

@@ -42,6 +42,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # At DEBUG these log SQL parameters (envelopes, ciphertext): never in production logs.
+    for noisy in ("aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app = create_app(config)
     except KeyFileError as exc:

@@ -108,6 +108,11 @@ class Marking(WireModel):
     national_caveats: tuple[
         Annotated[str, StringConstraints(min_length=1, max_length=80)], ...
     ] = ()
+    # "REL EU" releasability (REFERENCE.md 1.6); only with the UK prefix (MK-08).
+    rel_eu: bool = False
+    # EMBARGOED needs the time it lifts and the marking that applies after (MK-07).
+    embargo_until: datetime | None = None
+    embargo_then: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
 
     @model_validator(mode="after")
     def _organisations_with_org_use_only(self) -> Marking:
@@ -152,6 +157,10 @@ class LegalBasis(WireModel):
     sch1: GatewayId | None = None
     art10: GatewayId | None = None
     exemptions: tuple[GatewayId, ...] = ()
+    # A data sharing agreement from the registry that this sharing falls under.
+    agreement: GatewayId | None = None
+    # RQ-12: the requester states it needs the data for its public task (Art 6(1)(ea)).
+    public_task_statement: bool = False
 
 
 class Consent(WireModel):
@@ -171,6 +180,8 @@ class Consent(WireModel):
     reason_code: CodeUpper | None = None
     best_interests: bool = False
     subject_not_to_be_told: bool = False
+    # The subject's age band, never the date of birth: the under-18 rules need only this.
+    subject_age: Literal["UNDER_16", "AGED_16_17", "ADULT", "UNKNOWN"] = "UNKNOWN"
 
 
 class ScopeItem(WireModel):
@@ -180,6 +191,8 @@ class ScopeItem(WireModel):
     period_from: date | None = None
     period_to: date | None = None
     justification_present: bool
+    # A period longer than the category's limit needs a reason (the text travels encrypted).
+    extension_reason_present: bool = False
 
 
 class DecisionRecord(WireModel):

@@ -103,6 +103,7 @@ class BlobService:
         self._files = files
         self._clock = clock
         self._limits = limits
+        self._finishing = asyncio.Lock()
 
     async def announce(self, node: NodeRecord, request: BlobUploadRequest) -> BlobUpload:
         """Start (or find) an upload for a ciphertext of known hash and size."""
@@ -204,6 +205,17 @@ class BlobService:
         return await self._finish(current)
 
     async def _finish(self, blob: BlobRecord) -> BlobUpload:
+        # Two last chunks arriving together must not both hash and move the part-file.
+        async with self._finishing:
+            async with self._store.read() as view:
+                current = await view.blobs.get(blob.upload_id)
+            if current is None:
+                raise NotFound(upload_id=blob.upload_id)
+            if current.state == "complete":
+                return _upload_view(current)
+            return await self._verify_and_complete(current)
+
+    async def _verify_and_complete(self, blob: BlobRecord) -> BlobUpload:
         part = self._files.part(blob.upload_id)
         actual = await asyncio.to_thread(_sha256_file, part)
         if actual != blob.sha256:

@@ -41,7 +41,7 @@ INSECURE_TEST_OUTSIDER = NodeKeys.from_seed(b"insecure-test-payload-outsider-0")
 ABYTES = CIPHERTEXT_CHUNK_SIZE - CHUNK_SIZE
 
 # Seeded so the "random" sizes are the same on every run; they are sizes, not secrets.
-_RANDOM = random.Random(20240601)  # noqa: S311
+_RANDOM = random.Random(20240601)
 RANDOM_SIZES = sorted(_RANDOM.randrange(2, 5 * CHUNK_SIZE) for _ in range(4))
 EDGE_SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE, 3 * CHUNK_SIZE]
 

@@ -1,4 +1,4 @@
-"""Fixtures for HTTP-level tests of the hub: a raw client session and a small-limits hub."""
+"""Fixtures for HTTP-level tests of the hub: a raw client session and a small-chunk hub."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 from hub.config import HubConfig
 from tests.conftest import HubFixture, running_hub
 
-# Small enough that a blob of a few hundred bytes spans several chunks, and a message body
-# limit a test can exceed cheaply.
+# The helpers assert on replies; have pytest explain their failures as it does in tests.
+# (Registered before any test module imports them.)
+pytest.register_assert_rewrite("tests.server.helpers")
+
+# Small enough that a blob of a few hundred bytes spans several chunks.
 SMALL_CHUNK = 100
-SMALL_BODY = 8 * 1024
 
 
 @pytest.fixture
@@ -24,6 +26,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def small_hub(make_config: Callable[..., HubConfig]) -> AsyncIterator[HubFixture]:
-    config = make_config(blob_chunk_bytes=SMALL_CHUNK, small_body_bytes=SMALL_BODY)
+    config = make_config(blob_chunk_bytes=SMALL_CHUNK)
     async with running_hub(config) as fixture:
         yield fixture

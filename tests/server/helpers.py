@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -189,21 +189,13 @@ async def _pieces(body: bytes, size: int) -> AsyncIterator[bytes]:
 # -- envelopes ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Readers:
+def _reader_keys(node_ids: list[str]) -> dict[str, bytes]:
     """Encryption keys to seal the content key to; unknown nodes get a throwaway key."""
-
-    keys: dict[str, bytes] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, node_ids: list[str]) -> _Readers:
-        readers = cls()
-        for node_id in node_ids:
-            known = INSECURE_TEST_NODE_KEYS.get(node_id)
-            readers.keys[node_id] = (
-                known.public.encryption if known else NodeKeys.generate().public.encryption
-            )
-        return readers
+    keys: dict[str, bytes] = {}
+    for node_id in node_ids:
+        known = INSECURE_TEST_NODE_KEYS.get(node_id)
+        keys[node_id] = (known or NodeKeys.generate()).public.encryption
+    return keys
 
 
 def unsigned_envelope(
@@ -236,7 +228,7 @@ def unsigned_envelope(
         "sender": sender,
         "created_at": _rfc3339(hub.clock()),
     }
-    readers = _Readers.of([*recipients, sender]).keys
+    readers = _reader_keys([*recipients, sender])
     if blob is None:
         data = plaintext if plaintext is not None else json.dumps(SYNTHETIC_REFERRAL).encode()
         sealed = seal_payload_bytes(data, readers)
@@ -343,7 +335,9 @@ async def submit(
 ) -> Reply:
     """POST an envelope (a dict, or raw bytes sent as they are) signed as ``node``."""
     body = envelope if isinstance(envelope, bytes) else envelope_body(envelope)
-    return await send(session, hub, signed_request(hub, "POST", "/v1/messages", node=node, body=body))
+    return await send(
+        session, hub, signed_request(hub, "POST", "/v1/messages", node=node, body=body)
+    )
 
 
 async def assert_nothing_stored(hub: HubFixture, message_id: str | None) -> None:
@@ -354,14 +348,17 @@ async def assert_nothing_stored(hub: HubFixture, message_id: str | None) -> None
     assert await all_deliveries(hub) == {node_id: [] for node_id in ENROLLED}
 
 
-async def assert_still_serves(session: aiohttp.ClientSession, hub: HubFixture) -> None:
+async def assert_still_serves(
+    session: aiohttp.ClientSession, hub: HubFixture, *, sender: str = HEALTH
+) -> None:
     """A good message is still accepted, stored and delivered after whatever came before."""
-    envelope = signed_envelope(hub)
-    reply = await submit(session, hub, envelope)
+    recipients = [LA, POLICE] if sender == HEALTH else [LA]
+    envelope = signed_envelope(hub, sender=sender, recipients=recipients)
+    reply = await submit(session, hub, envelope, node=sender)
     assert reply.status == 201, reply.body[:500]
     assert reply.json()["message_id"] == envelope["id"]
     async with hub.store.read() as view:
         assert await view.messages.get(envelope["id"]) is not None
     deliveries = await all_deliveries(hub)
-    assert envelope["id"] in deliveries[LA]
-    assert envelope["id"] in deliveries[POLICE]
+    for recipient in recipients:
+        assert envelope["id"] in deliveries[recipient]

@@ -1,0 +1,358 @@
+"""The policy registries: the law and guidance the rules apply, as reviewable data.
+
+The YAML files in ``schemas/registry/`` are written for information governance staff to
+read and review; this module validates them strictly at start-up (unknown keys, unknown
+ids and dangling cross-references are errors naming the file and entry). Pure: no I/O
+here except :func:`load_registry`, which the caller runs once and passes the result on.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+__all__ = [
+    "DEFAULT_REGISTRY_DIR",
+    "AgencyTypeEntry",
+    "DataCategory",
+    "DataSharingAgreement",
+    "Descriptor",
+    "Gateway",
+    "GatewayFamily",
+    "HandlingInstruction",
+    "LegacyMarking",
+    "MarkingLevel",
+    "MarkingsRegistry",
+    "PolicySettings",
+    "Purpose",
+    "Registry",
+    "RegistryError",
+    "RuleText",
+    "TierEntry",
+    "load_registry",
+]
+
+DEFAULT_REGISTRY_DIR = Path(__file__).resolve().parents[2] / "schemas" / "registry"
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}(-[A-Z0-9]{1,8})+$")]
+# "ANY" in who/to_whom lists means every agency type.
+AgencyRef = Annotated[str, StringConstraints(pattern=r"^([a-z_]+|ANY)$")]
+MarkingLevel = Literal["OFFICIAL", "OFFICIAL-SENSITIVE", "SECRET", "TOP SECRET"]
+GatewayFamily = Literal[
+    "power",  # L1: a statutory or common-law power (or duty) to share
+    "art6",  # UK GDPR Art 6(1) lawful basis
+    "art9",  # UK GDPR Art 9(2) condition
+    "sch1",  # DPA 2018 Schedule 1 condition
+    "art10",  # Art 10 / Sch 1 condition for criminal offence data
+    "part3",  # DPA 2018 Part 3 (law enforcement) and its Sch 8 conditions
+    "exemption",  # DPA 2018 Schedule 2: lifts obligations, never a lawful basis
+    "confidentiality",  # exceptions to the common law duty of confidentiality
+    "constraint",  # not a gateway: limits what may be disclosed (e.g. TA 2000 s39)
+    "guidance",  # professional or practice guidance, not law
+]
+MessageKindRef = Literal[
+    "referral",
+    "referral_outcome",
+    "information_request",
+    "decision",
+    "release",
+    "case_open",
+    "consent_record",
+    "case_pack",
+    "panel_outcome",
+    "case_review",
+    "withdrawal",
+    "note",
+]
+
+
+class RegistryModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class RegistryError(ValueError):
+    """A registry file is missing, not valid YAML, or breaks its schema or references."""
+
+
+class RuleText(RegistryModel):
+    """A rule's stable id, what it checks, and where it comes from."""
+
+    id: RuleId
+    summary: str
+    source: str = ""
+
+
+class TierEntry(RegistryModel):
+    id: Literal["OFFICIAL", "SECRET", "TOP SECRET"]
+    carried_by_hub: bool
+    minimum_vetting: str
+    summary: str
+
+
+class HandlingInstruction(RegistryModel):
+    id: Literal[
+        "RECIPIENTS_ONLY", "FOR_PUBLIC_RELEASE", "ORG_USE_ONLY", "HMG_USE_ONLY", "EMBARGOED"
+    ]
+    string: str  # e.g. "RECIPIENTS ONLY"; for ORG_USE_ONLY the suffix "USE ONLY"
+    allowed_with: list[MarkingLevel]
+    summary: str
+
+
+class Descriptor(RegistryModel):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+    string: str
+    allowed_with: list[MarkingLevel]
+    scheme: Literal["current", "2014", "local"]
+    current_equivalent: str | None = None  # a current descriptor id, for 2014 ones
+    flag_for_review: bool = False
+    summary: str
+
+
+class LegacyMarking(RegistryModel):
+    """A GPMS (pre-2014) marking and how the hub treats it (REFERENCE.md 1.9)."""
+
+    string: str
+    aliases: list[str] = []
+    treatment: Literal["map", "reject"]
+    maps_to: MarkingLevel | None = None  # for 'map': the level used for routing only
+    summary: str
+
+
+class MarkingsRegistry(RegistryModel):
+    tiers: list[TierEntry]
+    handling_instructions: list[HandlingInstruction]
+    descriptors: list[Descriptor]
+    national_caveat_examples: list[str]
+    legacy: list[LegacyMarking]
+    # Kinds that carry information about a person and so are at least OFFICIAL-SENSITIVE.
+    minimum_level_by_kind: dict[MessageKindRef, MarkingLevel]
+
+
+class AgencyTypeEntry(RegistryModel):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z_]+$")]
+    name: str
+    public_body: bool
+    # DPA 2018 Sch 7 competent authority for the law enforcement purposes.
+    competent_authority: bool
+    summary: str = ""
+
+
+class Gateway(RegistryModel):
+    id: Id
+    title: str
+    family: GatewayFamily
+    citation: str
+    summary: str
+    who: list[AgencyRef]  # agency types that may rely on it as discloser
+    to_whom: list[AgencyRef]  # agency types it permits disclosure to
+    consent_required: bool = False
+    # Allows sharing against a refusal of consent (public interest, legal duty).
+    overrides_refusal: bool = False
+    # Covers a person who lacks capacity, in their best interests (MCA s4).
+    best_interests: bool = False
+    requires_competent_authority_recipient: bool = False
+    # An Art 9 condition that must be paired with a Sch 1 condition (Art 9(2)(g)).
+    needs_sch1: bool = False
+    conditions: str = ""
+    provenance: str = ""
+
+
+class DataCategory(RegistryModel):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+    name: str
+    held_by: list[Annotated[str, StringConstraints(pattern=r"^[a-z_]+$")]]
+    special_category: bool
+    criminal_offence: bool
+    needs_period: bool
+    # Longest period without an explicit extension reason, in days (None: no limit).
+    max_period_days: Annotated[int, Field(gt=0)] | None = None
+    summary: str = ""
+
+
+class Deadlines(RegistryModel):
+    routine_hours: Annotated[int, Field(gt=0)]
+    urgent_hours: Annotated[int, Field(gt=0)]
+
+
+class Purpose(RegistryModel):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+    name: str
+    kinds: list[MessageKindRef]
+    deadlines: Deadlines | None = None
+    summary: str = ""
+
+
+class DataSharingAgreement(RegistryModel):
+    id: Id
+    title: str
+    parties: list[str]  # node ids
+    purposes: list[str]
+    categories: list[str]
+    gateways: list[str]
+    valid_from: date
+    valid_to: date | None = None
+
+
+class PolicySettings(RegistryModel):
+    max_scope_categories: Annotated[int, Field(gt=0)] = 12
+    # Kinds that disclose or ask for personal data and so must cite a lawful basis.
+    legal_basis_required_for: list[MessageKindRef] = [
+        "information_request",
+        "referral",
+        "release",
+        "case_pack",
+    ]
+    # Kinds that must name a specific data scope.
+    scope_required_for: list[MessageKindRef] = ["information_request", "release"]
+    # Category ids that mean "everything" and are refused by name (SCOPE-03).
+    whole_record_ids: list[str] = ["all", "everything", "whole_record", "full_record"]
+
+
+class Registry(RegistryModel):
+    markings: MarkingsRegistry
+    agency_types: list[AgencyTypeEntry]
+    gateways: list[Gateway]
+    data_categories: list[DataCategory]
+    purposes: list[Purpose]
+    rules: list[RuleText]
+    agreements: list[DataSharingAgreement] = []
+    settings: PolicySettings = PolicySettings()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Registry:
+        problems: list[str] = []
+        agencies = {a.id for a in self.agency_types}
+        for kind, items in (
+            ("agency type", [a.id for a in self.agency_types]),
+            ("gateway", [g.id for g in self.gateways]),
+            ("data category", [c.id for c in self.data_categories]),
+            ("purpose", [p.id for p in self.purposes]),
+            ("agreement", [a.id for a in self.agreements]),
+            ("rule", [r.id for r in self.rules]),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item in seen:
+                    problems.append(f"{kind} {item!r} is defined twice")
+                seen.add(item)
+        for gateway in self.gateways:
+            for ref in (*gateway.who, *gateway.to_whom):
+                if ref != "ANY" and ref not in agencies:
+                    problems.append(f"gateway {gateway.id}: unknown agency type {ref!r}")
+        for category in self.data_categories:
+            for ref in category.held_by:
+                if ref not in agencies:
+                    problems.append(f"data category {category.id}: unknown agency type {ref!r}")
+        gateway_ids = {g.id for g in self.gateways}
+        category_ids = {c.id for c in self.data_categories}
+        purpose_ids = {p.id for p in self.purposes}
+        for agreement in self.agreements:
+            for ref in agreement.gateways:
+                if ref not in gateway_ids:
+                    problems.append(f"agreement {agreement.id}: unknown gateway {ref!r}")
+            for ref in agreement.categories:
+                if ref not in category_ids:
+                    problems.append(f"agreement {agreement.id}: unknown data category {ref!r}")
+            for ref in agreement.purposes:
+                if ref not in purpose_ids:
+                    problems.append(f"agreement {agreement.id}: unknown purpose {ref!r}")
+        for descriptor in self.markings.descriptors:
+            if descriptor.current_equivalent is not None and descriptor.current_equivalent not in {
+                d.id for d in self.markings.descriptors
+            }:
+                problems.append(
+                    f"descriptor {descriptor.id}: unknown current_equivalent "
+                    f"{descriptor.current_equivalent!r}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- lookups, indexed once (the model is frozen) ------------------------------------
+
+    _gateways: dict[str, Gateway] = PrivateAttr(default_factory=dict)
+    _categories: dict[str, DataCategory] = PrivateAttr(default_factory=dict)
+    _purposes: dict[str, Purpose] = PrivateAttr(default_factory=dict)
+    _agencies: dict[str, AgencyTypeEntry] = PrivateAttr(default_factory=dict)
+    _agreements: dict[str, DataSharingAgreement] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._gateways = {g.id: g for g in self.gateways}
+        self._categories = {c.id: c for c in self.data_categories}
+        self._purposes = {p.id: p for p in self.purposes}
+        self._agencies = {a.id: a for a in self.agency_types}
+        self._agreements = {a.id: a for a in self.agreements}
+
+    def gateway(self, gateway_id: str) -> Gateway | None:
+        return self._gateways.get(gateway_id)
+
+    def category(self, category_id: str) -> DataCategory | None:
+        return self._categories.get(category_id)
+
+    def purpose(self, purpose_id: str) -> Purpose | None:
+        return self._purposes.get(purpose_id)
+
+    def agency(self, agency_id: str) -> AgencyTypeEntry | None:
+        return self._agencies.get(agency_id)
+
+    def agreement(self, agreement_id: str) -> DataSharingAgreement | None:
+        return self._agreements.get(agreement_id)
+
+    def rule_ids(self) -> frozenset[str]:
+        return frozenset(rule.id for rule in self.rules)
+
+
+REGISTRY_FILES = {
+    "markings": "markings.yaml",
+    "agency_types": "agency_types.yaml",
+    "gateways": "gateways.yaml",
+    "data_categories": "data_categories.yaml",
+    "purposes": "purposes.yaml",
+    "rules": "rules.yaml",
+    "agreements": "agreements.yaml",
+    "settings": "settings.yaml",
+}
+_OPTIONAL = {"agreements", "settings"}
+
+
+def load_registry(directory: Path = DEFAULT_REGISTRY_DIR) -> Registry:
+    """Read and validate every registry file; raise :class:`RegistryError` naming the file."""
+    document: dict[str, Any] = {}
+    for key, filename in REGISTRY_FILES.items():
+        path = directory / filename
+        if not path.exists():
+            if key in _OPTIONAL:
+                continue
+            raise RegistryError(f"registry file {path} is missing")
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise RegistryError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(content, dict) or key not in content:
+            raise RegistryError(f"{path} must be a mapping with a top-level {key!r} key")
+        extra = sorted(set(content) - {key})
+        if extra:
+            raise RegistryError(f"{path} has unknown top-level keys: {', '.join(extra)}")
+        document[key] = content[key]
+    try:
+        return Registry.model_validate(document)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{REGISTRY_FILES.get(str(err['loc'][0]), '?')}: "
+            f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise RegistryError(f"the policy registry is invalid: {details}") from exc
