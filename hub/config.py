@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.policy.registry import DEFAULT_REGISTRY_DIR
 from hub.store import database_url_for_path
 
 __all__ = ["ConfigError", "HubConfig", "Limits", "load_hub_config", "render_hub_config"]
@@ -52,6 +53,8 @@ class HubConfig:
     host: str = "127.0.0.1"
     port: int = 8443
     limits: Limits = field(default_factory=Limits)
+    # The policy registries (schemas/registry/ in the repository by default).
+    registry_dir: Path = DEFAULT_REGISTRY_DIR
 
 
 def _get(table: dict[str, Any], key: str, kind: type, where: str, default: Any = ...) -> Any:
@@ -85,7 +88,7 @@ def load_hub_config(path: Path) -> HubConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     base = path.parent.resolve()
-    known = {"hub", "server", "storage", "keys", "limits"}
+    known = {"hub", "server", "storage", "keys", "limits", "policy"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(unknown)}")
@@ -96,6 +99,8 @@ def load_hub_config(path: Path) -> HubConfig:
 
     hub_t, server_t, storage_t = _table(doc, "hub"), _table(doc, "server"), _table(doc, "storage")
     keys_t, limits_t = _table(doc, "keys"), _table(doc, "limits")
+    policy_t = _table(doc, "policy")
+    registry = _get(policy_t, "registry", str, "policy", None)
     if "url" in storage_t and "database" in storage_t:
         raise ConfigError("storage.url and storage.database are exclusive; give one")
     if "url" in storage_t:
@@ -126,6 +131,7 @@ def load_hub_config(path: Path) -> HubConfig:
         host=_get(server_t, "host", str, "server", "127.0.0.1"),
         port=port,
         limits=Limits(**limit_values),
+        registry_dir=DEFAULT_REGISTRY_DIR if registry is None else resolve(registry),
     )
 
 

@@ -6,6 +6,7 @@ never be used by a real node.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from aiohttp.test_utils import TestServer
 from hub.client import NodeClient
 from hub.config import HubConfig, Limits
 from hub.crypto import NodeKeys
-from hub.model import Author, EnvelopeFields, Marking
+from hub.model import Author, Consent, EnvelopeFields, LegalBasis, Marking
 from hub.registry import enrol_node
 from hub.server import create_app
 from hub.store import SqlStore, database_url_for_path
@@ -84,12 +85,29 @@ def referral_fields(**overrides: Any) -> EnvelopeFields:
         "marking": Marking(tier="OFFICIAL", sensitive=True, descriptors=("PERSONAL_DATA",)),
         "subject_ref": "subj-000123",
         "purpose": "PREVENT_REFERRAL",
+        "legal_basis": LegalBasis.model_validate_json(json.dumps(REFERRAL_LEGAL_BASIS)),
+        "consent": Consent.model_validate_json(json.dumps(REFERRAL_CONSENT)),
     }
     values.update(overrides)
     if isinstance(values["recipients"], list):
         values["recipients"] = tuple(values["recipients"])
     return EnvelopeFields(**values)
 
+
+# A lawful Prevent referral without consent (REFERENCE.md 2.1-2.3, 3.2): CDA 1998 s115
+# power, public task, Art 9(2)(g) with DPA 2018 Sch 1 para 18, consent not sought because
+# seeking it would prejudice the outcome.
+REFERRAL_LEGAL_BASIS: dict[str, Any] = {
+    "powers": ["CDA1998-s115"],
+    "art6": "UKGDPR-A6-1e",
+    "art9": "UKGDPR-A9-2g",
+    "sch1": "DPA2018-S1P2p18",
+}
+REFERRAL_CONSENT: dict[str, Any] = {
+    "state": "NOT_SOUGHT",
+    "reason_code": "WOULD_PREJUDICE_OUTCOME",
+    "subject_age": "ADULT",
+}
 
 SYNTHETIC_REFERRAL = {
     "form": "National Prevent Referral Form",

@@ -160,7 +160,7 @@ def test_the_codebase_respects_its_import_boundaries() -> None:
 def test_the_walker_sees_the_real_tree() -> None:
     # Guards against a walk that finds nothing (a moved root, a wrong glob) and passes.
     files = {str(p.relative_to(REPO_ROOT)) for p in _source_files()}
-    assert {"hub/crypto/keys.py", "hub/model/envelope.py", "hub/policy/carriage.py"} <= files
+    assert {"hub/crypto/keys.py", "hub/model/envelope.py", "hub/policy/facts.py"} <= files
     keys_source = (REPO_ROOT / "hub/crypto/keys.py").read_text(encoding="utf-8")
     assert "nacl" in {i.top_level for i in imports_of(keys_source, "hub.crypto.keys")}
     # The same file, were it anywhere else, would be reported.
@@ -256,7 +256,7 @@ def test_policy_may_import_models_and_the_standard_library() -> None:
         "from collections.abc import Mapping\nfrom datetime import date\n"
         "from hub.model import Marking, Violation\n"
     )
-    assert boundary_violations(source, "hub.policy.carriage", "hub/policy/carriage.py") == []
+    assert boundary_violations(source, "hub.policy.facts", "hub/policy/facts.py") == []
 
 
 def test_asyncio_is_allowed_outside_policy() -> None:

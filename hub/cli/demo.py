@@ -46,6 +46,21 @@ DEMO_REFERRAL_DRAFT: dict[str, Any] = {
         "subject_ref": "subj-demo-0001",
         "purpose": "PREVENT_REFERRAL",
         "urgency": "routine",
+        # The lawful basis (REFERENCE.md 2.1): a power to share, public task, and for the
+        # special category data a referral holds, Art 9(2)(g) with DPA 2018 Sch 1 para 18.
+        "legal_basis": {
+            "powers": ["CDA1998-s115", "CTSA2015-s38"],
+            "art6": "UKGDPR-A6-1e",
+            "art9": "UKGDPR-A9-2g",
+            "sch1": "DPA2018-S1P2p18",
+            "agreement": "DSA-WILTS-PREVENT-2026",
+        },
+        # Not told: the referrer judged that telling them could increase the risk.
+        "consent": {
+            "state": "NOT_SOUGHT",
+            "reason_code": "WOULD_PREJUDICE_OUTCOME",
+            "subject_age": "ADULT",
+        },
     },
     "payload": {
         "media_type": "application/json",

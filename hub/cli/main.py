@@ -11,6 +11,7 @@ from hub.cli.admin import add_admin_commands
 from hub.cli.common import CommandError
 from hub.cli.demo import add_demo_command
 from hub.cli.node import add_node_commands
+from hub.cli.policy import add_policy_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(sub)
     add_admin_commands(sub)
     add_node_commands(sub)
+    add_policy_commands(sub)
     return parser
 
 

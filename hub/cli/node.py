@@ -26,19 +26,27 @@ from hub.client import (
 from hub.crypto import CryptoError, KeyFileError, NodeKeys, PublicKeys, write_key_file
 from hub.errors import HubError
 from hub.model import Draft, EnvelopeFields, Problem
+from hub.policy.registry import Registry
 from hub.validation import parse_wire
 
-__all__ = ["add_node_commands", "client_for", "receive_inbox", "submit_draft"]
+__all__ = [
+    "add_node_commands",
+    "client_for",
+    "load_draft",
+    "node_profile",
+    "receive_inbox",
+    "submit_draft",
+]
 
 
-def _profile(root: Path) -> NodeProfile:
+def node_profile(root: Path) -> NodeProfile:
     try:
         return load_node_profile(root)
     except ProfileError as exc:
         raise CommandError(str(exc)) from exc
 
 
-def client_for(profile: NodeProfile) -> NodeClient:
+def client_for(profile: NodeProfile, *, registry: Registry | None = None) -> NodeClient:
     try:
         keys = profile.load_keys()
     except KeyFileError as exc:
@@ -49,6 +57,7 @@ def client_for(profile: NodeProfile) -> NodeClient:
         keys=keys,
         hub_signing_key=profile.hub_signing_key,
         spool_dir=profile.spool_dir,
+        registry=registry,
     )
 
 
@@ -100,7 +109,7 @@ async def submit_draft(
 
 
 async def _submit(args: argparse.Namespace) -> int:
-    profile = _profile(args.node)
+    profile = node_profile(args.node)
     try:
         draft, payload = load_draft(args.draft)
     except HubError as exc:
@@ -166,7 +175,7 @@ async def receive_inbox(
 
 
 async def _inbox(args: argparse.Namespace) -> int:
-    profile = _profile(args.node)
+    profile = node_profile(args.node)
     async with client_for(profile) as client:
         messages = await receive_inbox(client, profile, wait=args.wait, limit=args.limit)
     print_json(messages)
@@ -175,7 +184,7 @@ async def _inbox(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    profile = _profile(args.node)
+    profile = node_profile(args.node)
     async with client_for(profile) as client:
         status = await client.status(args.message_id)
     print_json(status.model_dump(mode="json"))

@@ -59,7 +59,9 @@ from hub.model import (
     RecipientStatus,
     Violation,
 )
-from hub.policy.carriage import check_carriage
+from hub.policy.engine import evaluate
+from hub.policy.facts import Party, PolicyFacts
+from hub.policy.registry import Registry, load_registry
 from hub.validation import violations_from
 
 __all__ = ["NodeClient", "PayloadSource", "ReceivedMessage"]
@@ -119,6 +121,7 @@ class NodeClient:
         spool_dir: Path | None = None,
         clock: Clock = _utc_now,
         session: aiohttp.ClientSession | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.hub_url = hub_url.rstrip("/")
         self.node_id = node_id
@@ -129,6 +132,7 @@ class NodeClient:
         self._session = session
         self._own_session = session is None
         self._directory: dict[str, DirectoryEntry] = {}
+        self._registry = registry
 
     async def __aenter__(self) -> NodeClient:
         return self
@@ -245,7 +249,9 @@ class NodeClient:
         """
         directory = await self.directory()
         if preflight:
-            self._preflight(fields, directory)
+            refused = await self.preflight(fields)
+            if refused:
+                raise PreflightFailed(refused)
         readers: dict[str, bytes] = {}
         for node_id in [*fields.recipients, self.node_id]:
             entry = directory.get(node_id)
@@ -286,9 +292,15 @@ class NodeClient:
             raise VerificationFailed("the receipt does not describe the message that was sent")
         return receipt
 
-    def _preflight(self, fields: EnvelopeFields, directory: Mapping[str, DirectoryEntry]) -> None:
+    async def preflight(self, fields: EnvelopeFields) -> list[Violation]:
+        """The hub's own checks, run here first: routing, then every policy rule.
+
+        Uses the same :func:`hub.policy.engine.evaluate` as the hub, with facts from the
+        hub-signed directory and, for a reply, the message it answers.
+        """
+        directory = await self.directory()
         violations: list[Violation] = []
-        accreditation: dict[str, str] = {}
+        recipients: dict[str, Party] = {}
         for index, node_id in enumerate(fields.recipients):
             entry = directory.get(node_id)
             if entry is None:
@@ -308,11 +320,34 @@ class NodeClient:
                     )
                 )
             else:
-                accreditation[node_id] = entry.accreditation
-        if not violations:
-            violations += check_carriage(fields.marking, accreditation)
-        if violations:
-            raise PreflightFailed(violations)
+                recipients[node_id] = _party(entry)
+        me = directory.get(self.node_id)
+        if me is None:
+            raise VerificationFailed(f"this node ({self.node_id}) is not in the hub directory")
+        answers: Envelope | None = None
+        answers_sender: str | None = None
+        if fields.in_reply_to is not None:
+            try:
+                earlier = await self.fetch(fields.in_reply_to)
+            except HubProblem as problem:
+                if problem.problem.status != 404:
+                    raise
+            else:
+                answers, answers_sender = earlier.envelope, earlier.envelope.sender
+        facts = PolicyFacts(
+            sender=_party(me),
+            recipients=recipients,
+            today=self._clock().date(),
+            answers=answers,
+            answers_sender=answers_sender,
+        )
+        violations += evaluate(fields, facts, self._policy_registry())
+        return violations
+
+    def _policy_registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = load_registry()
+        return self._registry
 
     @staticmethod
     def _inline_payload(payload: PayloadSource, readers: Mapping[str, bytes]) -> dict[str, Any]:
@@ -479,6 +514,10 @@ class NodeClient:
     async def status(self, message_id: str) -> MessageStatus:
         _, doc = await self._call("GET", f"/v1/messages/{message_id}/status")
         return MessageStatus.model_validate_json(json.dumps(doc))
+
+
+def _party(entry: DirectoryEntry) -> Party:
+    return Party(node_id=entry.id, agency_type=entry.agency_type, accreditation=entry.accreditation)
 
 
 def _encrypt_to_spool(

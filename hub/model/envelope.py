@@ -157,6 +157,9 @@ class LegalBasis(WireModel):
     sch1: GatewayId | None = None
     art10: GatewayId | None = None
     exemptions: tuple[GatewayId, ...] = ()
+    # L2 of the layered test: how the common law duty of confidentiality is met where it
+    # applies (e.g. CLDC-PUBINT, the public-interest exception; CLDC-BESTINT).
+    confidentiality: tuple[GatewayId, ...] = ()
     # A data sharing agreement from the registry that this sharing falls under.
     agreement: GatewayId | None = None
     # RQ-12: the requester states it needs the data for its public task (Art 6(1)(ea)).

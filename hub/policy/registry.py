@@ -47,7 +47,7 @@ __all__ = [
 DEFAULT_REGISTRY_DIR = Path(__file__).resolve().parents[2] / "schemas" / "registry"
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}(-[A-Z0-9]{1,8})+$")]
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,8}(-[A-Z0-9]{1,8})*$")]
 # "ANY" in who/to_whom lists means every agency type.
 AgencyRef = Annotated[str, StringConstraints(pattern=r"^([a-z_]+|ANY)$")]
 MarkingLevel = Literal["OFFICIAL", "OFFICIAL-SENSITIVE", "SECRET", "TOP SECRET"]
@@ -77,6 +77,16 @@ MessageKindRef = Literal[
     "withdrawal",
     "note",
 ]
+
+
+_FILE_OF = {
+    "agency type": "agency_types.yaml",
+    "gateway": "gateways.yaml",
+    "data category": "data_categories.yaml",
+    "purpose": "purposes.yaml",
+    "agreement": "agreements.yaml",
+    "rule": "rules.yaml",
+}
 
 
 class RegistryModel(BaseModel):
@@ -246,35 +256,46 @@ class Registry(RegistryModel):
             seen: set[str] = set()
             for item in items:
                 if item in seen:
-                    problems.append(f"{kind} {item!r} is defined twice")
+                    problems.append(f"{_FILE_OF[kind]}: {kind} {item!r} is defined twice")
                 seen.add(item)
         for gateway in self.gateways:
             for ref in (*gateway.who, *gateway.to_whom):
                 if ref != "ANY" and ref not in agencies:
-                    problems.append(f"gateway {gateway.id}: unknown agency type {ref!r}")
+                    problems.append(
+                        f"gateways.yaml: gateway {gateway.id}: unknown agency type {ref!r}"
+                    )
         for category in self.data_categories:
             for ref in category.held_by:
                 if ref not in agencies:
-                    problems.append(f"data category {category.id}: unknown agency type {ref!r}")
+                    problems.append(
+                        f"data_categories.yaml: data category {category.id}: "
+                        f"unknown agency type {ref!r}"
+                    )
         gateway_ids = {g.id for g in self.gateways}
         category_ids = {c.id for c in self.data_categories}
         purpose_ids = {p.id for p in self.purposes}
         for agreement in self.agreements:
             for ref in agreement.gateways:
                 if ref not in gateway_ids:
-                    problems.append(f"agreement {agreement.id}: unknown gateway {ref!r}")
+                    problems.append(
+                        f"agreements.yaml: agreement {agreement.id}: unknown gateway {ref!r}"
+                    )
             for ref in agreement.categories:
                 if ref not in category_ids:
-                    problems.append(f"agreement {agreement.id}: unknown data category {ref!r}")
+                    problems.append(
+                        f"agreements.yaml: agreement {agreement.id}: unknown data category {ref!r}"
+                    )
             for ref in agreement.purposes:
                 if ref not in purpose_ids:
-                    problems.append(f"agreement {agreement.id}: unknown purpose {ref!r}")
+                    problems.append(
+                        f"agreements.yaml: agreement {agreement.id}: unknown purpose {ref!r}"
+                    )
         for descriptor in self.markings.descriptors:
             if descriptor.current_equivalent is not None and descriptor.current_equivalent not in {
                 d.id for d in self.markings.descriptors
             }:
                 problems.append(
-                    f"descriptor {descriptor.id}: unknown current_equivalent "
+                    f"markings.yaml: descriptor {descriptor.id}: unknown current_equivalent "
                     f"{descriptor.current_equivalent!r}"
                 )
         if problems:
@@ -328,6 +349,16 @@ REGISTRY_FILES = {
 _OPTIONAL = {"agreements", "settings"}
 
 
+def _describe(err: Any) -> str:
+    """Name the file and entry of a validation error (cross-references name their own)."""
+    location = tuple(err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not location:
+        return message
+    where = ".".join(str(part) for part in location[1:])
+    return f"{REGISTRY_FILES.get(str(location[0]), str(location[0]))}: {where}: {message}"
+
+
 def load_registry(directory: Path = DEFAULT_REGISTRY_DIR) -> Registry:
     """Read and validate every registry file; raise :class:`RegistryError` naming the file."""
     document: dict[str, Any] = {}
@@ -350,9 +381,5 @@ def load_registry(directory: Path = DEFAULT_REGISTRY_DIR) -> Registry:
     try:
         return Registry.model_validate(document)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{REGISTRY_FILES.get(str(err['loc'][0]), '?')}: "
-            f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}"
-            for err in exc.errors(include_url=False)
-        )
+        details = "; ".join(_describe(err) for err in exc.errors(include_url=False))
         raise RegistryError(f"the policy registry is invalid: {details}") from exc

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
+from hub.policy.registry import Registry, load_registry
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
 from hub.server.exchange import Clock, ExchangeService, HubIdentity
@@ -45,9 +46,12 @@ def create_app(
     clock: Clock = utc_now,
     hub_keys: NodeKeys | None = None,
     store: Store | None = None,
+    registry: Registry | None = None,
 ) -> web.Application:
     """Build the hub. Resources (database, background tasks) open and close with the app."""
     keys = hub_keys if hub_keys is not None else load_hub_keys(config)
+    # Loaded and checked once at start-up: a broken registry stops the hub, naming the file.
+    policy = registry if registry is not None else load_registry(config.registry_dir)
     # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
     # for aiohttp's own readers.
     app = web.Application(
@@ -69,6 +73,7 @@ def create_app(
             store=the_store,
             nodes=nodes,
             writes=writes,
+            registry=policy,
             hub=HubIdentity(hub_id=config.hub_id, keys=keys),
             notifier=InboxNotifier(),
             clock=clock,

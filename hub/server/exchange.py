@@ -36,7 +36,9 @@ from hub.model import (
     RecipientStatus,
     Violation,
 )
-from hub.policy.carriage import check_carriage
+from hub.policy.engine import evaluate
+from hub.policy.facts import Party, PolicyFacts
+from hub.policy.registry import Registry
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.store import GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
@@ -63,6 +65,12 @@ class SubmitOutcome:
     created: bool  # False when this is an idempotent resubmission
 
 
+def _party(record: NodeRecord) -> Party:
+    return Party(
+        node_id=record.id, agency_type=record.agency_type, accreditation=record.accreditation
+    )
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -74,6 +82,7 @@ class ExchangeService:
         store: Store,
         nodes: NodeCache,
         writes: GroupCommitter,
+        registry: Registry,
         hub: HubIdentity,
         notifier: InboxNotifier,
         clock: Clock,
@@ -82,6 +91,7 @@ class ExchangeService:
         self._store = store
         self._nodes = nodes
         self._writes = writes
+        self._registry = registry
         self._hub = hub
         self._notifier = notifier
         self._clock = clock
@@ -132,13 +142,11 @@ class ExchangeService:
             async with self._store.read() as view:
                 blob = await view.blobs.complete_by_sha256(envelope.payload.sha256)
 
+        received_at = self._clock()
         violations = self._routing_violations(envelope, recipients)
         violations += self._payload_violations(envelope, node, blob)
-        if not violations:
-            accreditation = {
-                r: rec.accreditation for r, rec in recipients.items() if rec is not None
-            }
-            violations += check_carriage(envelope.marking, accreditation)
+        facts = await self._policy_facts(envelope, node, recipients, received_at)
+        violations += evaluate(envelope, facts, self._registry)
         if violations:
             # An identical resubmission still gets its original receipt, even if, say, a
             # recipient has been suspended since: idempotency comes before routing.
@@ -158,7 +166,6 @@ class ExchangeService:
                 violations=violations,
             )
 
-        received_at = self._clock()
         receipt = self._sign_receipt(envelope, envelope_sha256, received_at)
         stored = StoredMessage(
             id=envelope.id,
@@ -187,6 +194,42 @@ class ExchangeService:
         for recipient in envelope.recipients:
             self._notifier.notify(recipient)
         return SubmitOutcome(receipt=receipt, created=True)
+
+    async def _policy_facts(
+        self,
+        envelope: Envelope,
+        sender: NodeRecord,
+        recipients: dict[str, NodeRecord | None],
+        received_at: datetime,
+    ) -> PolicyFacts:
+        """What the rules need beyond the envelope: the parties, the date, the answered message.
+
+        The answered message (``in_reply_to``) counts only if this sender may see it; a
+        message it may not see is treated exactly like one that does not exist.
+        """
+        answers: Envelope | None = None
+        answers_sender: str | None = None
+        if envelope.in_reply_to is not None:
+            async with self._store.read() as view:
+                earlier = await view.messages.get(envelope.in_reply_to)
+                visible = earlier is not None and (
+                    earlier.sender == sender.id
+                    or await view.messages.delivery(earlier.id, sender.id) is not None
+                )
+            if earlier is not None and visible:
+                answers = Envelope.model_validate_json(earlier.envelope_json)
+                answers_sender = earlier.sender
+        return PolicyFacts(
+            sender=_party(sender),
+            recipients={
+                node_id: _party(record)
+                for node_id, record in recipients.items()
+                if record is not None and record.status == "active"
+            },
+            today=received_at.date(),
+            answers=answers,
+            answers_sender=answers_sender,
+        )
 
     def _resubmission(
         self, existing: StoredMessage, node: NodeRecord, envelope_sha256: str

@@ -34,7 +34,13 @@ from hub.crypto import (
 )
 from hub.crypto.httpsig import content_digest_header, sign_request
 from hub.model import PROBLEM_MEDIA_TYPE
-from tests.conftest import INSECURE_TEST_NODE_KEYS, SYNTHETIC_REFERRAL, HubFixture
+from tests.conftest import (
+    INSECURE_TEST_NODE_KEYS,
+    REFERRAL_CONSENT,
+    REFERRAL_LEGAL_BASIS,
+    SYNTHETIC_REFERRAL,
+    HubFixture,
+)
 
 __all__ = [
     "ENROLLED",
@@ -222,6 +228,8 @@ def unsigned_envelope(
         "subject_ref": "subj-000123",
         "purpose": "PREVENT_REFERRAL",
         "urgency": "routine",
+        "legal_basis": REFERRAL_LEGAL_BASIS,
+        "consent": REFERRAL_CONSENT,
         **fields,
         "version": 1,
         "id": message_id or uuid7(hub.clock()),

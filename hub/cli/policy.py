@@ -1,0 +1,142 @@
+"""``hub policy``: check a draft against the rules, or explain the registry."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, print_json
+from hub.cli.node import client_for, load_draft, node_profile
+from hub.errors import HubError
+from hub.model import Draft, EnvelopeFields, Violation
+from hub.policy.engine import evaluate
+from hub.policy.explain import explain_markdown
+from hub.policy.facts import Party, PolicyFacts
+from hub.policy.registry import DEFAULT_REGISTRY_DIR, Registry, RegistryError, load_registry
+
+__all__ = ["add_policy_commands"]
+
+# Node ids read "<agency>.<organisation>"; offline checks infer the agency type from it.
+_PREFIX_AGENCY = {
+    "police": "police",
+    "la": "local_authority",
+    "health": "health",
+    "nhs": "health",
+    "probation": "probation",
+    "education": "education",
+    "school": "education",
+    "yjs": "youth_justice",
+    "yot": "youth_justice",
+    "prison": "prison",
+    "voluntary": "voluntary",
+}
+
+
+def _registry(path: Path) -> Registry:
+    try:
+        return load_registry(path)
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _fields(draft: Draft) -> EnvelopeFields:
+    return EnvelopeFields.model_validate_json(
+        draft.envelope.model_dump_json(exclude={"id", "sender", "created_at"})
+    )
+
+
+def _offline_party(node_id: str, overrides: dict[str, str]) -> Party:
+    agency = overrides.get(node_id) or _PREFIX_AGENCY.get(node_id.split(".", 1)[0])
+    if agency is None:
+        raise CommandError(
+            f"cannot tell the agency type of {node_id}; give --party {node_id}=AGENCY_TYPE "
+            "or check against a hub with --node"
+        )
+    return Party(node_id=node_id, agency_type=agency, accreditation="OFFICIAL-SENSITIVE")
+
+
+def _check(args: argparse.Namespace) -> int:
+    registry = _registry(args.registry)
+    try:
+        draft, _ = load_draft(args.draft)
+    except HubError as exc:
+        print_json(
+            {
+                "status": exc.status,
+                "title": exc.title,
+                "violations": [v.model_dump() for v in exc.violations],
+            }
+        )
+        return EXIT_REFUSED
+    fields = _fields(draft)
+    if args.node is not None:
+        violations = asyncio.run(_check_online(args.node, fields, registry))
+    else:
+        overrides = dict(_party_arg(p) for p in args.party)
+        sender = draft.envelope.sender or args.sender
+        if sender is None:
+            raise CommandError("offline checks need the sender: set envelope.sender or --sender")
+        facts = PolicyFacts(
+            sender=_offline_party(sender, overrides),
+            recipients={r: _offline_party(r, overrides) for r in fields.recipients},
+            today=datetime.now(UTC).date(),
+        )
+        violations = evaluate(fields, facts, registry)
+    print_json([v.model_dump() for v in violations])
+    return EXIT_REFUSED if violations else EXIT_OK
+
+
+async def _check_online(node: Path, fields: EnvelopeFields, registry: Registry) -> list[Violation]:
+    profile = node_profile(node)
+    async with client_for(profile, registry=registry) as client:
+        return await client.preflight(fields)
+
+
+def _party_arg(text: str) -> tuple[str, str]:
+    node_id, sep, agency = text.partition("=")
+    if not sep or not node_id or not agency:
+        raise CommandError(f"--party takes NODE_ID=AGENCY_TYPE, not {text!r}")
+    return node_id, agency
+
+
+def _explain(args: argparse.Namespace) -> int:
+    text = explain_markdown(_registry(args.registry))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
+def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = sub.add_parser("policy", help="check drafts against the rules; explain the registry")
+    policy_sub = policy.add_subparsers(dest="policy_action", required=True)
+    check = policy_sub.add_parser(
+        "check",
+        help="print every rule a draft breaks, without sending it",
+        description=(
+            "Prints the violations as JSON (an empty list when there are none) and exits 0 "
+            "when the draft passes, 1 when it does not. With --node the parties come from the "
+            "hub's directory; otherwise from the node ids (override with --party)."
+        ),
+    )
+    check.add_argument("draft", type=Path, help="DRAFT.json")
+    check.add_argument("--node", type=Path, help="check as this node, against its hub")
+    check.add_argument("--sender", help="sender node id, if the draft does not name one")
+    check.add_argument(
+        "--party", action="append", default=[], metavar="NODE=AGENCY", help="agency type of a node"
+    )
+    check.add_argument(
+        "--registry", type=Path, default=DEFAULT_REGISTRY_DIR, help="registry folder"
+    )
+    check.set_defaults(func=_check)
+    explain = policy_sub.add_parser(
+        "explain", help="print the registry as readable tables (markdown)"
+    )
+    explain.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY_DIR)
+    explain.add_argument("--out", type=Path, help="write to this file (e.g. docs/policy.md)")
+    explain.set_defaults(func=_explain)

@@ -1,0 +1,474 @@
+"""The layered lawful-basis test for a disclosure (REFERENCE.md 2.1-2.9; rules GW-*).
+
+Every disclosure must pass every applicable layer: a power to share (L1), an Art 6
+basis (L3), an Art 9 condition for special category data (with a DPA 2018 Schedule 1
+condition for Art 9(2)(g)), an Art 10 condition for criminal offence data; and every
+gateway cited must be one the discloser may rely on, towards the receiver.
+
+Exceptions to the common law duty of confidentiality (L2) are cited in
+``legal_basis.confidentiality``; they count towards the consent rules (an exception that
+overrides a refusal, or covers a person lacking capacity) but are not a power.
+
+Who discloses depends on the kind of message: an ``information_request`` asks its
+recipients to disclose to the sender, so the recipients rely on the gateways and the
+sender receives; every other kind discloses from the sender to the recipients.
+
+Pure: facts in, every violation out (STYLE.md rule 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from hub.model import EnvelopeFields, LegalBasis, ScopeItem, Violation
+from hub.policy.facts import Party, PolicyFacts
+from hub.policy.registry import Gateway, GatewayFamily, Registry
+
+__all__ = [
+    "ANY_AGENCY",
+    "LEGITIMATE_INTEREST_BASES",
+    "SLOT_FAMILIES",
+    "CitedGateway",
+    "check_lawful_basis",
+    "cited_gateways",
+    "disclosers_and_receivers",
+    "scope_categories",
+]
+
+ANY_AGENCY = "ANY"
+
+# Which gateway families each legal_basis slot accepts (GW-07). Three slots take more
+# than one family, because the envelope has no separate place for them:
+# - art6 and art9: DPA 2018 Part 3 and its Schedule 8 conditions, which a competent
+#   authority relies on *instead of* Art 6 / Art 9 when processing for law enforcement
+#   purposes (REFERENCE.md 2.1 L3, 2.6);
+# - art10: an Art 10 condition or a DPA 2018 Schedule 1 condition, since criminal offence
+#   data may be processed "where a Sch 1 condition is met" (REFERENCE.md 2.4).
+SLOT_FAMILIES: dict[str, frozenset[GatewayFamily]] = {
+    "powers": frozenset({"power"}),
+    "art6": frozenset({"art6", "part3"}),
+    "art9": frozenset({"art9", "part3"}),
+    "sch1": frozenset({"sch1"}),
+    "art10": frozenset({"art10", "sch1"}),
+    "exemptions": frozenset({"exemption"}),
+    "confidentiality": frozenset({"confidentiality"}),
+}
+
+_SLOT_WORDS = {
+    "powers": "a power to share",
+    "art6": "a UK GDPR Article 6 basis",
+    "art9": "an Article 9(2) condition",
+    "sch1": "a DPA 2018 Schedule 1 condition",
+    "art10": "an Article 10 condition",
+    "exemptions": "a DPA 2018 Schedule 2 exemption",
+    "confidentiality": "an exception to the common law duty of confidentiality",
+}
+
+_FAMILY_SLOT = {
+    "power": "legal_basis.powers",
+    "confidentiality": "legal_basis.confidentiality",
+    "art6": "legal_basis.art6",
+    "part3": "legal_basis.art6 or legal_basis.art9",
+    "art9": "legal_basis.art9",
+    "sch1": "legal_basis.sch1 (or legal_basis.art10 for criminal offence data)",
+    "art10": "legal_basis.art10",
+    "exemption": "legal_basis.exemptions",
+}
+
+# UK GDPR Art 6(1)(ea) recognised legitimate interests (Data (Use and Access) Act 2025)
+# and Art 6(1)(f) legitimate interests: not for public authorities performing their tasks
+# (REFERENCE.md 2.2, ICO guidance [SRC:S12]).
+RECOGNISED_LEGITIMATE_INTEREST = "UKGDPR-A6-1ea"
+LEGITIMATE_INTEREST_BASES = frozenset({RECOGNISED_LEGITIMATE_INTEREST, "UKGDPR-A6-1f"})
+
+# Prevent referrals and Channel case packs are special category by default: ideology,
+# religion, politics and health are inherent in them (REFERENCE.md 3.4 SC-04).
+_SPECIAL_CATEGORY_BY_DEFAULT = frozenset({"referral", "case_pack"})
+
+
+@dataclass(frozen=True, slots=True)
+class CitedGateway:
+    """One gateway id as cited in the envelope, where, and what the registry says of it."""
+
+    slot: str  # a key of SLOT_FAMILIES
+    gateway_id: str
+    path: str
+    gateway: Gateway | None  # None: the registry does not define the id
+
+    @property
+    def well_placed(self) -> bool:
+        """Known to the registry and cited in a slot that accepts its family."""
+        return self.gateway is not None and self.gateway.family in SLOT_FAMILIES[self.slot]
+
+
+def cited_gateways(legal_basis: LegalBasis, registry: Registry) -> tuple[CitedGateway, ...]:
+    """Every gateway id in the legal basis, in envelope order, with its registry entry."""
+    cited: list[CitedGateway] = []
+    for index, gateway_id in enumerate(legal_basis.powers):
+        cited.append(
+            CitedGateway(
+                "powers",
+                gateway_id,
+                f"$.legal_basis.powers[{index}]",
+                registry.gateway(gateway_id),
+            )
+        )
+    for slot, value in (
+        ("art6", legal_basis.art6),
+        ("art9", legal_basis.art9),
+        ("sch1", legal_basis.sch1),
+        ("art10", legal_basis.art10),
+    ):
+        if value is not None:
+            cited.append(
+                CitedGateway(slot, value, f"$.legal_basis.{slot}", registry.gateway(value))
+            )
+    for slot, values in (
+        ("exemptions", legal_basis.exemptions),
+        ("confidentiality", legal_basis.confidentiality),
+    ):
+        for index, gateway_id in enumerate(values):
+            cited.append(
+                CitedGateway(
+                    slot,
+                    gateway_id,
+                    f"$.legal_basis.{slot}[{index}]",
+                    registry.gateway(gateway_id),
+                )
+            )
+    return tuple(cited)
+
+
+def disclosers_and_receivers(
+    fields: EnvelopeFields, facts: PolicyFacts
+) -> tuple[tuple[Party, ...], tuple[Party, ...]]:
+    """Who relies on the gateways, and who the information goes to.
+
+    An information request asks its recipients to disclose to the sender; every other
+    kind discloses from the sender to its recipients. Recipients the hub does not know
+    are left out here (routing refuses them, ROUTE-01).
+    """
+    recipients = tuple(
+        facts.recipients[node] for node in fields.recipients if node in facts.recipients
+    )
+    if fields.kind == "information_request":
+        return recipients, (facts.sender,)
+    return (facts.sender,), recipients
+
+
+def scope_categories(fields: EnvelopeFields) -> tuple[ScopeItem, ...]:
+    """The scope items the message discloses or asks for, approved scope included."""
+    approved = fields.decision.approved_scope if fields.decision is not None else ()
+    return (*fields.scope, *approved)
+
+
+def check_lawful_basis(
+    fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
+) -> list[Violation]:
+    """Apply the layered test (GW-01..GW-12, GW-EX); consent-related GW-00 is in consent.
+
+    Kinds in ``settings.legal_basis_required_for`` must cite a complete basis. Other
+    kinds need not cite one, but what they do cite is still checked: the ids exist, sit
+    in the right place, and the discloser may rely on them towards the receiver.
+    """
+    required = fields.kind in registry.settings.legal_basis_required_for
+    legal_basis = fields.legal_basis
+    if legal_basis is None:
+        if not required:
+            return []
+        return [
+            Violation(
+                rule="GW-12",
+                path="$.legal_basis",
+                message=(
+                    f"a {fields.kind} discloses or asks for personal data: add legal_basis "
+                    "with the power to share, the Article 6 basis and, where the data needs "
+                    "them, the Article 9/Schedule 1 and Article 10 conditions"
+                ),
+            )
+        ]
+
+    cited = cited_gateways(legal_basis, registry)
+    disclosers, receivers = disclosers_and_receivers(fields, facts)
+    violations: list[Violation] = []
+    violations.extend(_unknown_or_misplaced(cited))
+    violations.extend(_who_and_to_whom(cited, disclosers, receivers, registry))
+    violations.extend(_legitimate_interests(legal_basis, disclosers, registry))
+    if required:
+        violations.extend(_layers_complete(fields, legal_basis, cited, disclosers, registry))
+    return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
+
+
+def _unknown_or_misplaced(cited: Iterable[CitedGateway]) -> list[Violation]:
+    violations: list[Violation] = []
+    for item in cited:
+        if item.gateway is None:
+            violations.append(
+                Violation(
+                    rule="GW-06",
+                    path=item.path,
+                    message=(
+                        f"{item.gateway_id} is not a gateway in the registry; cite "
+                        f"{_SLOT_WORDS[item.slot]} by its registry id"
+                    ),
+                )
+            )
+        elif not item.well_placed:
+            violations.append(
+                Violation(
+                    rule="GW-07",
+                    path=item.path,
+                    message=(
+                        f"{item.gateway_id} is {_family_words(item.gateway.family)}, not "
+                        f"{_SLOT_WORDS[item.slot]}; move it to {_FAMILY_SLOT[item.gateway.family]}"
+                        if item.gateway.family in _FAMILY_SLOT
+                        else f"{item.gateway_id} is {_family_words(item.gateway.family)} and "
+                        "not a lawful gateway; remove it from legal_basis"
+                    ),
+                )
+            )
+    return violations
+
+
+def _family_words(family: str) -> str:
+    return {
+        "power": "a power to share",
+        "art6": "an Article 6 basis",
+        "art9": "an Article 9(2) condition",
+        "sch1": "a Schedule 1 condition",
+        "art10": "an Article 10 condition",
+        "part3": "a DPA 2018 Part 3 basis or Schedule 8 condition",
+        "exemption": "a Schedule 2 exemption",
+        "confidentiality": "a common law confidentiality exception",
+        "constraint": "a constraint on disclosure",
+        "guidance": "guidance",
+    }.get(family, family)
+
+
+def _admits(allowed: Sequence[str], agency_type: str) -> bool:
+    return ANY_AGENCY in allowed or agency_type in allowed
+
+
+def _parties(parties: Iterable[Party]) -> str:
+    return ", ".join(f"{p.node_id} ({p.agency_type})" for p in parties)
+
+
+def _who_and_to_whom(
+    cited: Iterable[CitedGateway],
+    disclosers: Sequence[Party],
+    receivers: Sequence[Party],
+    registry: Registry,
+) -> list[Violation]:
+    violations: list[Violation] = []
+    for item in cited:
+        gateway = item.gateway
+        if gateway is None or not item.well_placed:
+            continue
+        barred = [
+            p
+            for p in disclosers
+            if not _admits(gateway.who, p.agency_type)
+            # GW-11 already says why a public body cannot rely on (ea) or (f).
+            and not (item.gateway_id in LEGITIMATE_INTEREST_BASES and _is_public(p, registry))
+        ]
+        if barred:
+            violations.append(
+                Violation(
+                    rule="GW-08",
+                    path=item.path,
+                    message=(
+                        f"{_parties(barred)} cannot rely on {gateway.id} as discloser (it is "
+                        f"for {', '.join(gateway.who)}); cite a gateway the discloser may "
+                        "rely on, or address the message to a discloser who may"
+                    ),
+                )
+            )
+        unreached = [p for p in receivers if not _admits(gateway.to_whom, p.agency_type)]
+        if unreached:
+            violations.append(
+                Violation(
+                    rule="GW-09",
+                    path=item.path,
+                    message=(
+                        f"{gateway.id} permits disclosure only to {', '.join(gateway.to_whom)}, "
+                        f"not to {_parties(unreached)}; cite a gateway that permits disclosure "
+                        "to them"
+                    ),
+                )
+            )
+        if gateway.requires_competent_authority_recipient:
+            not_competent = [p for p in receivers if not _is_competent(p, registry)]
+            if not_competent:
+                violations.append(
+                    Violation(
+                        rule="GW-10",
+                        path=item.path,
+                        message=(
+                            f"{gateway.id} covers disclosure for the prevention or detection "
+                            f"of crime only to a competent authority (DPA 2018 Sch 7); "
+                            f"{_parties(not_competent)} is not one: rely on another gateway "
+                            "or disclose to the police"
+                        ),
+                    )
+                )
+    return violations
+
+
+def _is_public(party: Party, registry: Registry) -> bool:
+    agency = registry.agency(party.agency_type)
+    return agency is not None and agency.public_body
+
+
+def _is_competent(party: Party, registry: Registry) -> bool:
+    agency = registry.agency(party.agency_type)
+    return agency is not None and agency.competent_authority
+
+
+def _legitimate_interests(
+    legal_basis: LegalBasis, disclosers: Sequence[Party], registry: Registry
+) -> list[Violation]:
+    art6 = legal_basis.art6
+    if art6 not in LEGITIMATE_INTEREST_BASES:
+        return []
+    violations: list[Violation] = []
+    public = [p for p in disclosers if _is_public(p, registry)]
+    if public:
+        violations.append(
+            Violation(
+                rule="GW-11",
+                path="$.legal_basis.art6",
+                message=(
+                    f"{_parties(public)} is a public body and cannot rely on {art6} when "
+                    "performing its tasks; cite the public task basis (UKGDPR-A6-1e) or "
+                    "legal obligation instead"
+                ),
+            )
+        )
+    if art6 == RECOGNISED_LEGITIMATE_INTEREST and not legal_basis.public_task_statement:
+        violations.append(
+            Violation(
+                rule="GW-11",
+                path="$.legal_basis.public_task_statement",
+                message=(
+                    f"{art6} relies on the requester's statement that it needs the "
+                    "information for its public tasks or official functions laid down in law; "
+                    "set legal_basis.public_task_statement (and state it in the request)"
+                ),
+            )
+        )
+    return violations
+
+
+def _layers_complete(
+    fields: EnvelopeFields,
+    legal_basis: LegalBasis,
+    cited: Sequence[CitedGateway],
+    disclosers: Sequence[Party],
+    registry: Registry,
+) -> list[Violation]:
+    """L1 and L3 of the layered test: is every needed slot filled with a valid gateway?"""
+    violations: list[Violation] = []
+
+    def valid(slot: str) -> list[Gateway]:
+        return [c.gateway for c in cited if c.slot == slot and c.well_placed and c.gateway]
+
+    powers = valid("powers")
+    # GW-01 asks for a power *the discloser can rely on*: every discloser needs one. That
+    # a particular power is not for them is said again, per power, by GW-08.
+    powerless = [p for p in disclosers if not any(_admits(g.who, p.agency_type) for g in powers)]
+    has_art6 = bool(valid("art6"))
+    if not powers:
+        violations.append(
+            Violation(
+                rule="GW-01",
+                path="$.legal_basis.powers",
+                message=(
+                    "cite a power to share (L1) that the discloser may rely on, e.g. "
+                    "CDA1998-s115 or CTSA2015-s38; an exemption, a confidentiality "
+                    "exception or a duty to have regard is not a power"
+                ),
+            )
+        )
+    elif powerless:
+        violations.append(
+            Violation(
+                rule="GW-01",
+                path="$.legal_basis.powers",
+                message=(
+                    f"{_parties(powerless)} may not rely on any power cited: cite a power to "
+                    "share (L1) that they may rely on"
+                ),
+            )
+        )
+    if not has_art6:
+        violations.append(
+            Violation(
+                rule="GW-02",
+                path="$.legal_basis.art6",
+                message=(
+                    "cite a UK GDPR Article 6 lawful basis in legal_basis.art6, normally "
+                    "UKGDPR-A6-1e (public task); a competent authority processing for law "
+                    "enforcement may cite DPA2018-Pt3 instead"
+                ),
+            )
+        )
+    if legal_basis.exemptions and not (powers and has_art6):
+        violations.append(
+            Violation(
+                rule="GW-EX",
+                path="$.legal_basis.exemptions",
+                message=(
+                    "a DPA 2018 Schedule 2 exemption only lifts specific obligations and is "
+                    "never a lawful basis on its own; cite a power and an Article 6 basis too"
+                ),
+            )
+        )
+
+    items = scope_categories(fields)
+    categories = [registry.category(item.category) for item in items]
+    special = [c.id for c in categories if c is not None and c.special_category]
+    criminal = [c.id for c in categories if c is not None and c.criminal_offence]
+    art9 = valid("art9")
+    if (special or fields.kind in _SPECIAL_CATEGORY_BY_DEFAULT) and not art9:
+        why = (
+            f"the scope includes special category data ({', '.join(dict.fromkeys(special))})"
+            if special
+            else f"a {fields.kind} is treated as special category data by default"
+        )
+        violations.append(
+            Violation(
+                rule="GW-03",
+                path="$.legal_basis.art9",
+                message=(
+                    f"{why}: cite an Article 9(2) condition in legal_basis.art9, e.g. "
+                    "UKGDPR-A9-2g with a Schedule 1 Part 2 condition"
+                ),
+            )
+        )
+    needs_sch1 = [g.id for g in art9 if g.needs_sch1]
+    if needs_sch1 and not valid("sch1"):
+        violations.append(
+            Violation(
+                rule="GW-04",
+                path="$.legal_basis.sch1",
+                message=(
+                    f"{needs_sch1[0]} (substantial public interest) must be paired with a DPA "
+                    "2018 Schedule 1 Part 2 condition: cite one in legal_basis.sch1, e.g. "
+                    "DPA2018-S1P2p18 (safeguarding) or DPA2018-S1P2p10 (unlawful acts)"
+                ),
+            )
+        )
+    if criminal and not valid("art10"):
+        violations.append(
+            Violation(
+                rule="GW-05",
+                path="$.legal_basis.art10",
+                message=(
+                    f"the scope includes criminal offence data "
+                    f"({', '.join(dict.fromkeys(criminal))}): cite an Article 10 condition "
+                    "in legal_basis.art10"
+                ),
+            )
+        )
+    return violations

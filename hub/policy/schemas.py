@@ -1,0 +1,150 @@
+"""JSON Schemas of the policy registry files, generated into ``schemas/registry/schema/``.
+
+The YAML files in ``schemas/registry/`` are policy as data, reviewed by information
+governance staff; :func:`hub.policy.registry.load_registry` validates them at start-up.
+These schemas describe the same document shapes for editors, reviewers and tools in
+other languages; the pydantic models in :mod:`hub.policy.registry` stay the source of
+truth, and ``tests/policy/test_registry_data.py`` fails when the committed files drift
+from them. Regenerate with::
+
+    python -m hub.policy.schemas
+
+Each schema is JSON Schema draft 2020-12 with ``$id`` ``urn:seh:schema:registry:<name>``,
+written with sorted keys so that a regeneration with no model change leaves every file
+byte-for-byte the same. Cross-references between files (an agency type named in a
+gateway, a gateway named in an agreement) are checked by the loader, not by the schemas.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from hub.policy.registry import (
+    AgencyTypeEntry,
+    DataCategory,
+    DataSharingAgreement,
+    Gateway,
+    MarkingsRegistry,
+    PolicySettings,
+    Purpose,
+    RuleText,
+)
+
+__all__ = [
+    "JSON_SCHEMA_DIALECT",
+    "REGISTRY_DOCUMENT_MODELS",
+    "SCHEMA_DIR",
+    "main",
+    "render_registry_schemas",
+    "schema_filename",
+]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# hub/policy/schemas.py -> the repository root is three levels up.
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "registry" / "schema"
+_SUFFIX = ".schema.json"
+
+
+class _RegistryDocument(BaseModel):
+    # The loader refuses unknown top-level keys; the schemas say the same.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MarkingsDocument(_RegistryDocument):
+    """``markings.yaml``: protective marking tiers, handling instructions, descriptors."""
+
+    markings: MarkingsRegistry
+
+
+class AgencyTypesDocument(_RegistryDocument):
+    """``agency_types.yaml``: the kinds of organisation that run a node."""
+
+    agency_types: list[AgencyTypeEntry]
+
+
+class GatewaysDocument(_RegistryDocument):
+    """``gateways.yaml``: every lawful gateway a legal basis may cite."""
+
+    gateways: list[Gateway]
+
+
+class DataCategoriesDocument(_RegistryDocument):
+    """``data_categories.yaml``: what a request's scope may name."""
+
+    data_categories: list[DataCategory]
+
+
+class PurposesDocument(_RegistryDocument):
+    """``purposes.yaml``: purpose codes, the kinds that may use them, and deadlines."""
+
+    purposes: list[Purpose]
+
+
+class RulesDocument(_RegistryDocument):
+    """``rules.yaml``: every rule the hub enforces, with its stable id."""
+
+    rules: list[RuleText]
+
+
+class AgreementsDocument(_RegistryDocument):
+    """``agreements.yaml``: data sharing agreements a legal basis may cite."""
+
+    agreements: list[DataSharingAgreement]
+
+
+class SettingsDocument(_RegistryDocument):
+    """``settings.yaml``: hub-wide policy settings."""
+
+    settings: PolicySettings
+
+
+# One document model per registry file, keyed by the file's top-level key (which is also
+# its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
+REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
+    "markings": MarkingsDocument,
+    "agency_types": AgencyTypesDocument,
+    "gateways": GatewaysDocument,
+    "data_categories": DataCategoriesDocument,
+    "purposes": PurposesDocument,
+    "rules": RulesDocument,
+    "agreements": AgreementsDocument,
+    "settings": SettingsDocument,
+}
+
+
+def schema_filename(name: str) -> str:
+    return f"{name}{_SUFFIX}"
+
+
+def render_registry_schemas() -> dict[str, str]:
+    """``{"<name>.schema.json": JSON text}`` for every registry file's document shape."""
+    rendered: dict[str, str] = {}
+    for name, model in REGISTRY_DOCUMENT_MODELS.items():
+        schema = model.model_json_schema()
+        schema["$schema"] = JSON_SCHEMA_DIALECT
+        schema["$id"] = f"urn:seh:schema:registry:{name}"
+        rendered[schema_filename(name)] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return rendered
+
+
+def main() -> int:
+    """Write every schema into ``schemas/registry/schema/``; remove ones no model makes."""
+    rendered = render_registry_schemas()
+    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(SCHEMA_DIR.glob(f"*{_SUFFIX}")):
+        if stale.name not in rendered:
+            stale.unlink()
+            print(f"removed {stale}")
+    for filename, text in sorted(rendered.items()):
+        target = SCHEMA_DIR / filename
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
