@@ -22,6 +22,7 @@ __all__ = [
     "PAYLOAD_CIPHER",
     "UUID7_PATTERN",
     "Author",
+    "CaseRecord",
     "Consent",
     "DecisionRecord",
     "Envelope",
@@ -29,6 +30,7 @@ __all__ = [
     "LegalBasis",
     "Marking",
     "MessageKind",
+    "PanelMember",
     "PayloadDescriptor",
     "ScopeItem",
 ]
@@ -198,6 +200,37 @@ class ScopeItem(WireModel):
     extension_reason_present: bool = False
 
 
+class PanelMember(WireModel):
+    """A Channel panel member: a node and the role it plays (REFERENCE.md 4.3)."""
+
+    node: NodeId
+    role: Literal[
+        "CHANNEL_CHAIR",
+        "CHANNEL_COORDINATOR",
+        "POLICE_PREVENT",
+        "HEALTH",
+        "CHILDRENS_SOCIAL_CARE",
+        "ADULT_SOCIAL_CARE",
+        "EDUCATION",
+        "PROBATION",
+        "YOUTH_JUSTICE",
+        "HOUSING",
+        "INTERVENTION_PROVIDER",
+        "OTHER_PARTNER",
+    ]
+
+
+class CaseRecord(WireModel):
+    """Channel case state the hub tracks: who chairs and who sits on the panel.
+
+    On ``case_open`` (first opening or a membership change by the chair); node ids and
+    roles only, never names.
+    """
+
+    chair: NodeId
+    members: Annotated[tuple[PanelMember, ...], Field(min_length=1, max_length=64)]
+
+
 class DecisionRecord(WireModel):
     outcome: Literal[
         "APPROVED_FULL", "APPROVED_PARTIAL", "REFUSED", "RETURNED_INCOMPLETE", "ESCALATED"
@@ -257,6 +290,13 @@ class EnvelopeFields(WireModel):
     scope: tuple[ScopeItem, ...] = ()
     decision: DecisionRecord | None = None
     urgency: Literal["routine", "urgent"] = "routine"
+    # Workflow state the hub tracks (DESIGN.md section 6); never identifying.
+    triage_outcome: Literal["NFA", "SIGNPOSTED", "CHANNEL", "POLICE_LED"] | None = None
+    case: CaseRecord | None = None
+    # A case pack's payload is served until this time, then refused and purged by nodes.
+    access_expires_at: datetime | None = None
+    panel_outcome: Literal["ADOPTED", "NOT_ADOPTED_REFERRED_ON", "EXITED"] | None = None
+    review_point: Literal["6_MONTHS", "12_MONTHS"] | None = None
 
     @field_validator("recipients")
     @classmethod
