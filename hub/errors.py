@@ -16,6 +16,7 @@ __all__ = [
     "PROBLEM_TYPE_BASE",
     "BadRequest",
     "Conflict",
+    "Gone",
     "HubError",
     "NotFound",
     "PayloadTooLarge",
@@ -76,6 +77,10 @@ class NotFound(HubError):
 
 class Conflict(HubError):
     status, slug, title = 409, "conflict", "Conflicts with what the hub already holds"
+
+
+class Gone(HubError):
+    status, slug, title = 410, "access-expired", "No longer available"
 
 
 class PayloadTooLarge(HubError):

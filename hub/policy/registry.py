@@ -227,6 +227,10 @@ class PolicySettings(RegistryModel):
     ]
     # Kinds that must name a specific data scope.
     scope_required_for: list[MessageKindRef] = ["information_request", "release"]
+    # Agency types a referral must reach together (WF-01), and the local exceptions:
+    # sender node id -> the recipients that suffice for it.
+    referral_requires: list[str] = ["local_authority", "police"]
+    referral_routing_exceptions: dict[str, list[str]] = {}
     # Category ids that mean "everything" and are refused by name (SCOPE-03).
     whole_record_ids: list[str] = ["all", "everything", "whole_record", "full_record"]
 

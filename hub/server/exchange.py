@@ -25,7 +25,7 @@ from hub.crypto import (
     sign_document,
     verify_document,
 )
-from hub.errors import Conflict, NotFound, Unprocessable
+from hub.errors import Conflict, Gone, NotFound, Unprocessable
 from hub.model import (
     Acknowledgement,
     Envelope,
@@ -41,6 +41,7 @@ from hub.policy.facts import Party, PolicyFacts
 from hub.policy.registry import Registry
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
+from hub.server.workflows import load_workflow_facts, record_workflow, workflow_violations
 from hub.store import GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
 from hub.validation import parse_wire
 
@@ -147,6 +148,13 @@ class ExchangeService:
         violations += self._payload_violations(envelope, node, blob)
         facts = await self._policy_facts(envelope, node, recipients, received_at)
         violations += evaluate(envelope, facts, self._registry)
+        agency_types = {n: r.agency_type for n, r in recipients.items() if r is not None}
+        agency_types[node.id] = node.agency_type
+        async with self._store.read() as view:
+            loaded = await load_workflow_facts(view, envelope, node.id)
+        violations += workflow_violations(
+            envelope, loaded, agency_types=agency_types, registry=self._registry, now=received_at
+        )
         if violations:
             # An identical resubmission still gets its original receipt, even if, say, a
             # recipient has been suspended since: idempotency comes before routing.
@@ -180,16 +188,31 @@ class ExchangeService:
             transport=envelope.payload.transport,
         )
 
-        async def store_message(tx: UnitOfWork) -> StoredMessage | None:
-            # Checked again inside the write transaction: a concurrent twin may have won.
+        async def store_message(tx: UnitOfWork) -> StoredMessage | list[Violation] | None:
+            # Checked again inside the write transaction: a concurrent twin may have won,
+            # or a concurrent message may have moved the workflow (a second decision).
             twin = await tx.messages.get(envelope.id)
-            if twin is None:
-                await tx.messages.add(stored, envelope.recipients)
-            return twin
+            if twin is not None:
+                return twin
+            fresh = await load_workflow_facts(tx, envelope, node.id)
+            raced = workflow_violations(
+                envelope, fresh, agency_types=agency_types, registry=self._registry, now=received_at
+            )
+            if raced:
+                return raced
+            await tx.messages.add(stored, envelope.recipients)
+            await record_workflow(tx, envelope, fresh.facts, received_at)
+            return None
 
-        twin = await self._writes.run(store_message)
-        if twin is not None:
-            return self._resubmission(twin, node, envelope_sha256)
+        outcome = await self._writes.run(store_message)
+        if isinstance(outcome, StoredMessage):
+            return self._resubmission(outcome, node, envelope_sha256)
+        if outcome:
+            raise Unprocessable(
+                "The message breaks the hub's rules; nothing was stored.",
+                slug="message-refused",
+                violations=outcome,
+            )
         log.info("accepted message %s (%s) from %s", envelope.id, envelope.kind, node.id)
         for recipient in envelope.recipients:
             self._notifier.notify(recipient)
@@ -345,6 +368,8 @@ class ExchangeService:
             )
         if message is None or (message.sender != node.id and delivery is None):
             raise NotFound(message_id=message_id, node=node.id)
+        if delivery is not None:
+            self.refuse_if_expired(message)
         if delivery is not None and delivery.state == "pending":
             delivered_at = self._clock()
 
@@ -356,6 +381,28 @@ class ExchangeService:
             "envelope": json.loads(message.envelope_json),
             "receipt": json.loads(message.receipt_json),
         }
+
+    async def refuse_expired_payload(self, node: NodeRecord, payload_sha256: str) -> None:
+        """The blob of an expired case pack is not served to its recipients either."""
+        async with self._store.read() as view:
+            carriers = await view.messages.carrying_payload(payload_sha256)
+        for message in carriers:
+            if message.sender != node.id:
+                self.refuse_if_expired(message)
+
+    def refuse_if_expired(self, message: StoredMessage) -> None:
+        """A case pack is not served to its members after its access expiry."""
+        if message.kind != "case_pack":
+            return
+        expires = json.loads(message.envelope_json).get("access_expires_at")
+        if expires is None:
+            return
+        if datetime.fromisoformat(expires.replace("Z", "+00:00")) <= self._clock():
+            raise Gone(
+                "Access to this case pack has expired; the hub no longer serves it and "
+                "member nodes purge their copies.",
+                debug={"message_id": message.id},
+            )
 
     async def acknowledge(self, node: NodeRecord, message_id: str, raw: bytes) -> RecipientStatus:
         """Record a recipient's signed acknowledgement (idempotent)."""

@@ -180,6 +180,7 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
         raise NotFound(sha256=sha256)
     auth = await _authenticate(request, None)
     path = await request.app[BLOBS].readable_path(auth.node, sha256)
+    await request.app[EXCHANGE].refuse_expired_payload(auth.node, sha256)
     # FileResponse streams from disk and answers Range requests with 206 / 416.
     return web.FileResponse(
         path, chunk_size=256 * 1024, headers={"Content-Type": "application/octet-stream"}

@@ -11,7 +11,15 @@ from hub.store.interfaces import (
     Store,
     UnitOfWork,
 )
-from hub.store.records import BlobRecord, DeliveryRecord, InboxRow, NodeRecord, StoredMessage
+from hub.store.records import (
+    BlobRecord,
+    DeliveryRecord,
+    InboxRow,
+    NodeRecord,
+    StoredMessage,
+    WorkflowEvent,
+    WorkflowRecord,
+)
 from hub.store.sql import SqlStore
 
 __all__ = [
@@ -30,5 +38,7 @@ __all__ = [
     "StoreError",
     "StoredMessage",
     "UnitOfWork",
+    "WorkflowEvent",
+    "WorkflowRecord",
     "database_url_for_path",
 ]

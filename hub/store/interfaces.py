@@ -13,6 +13,8 @@ from hub.store.records import (
     InboxRow,
     NodeRecord,
     StoredMessage,
+    WorkflowEvent,
+    WorkflowRecord,
 )
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "NonceRepository",
     "Store",
     "UnitOfWork",
+    "WorkflowRepository",
 ]
 
 
@@ -43,6 +46,7 @@ class MessageRepository(Protocol):
         self, message_id: str, recipient: str, at: datetime, ack_json: str
     ) -> None: ...
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]: ...
+    async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]: ...
 
 
 class NonceRepository(Protocol):
@@ -62,6 +66,28 @@ class BlobRepository(Protocol):
     async def complete_by_sha256(self, sha256: str) -> BlobRecord | None: ...
 
 
+class WorkflowRepository(Protocol):
+    async def get(self, kind: str, ref: str) -> WorkflowRecord | None: ...
+    async def for_message(self, message_id: str) -> tuple[str, str] | None: ...
+    async def save(
+        self, record: WorkflowRecord, *, parties: Sequence[str], message_id: str
+    ) -> None: ...
+    async def add_event(
+        self,
+        kind: str,
+        ref: str,
+        *,
+        message_id: str,
+        message_kind: str,
+        actor: str,
+        at: datetime,
+        summary: str,
+    ) -> None: ...
+    async def history(self, kind: str, ref: str) -> Sequence[WorkflowEvent]: ...
+    async def involving(self, node_id: str, kind: str) -> Sequence[WorkflowRecord]: ...
+    async def is_party(self, kind: str, ref: str, node_id: str) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: committed when the block exits normally, rolled back otherwise."""
 
@@ -73,6 +99,8 @@ class UnitOfWork(Protocol):
     def nonces(self) -> NonceRepository: ...
     @property
     def blobs(self) -> BlobRepository: ...
+    @property
+    def workflows(self) -> WorkflowRepository: ...
 
 
 class Store(Protocol):

@@ -11,6 +11,8 @@ __all__ = [
     "InboxRow",
     "NodeRecord",
     "StoredMessage",
+    "WorkflowEvent",
+    "WorkflowRecord",
 ]
 
 
@@ -75,3 +77,21 @@ class BlobRecord:
     state: str  # uploading | complete
     created_at: datetime
     received_chunks: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRecord:
+    kind: str
+    ref: str
+    state_json: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEvent:
+    seq: int
+    message_id: str
+    message_kind: str
+    actor: str
+    at: datetime
+    summary: str

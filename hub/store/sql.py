@@ -19,8 +19,22 @@ from hub.store.records import (
     InboxRow,
     NodeRecord,
     StoredMessage,
+    WorkflowEvent,
+    WorkflowRecord,
 )
-from hub.store.tables import blob_chunks, blobs, deliveries, messages, metadata, nodes, nonces
+from hub.store.tables import (
+    blob_chunks,
+    blobs,
+    deliveries,
+    messages,
+    metadata,
+    nodes,
+    nonces,
+    workflow_events,
+    workflow_parties,
+    workflow_pointers,
+    workflows,
+)
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
 
@@ -212,6 +226,12 @@ class _Messages:
             )
         )
 
+    async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]:
+        rows = await self._conn.execute(
+            select(messages).where(messages.c.payload_sha256 == payload_sha256)
+        )
+        return [_message(r) for r in rows]
+
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]:
         senders = await self._conn.execute(
             select(messages.c.sender).where(messages.c.payload_sha256 == payload_sha256)
@@ -313,11 +333,129 @@ class _Blobs:
         return None if row is None else await self.get(row[0])
 
 
+class _Workflows:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    async def get(self, kind: str, ref: str) -> WorkflowRecord | None:
+        row = (
+            await self._conn.execute(
+                select(workflows).where(workflows.c.kind == kind, workflows.c.ref == ref)
+            )
+        ).first()
+        return (
+            None
+            if row is None
+            else WorkflowRecord(row.kind, row.ref, row.state_json, row.updated_at)
+        )
+
+    async def for_message(self, message_id: str) -> tuple[str, str] | None:
+        row = (
+            await self._conn.execute(
+                select(workflow_pointers.c.kind, workflow_pointers.c.ref).where(
+                    workflow_pointers.c.message_id == message_id
+                )
+            )
+        ).first()
+        return None if row is None else (row.kind, row.ref)
+
+    async def save(
+        self, record: WorkflowRecord, *, parties: Sequence[str], message_id: str
+    ) -> None:
+        updated = await self._conn.execute(
+            update(workflows)
+            .where(workflows.c.kind == record.kind, workflows.c.ref == record.ref)
+            .values(state_json=record.state_json, updated_at=record.updated_at)
+        )
+        if updated.rowcount == 0:
+            await self._conn.execute(
+                workflows.insert().values(
+                    kind=record.kind,
+                    ref=record.ref,
+                    state_json=record.state_json,
+                    updated_at=record.updated_at,
+                )
+            )
+        for node in parties:
+            await self._conn.execute(
+                self._dialect.insert_ignore(
+                    workflow_parties, {"kind": record.kind, "ref": record.ref, "node_id": node}
+                )
+            )
+        await self._conn.execute(
+            self._dialect.insert_ignore(
+                workflow_pointers,
+                {"message_id": message_id, "kind": record.kind, "ref": record.ref},
+            )
+        )
+
+    async def add_event(
+        self,
+        kind: str,
+        ref: str,
+        *,
+        message_id: str,
+        message_kind: str,
+        actor: str,
+        at: datetime,
+        summary: str,
+    ) -> None:
+        await self._conn.execute(
+            workflow_events.insert().values(
+                kind=kind,
+                ref=ref,
+                message_id=message_id,
+                message_kind=message_kind,
+                actor=actor,
+                at=at,
+                summary=summary,
+            )
+        )
+
+    async def history(self, kind: str, ref: str) -> Sequence[WorkflowEvent]:
+        rows = await self._conn.execute(
+            select(workflow_events)
+            .where(workflow_events.c.kind == kind, workflow_events.c.ref == ref)
+            .order_by(workflow_events.c.seq)
+        )
+        return [
+            WorkflowEvent(r.seq, r.message_id, r.message_kind, r.actor, r.at, r.summary)
+            for r in rows
+        ]
+
+    async def involving(self, node_id: str, kind: str) -> Sequence[WorkflowRecord]:
+        rows = await self._conn.execute(
+            select(workflows)
+            .join(
+                workflow_parties,
+                (workflow_parties.c.kind == workflows.c.kind)
+                & (workflow_parties.c.ref == workflows.c.ref),
+            )
+            .where(workflow_parties.c.node_id == node_id, workflows.c.kind == kind)
+            .order_by(workflows.c.updated_at)
+        )
+        return [WorkflowRecord(r.kind, r.ref, r.state_json, r.updated_at) for r in rows]
+
+    async def is_party(self, kind: str, ref: str, node_id: str) -> bool:
+        row = (
+            await self._conn.execute(
+                select(workflow_parties.c.node_id).where(
+                    workflow_parties.c.kind == kind,
+                    workflow_parties.c.ref == ref,
+                    workflow_parties.c.node_id == node_id,
+                )
+            )
+        ).first()
+        return row is not None
+
+
 class SqlUnitOfWork:
     def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self.nodes = _Nodes(conn)
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
+        self.workflows = _Workflows(conn, dialect)
         self.blobs = _Blobs(conn, dialect)
 
 

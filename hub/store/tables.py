@@ -23,7 +23,19 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["blob_chunks", "blobs", "deliveries", "messages", "metadata", "nodes", "nonces"]
+__all__ = [
+    "blob_chunks",
+    "blobs",
+    "deliveries",
+    "messages",
+    "metadata",
+    "nodes",
+    "nonces",
+    "workflow_events",
+    "workflow_parties",
+    "workflow_pointers",
+    "workflows",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -126,4 +138,48 @@ blob_chunks = Table(
     Column("idx", Integer, nullable=False),
     Column("size", Integer, nullable=False),
     PrimaryKeyConstraint("upload_id", "idx", name="pk_blob_chunks"),
+)
+
+# Workflow state derived from accepted envelopes (DESIGN.md section 6).
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("kind", String(16), nullable=False),  # request | case | referral
+    Column("ref", String(80), nullable=False),
+    Column("state_json", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("kind", "ref", name="pk_workflows"),
+)
+
+workflow_parties = Table(
+    "workflow_parties",
+    metadata,
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(80), nullable=False),
+    Column("node_id", String(80), nullable=False),
+    PrimaryKeyConstraint("kind", "ref", "node_id", name="pk_workflow_parties"),
+    Index("ix_workflow_parties_node", "node_id", "kind"),
+)
+
+# Which workflow each accepted message belongs to, so a reply finds its workflow.
+workflow_pointers = Table(
+    "workflow_pointers",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(80), nullable=False),
+)
+
+workflow_events = Table(
+    "workflow_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(80), nullable=False),
+    Column("message_id", String(36), nullable=False),
+    Column("message_kind", String(32), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("summary", Text, nullable=False),
+    Index("ix_workflow_events_ref", "kind", "ref", "seq"),
 )

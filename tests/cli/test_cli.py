@@ -124,7 +124,7 @@ def test_submit_prints_problem_json_and_exits_nonzero(kept_demo: Path, tmp_path:
     problem = json.loads(at_hub.stdout)
     assert problem["type"] == "urn:seh:problem:message-refused"
     assert problem["instance"] == "/v1/messages"
-    assert [v["rule"] for v in problem["violations"]] == ["ROUTE-01"]
+    assert [v["rule"] for v in problem["violations"]] == ["ROUTE-01", "WF-01"]
 
     draft["envelope"]["surprise"] = True
     bad.write_text(json.dumps(draft))

@@ -276,6 +276,7 @@ SCENARIOS = [
         "health.bsw-icb",
         set(),
         recipients=["police.ctp-sw"],
+        purpose="TERRORISM_DISCLOSURE_S38B",
         consent={
             "state": "NOT_SOUGHT",
             "reason_code": "TERRORISM_RISK",

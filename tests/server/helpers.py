@@ -226,7 +226,9 @@ def unsigned_envelope(
         "recipients": recipients,
         "marking": {"tier": "OFFICIAL", "sensitive": True, "descriptors": ["PERSONAL_DATA"]},
         "subject_ref": "subj-000123",
-        "purpose": "PREVENT_REFERRAL",
+        # An adult safeguarding referral may go to one agency (a Prevent referral must
+        # reach the LA and police together, WF-01), so tests can address any recipients.
+        "purpose": "ADULT_SAFEGUARDING_S42",
         "urgency": "routine",
         "legal_basis": REFERRAL_LEGAL_BASIS,
         "consent": REFERRAL_CONSENT,

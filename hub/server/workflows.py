@@ -1,0 +1,211 @@
+"""Workflow state at the hub: loading it for the rules, advancing it, and showing it.
+
+The state is derived only from accepted, signed envelopes; it is written in the same
+transaction as the message that changes it, and re-checked there so that two concurrent
+decisions cannot both pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.errors import NotFound
+from hub.model import Envelope, Violation
+from hub.policy.registry import Registry
+from hub.policy.workflow import (
+    CaseState,
+    ReferralState,
+    RequestState,
+    WorkflowFacts,
+    WorkflowUpdate,
+    advance,
+    check_workflow,
+    request_due_at,
+)
+from hub.store import NodeRecord, Store, UnitOfWork, WorkflowRecord
+
+__all__ = ["WorkflowService", "load_workflow_facts", "record_workflow"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFacts:
+    facts: WorkflowFacts
+    violations: tuple[Violation, ...]
+
+
+async def load_workflow_facts(uow: UnitOfWork, envelope: Envelope, sender: str) -> LoadedFacts:
+    """The workflows a message touches, as far as its sender may see them."""
+    request: RequestState | None = None
+    referral: ReferralState | None = None
+    case: CaseState | None = None
+    violations: list[Violation] = []
+    if envelope.in_reply_to is not None:
+        pointer = await uow.workflows.for_message(envelope.in_reply_to)
+        if pointer is not None and await uow.workflows.is_party(*pointer, sender):
+            record = await uow.workflows.get(*pointer)
+            if record is not None and pointer[0] == "request":
+                request = RequestState.model_validate_json(record.state_json)
+            elif record is not None and pointer[0] == "referral":
+                referral = ReferralState.model_validate_json(record.state_json)
+    if envelope.case_ref is not None:
+        record = await uow.workflows.get("case", envelope.case_ref)
+        if record is not None:
+            if await uow.workflows.is_party("case", envelope.case_ref, sender):
+                case = CaseState.model_validate_json(record.state_json)
+            else:
+                # Another case already uses this reference; say no more than that.
+                violations.append(
+                    Violation(
+                        rule="WF-09",
+                        path="$.case_ref",
+                        message="this case reference cannot be used by this node",
+                    )
+                )
+    return LoadedFacts(
+        facts=WorkflowFacts(request=request, referral=referral, case=case),
+        violations=tuple(violations),
+    )
+
+
+def workflow_violations(
+    envelope: Envelope,
+    loaded: LoadedFacts,
+    *,
+    agency_types: dict[str, str],
+    registry: Registry,
+    now: datetime,
+) -> list[Violation]:
+    return list(loaded.violations) + check_workflow(
+        envelope,
+        sender=envelope.sender,
+        agency_types=agency_types,
+        facts=loaded.facts,
+        registry=registry,
+        now=now,
+    )
+
+
+async def record_workflow(
+    uow: UnitOfWork, envelope: Envelope, facts: WorkflowFacts, at: datetime
+) -> WorkflowUpdate | None:
+    update = advance(envelope, message_id=envelope.id, sender=envelope.sender, facts=facts, at=at)
+    if update is None:
+        return None
+    await uow.workflows.save(
+        WorkflowRecord(update.kind, update.ref, update.state.model_dump_json(), at),
+        parties=update.parties,
+        message_id=envelope.id,
+    )
+    await uow.workflows.add_event(
+        update.kind,
+        update.ref,
+        message_id=envelope.id,
+        message_kind=envelope.kind,
+        actor=envelope.sender,
+        at=at,
+        summary=_summary(envelope),
+    )
+    return update
+
+
+def _summary(envelope: Envelope) -> str:
+    """What the event changed, from the envelope only (never payload text)."""
+    if envelope.decision is not None:
+        return envelope.decision.outcome
+    for value in (envelope.triage_outcome, envelope.panel_outcome, envelope.review_point):
+        if value is not None:
+            return value
+    if envelope.kind == "release":
+        return ", ".join(item.category for item in envelope.scope)
+    if envelope.kind == "consent_record" and envelope.consent is not None:
+        return envelope.consent.state
+    return envelope.kind
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+class WorkflowService:
+    """Read side: request and case state for the parties to them, and overdue lists."""
+
+    def __init__(self, *, store: Store, registry: Registry) -> None:
+        self._store = store
+        self._registry = registry
+
+    async def request_view(
+        self, node: NodeRecord, request_id: str, now: datetime
+    ) -> dict[str, Any]:
+        async with self._store.read() as view:
+            record = await view.workflows.get("request", request_id)
+            if record is None or not await view.workflows.is_party("request", request_id, node.id):
+                raise NotFound(request_id=request_id, node=node.id)
+            history = await view.workflows.history("request", request_id)
+        state = RequestState.model_validate_json(record.state_json)
+        return {**self._request_summary(state, now), "history": _history(history)}
+
+    def _request_summary(self, state: RequestState, now: datetime) -> dict[str, Any]:
+        due = request_due_at(state, self._registry)
+        open_ = state.decision_outcome in (None, "ESCALATED")
+        return {
+            "request_id": state.request_id,
+            "state": state.state,
+            "requester": state.requester,
+            "disclosers": list(state.disclosers),
+            "purpose": state.purpose,
+            "urgency": state.urgency,
+            "submitted_at": _iso(state.submitted_at),
+            "due_at": _iso(due),
+            "overdue": bool(open_ and due is not None and now > due),
+            "decision_outcome": state.decision_outcome,
+            "decided_by": state.decided_by,
+            "decided_at": _iso(state.decided_at),
+            "releases": state.releases,
+        }
+
+    async def requests_for(
+        self, node: NodeRecord, now: datetime, *, overdue_only: bool
+    ) -> list[dict[str, Any]]:
+        async with self._store.read() as view:
+            records = await view.workflows.involving(node.id, "request")
+        summaries = [
+            self._request_summary(RequestState.model_validate_json(r.state_json), now)
+            for r in records
+        ]
+        return [s for s in summaries if s["overdue"] or not overdue_only]
+
+    async def case_view(self, node: NodeRecord, case_ref: str) -> dict[str, Any]:
+        async with self._store.read() as view:
+            record = await view.workflows.get("case", case_ref)
+            if record is None or not await view.workflows.is_party("case", case_ref, node.id):
+                raise NotFound(case_ref=case_ref, node=node.id)
+            history = await view.workflows.history("case", case_ref)
+        state = CaseState.model_validate_json(record.state_json)
+        if node.id not in state.member_nodes():
+            raise NotFound(case_ref=case_ref, node=node.id)  # removed from the panel
+        return {
+            "case_ref": state.case_ref,
+            "stage": state.stage,
+            "chair": state.chair,
+            "members": [{"node": n, "role": r} for n, r in state.members],
+            "consent": state.consent,
+            "subject_not_to_be_told": state.not_to_be_told,
+            "exited_on": None if state.exited_on is None else state.exited_on.isoformat(),
+            "reviews_done": list(state.reviews),
+            "history": _history(history),
+        }
+
+
+def _history(events: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "message_id": e.message_id,
+            "kind": e.message_kind,
+            "actor": e.actor,
+            "at": _iso(e.at),
+            "summary": e.summary,
+        }
+        for e in events
+    ]
