@@ -183,6 +183,16 @@ async def _inbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _requests(args: argparse.Namespace) -> int:
+    profile = node_profile(args.node)
+    async with client_for(profile) as client:
+        listed = await client.requests(overdue=args.overdue)
+    print_json(listed)
+    label = "overdue request(s)" if args.overdue else "request(s)"
+    print(f"{len(listed)} {label}", file=sys.stderr)
+    return EXIT_OK
+
+
 async def _status(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
     async with client_for(profile) as client:
@@ -264,6 +274,13 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     inbox.add_argument("--wait", type=float, default=0.0, help="long-poll up to this many seconds")
     inbox.add_argument("--limit", type=int, default=100)
     inbox.set_defaults(func=_run(_inbox))
+
+    requests = node_sub.add_parser(
+        "requests", help="information requests this node is party to, with deadlines"
+    )
+    requests.add_argument("--node", type=Path, required=True)
+    requests.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    requests.set_defaults(func=_run(_requests))
 
     status = node_sub.add_parser("status", help="per-recipient delivery state of a sent message")
     status.add_argument("--node", type=Path, required=True)

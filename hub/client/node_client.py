@@ -517,6 +517,25 @@ class NodeClient:
         )
         return RecipientStatus.model_validate_json(json.dumps(doc))
 
+    async def request_state(self, request_id: str) -> dict[str, Any]:
+        """An information request's state, deadline and history (parties only)."""
+        _, doc = await self._call("GET", f"/v1/requests/{request_id}")
+        result: dict[str, Any] = doc
+        return result
+
+    async def requests(self, *, overdue: bool = False) -> list[dict[str, Any]]:
+        _, doc = await self._call(
+            "GET", "/v1/requests", params={"overdue": "true" if overdue else "false"}
+        )
+        result: list[dict[str, Any]] = doc["requests"]
+        return result
+
+    async def case_state(self, case_ref: str) -> dict[str, Any]:
+        """A Channel case's stage, panel and history (members only)."""
+        _, doc = await self._call("GET", f"/v1/cases/{case_ref}")
+        result: dict[str, Any] = doc
+        return result
+
     async def status(self, message_id: str) -> MessageStatus:
         _, doc = await self._call("GET", f"/v1/messages/{message_id}/status")
         return MessageStatus.model_validate_json(json.dumps(doc))

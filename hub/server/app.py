@@ -20,7 +20,8 @@ from hub.server.handlers import routes
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.problems import problem_middleware
-from hub.server.state import AUTHENTICATOR, BLOBS, CONFIG, EXCHANGE, STORE
+from hub.server.state import AUTHENTICATOR, BLOBS, CLOCK_FN, CONFIG, EXCHANGE, STORE, WORKFLOWS
+from hub.server.workflows import WorkflowService
 from hub.store import GroupCommitter, SqlStore, Store
 
 __all__ = ["create_app", "utc_now"]
@@ -59,6 +60,7 @@ def create_app(
         client_max_size=config.limits.message_body_bytes,
     )
     app[CONFIG] = config
+    app[CLOCK_FN] = clock
     app.add_routes(routes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -79,6 +81,7 @@ def create_app(
             clock=clock,
             limits=config.limits,
         )
+        app[WORKFLOWS] = WorkflowService(store=the_store, registry=policy)
         app[BLOBS] = BlobService(store=the_store, files=files, clock=clock, limits=config.limits)
         app[AUTHENTICATOR] = RequestAuthenticator(
             nodes=nodes,

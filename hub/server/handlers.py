@@ -13,7 +13,7 @@ from hub.errors import BadRequest, NotFound, PayloadTooLarge
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.auth import AuthenticatedRequest
 from hub.server.openapi import openapi_document
-from hub.server.state import AUTHENTICATOR, BLOBS, CONFIG, EXCHANGE
+from hub.server.state import AUTHENTICATOR, BLOBS, CLOCK_FN, CONFIG, EXCHANGE, WORKFLOWS
 from hub.validation import parse_wire
 
 __all__ = ["routes"]
@@ -23,6 +23,7 @@ routes = web.RouteTableDef()
 _UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,79}$")
 _STREAM_READ = 64 * 1024
 # Cursors are compared with 64-bit SQL integers; a larger number cannot name a delivery.
 _QUERY_INT_MAX = 2**63 - 1
@@ -185,3 +186,35 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         path, chunk_size=256 * 1024, headers={"Content-Type": "application/octet-stream"}
     )
+
+
+@routes.get("/v1/requests")
+async def list_requests(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    overdue = request.query.get("overdue", "false")
+    if overdue not in ("true", "false"):
+        raise BadRequest("Query parameter 'overdue' must be true or false.")
+    now = request.app[CLOCK_FN]()
+    return _json(
+        {
+            "requests": await request.app[WORKFLOWS].requests_for(
+                auth.node, now, overdue_only=overdue == "true"
+            )
+        }
+    )
+
+
+@routes.get("/v1/requests/{message_id}")
+async def request_state(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    now = request.app[CLOCK_FN]()
+    return _json(await request.app[WORKFLOWS].request_view(auth.node, _message_id(request), now))
+
+
+@routes.get("/v1/cases/{case_ref}")
+async def case_state(request: web.Request) -> web.Response:
+    case_ref = request.match_info["case_ref"]
+    if not _CASE_REF.match(case_ref):
+        raise NotFound(case_ref=case_ref)
+    auth = await _authenticate(request, None)
+    return _json(await request.app[WORKFLOWS].case_view(auth.node, case_ref))

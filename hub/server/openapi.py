@@ -77,6 +77,7 @@ def _op(
         401: "Authentication failed (always the same answer)",
         404: "Not found, or not visible to this node",
         409: "Message id already used with different content",
+        410: "A case pack whose access has expired",
         413: "Body too large",
         416: "Range not satisfiable",
         422: "Refused; `violations` lists every broken rule",
@@ -171,7 +172,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": _op(
                     "Envelope and receipt, for the sender or a recipient",
                     {"200": {"description": "Envelope and receipt"}},
-                    errors=(401, 404),
+                    errors=(401, 404, 410),
                     params=[_MSG],
                 )
             },
@@ -195,6 +196,30 @@ def openapi_document() -> dict[str, Any]:
                     {"200": {"description": "Status", "content": _json_content("MessageStatus")}},
                     errors=(401, 404),
                     params=[_MSG],
+                )
+            },
+            "/v1/requests": {
+                "get": _op(
+                    "Information requests this node is party to (overdue=true: only overdue)",
+                    {"200": {"description": "Request summaries"}},
+                    errors=(400, 401),
+                    params=[{"name": "overdue", "in": "query", "schema": {"type": "boolean"}}],
+                )
+            },
+            "/v1/requests/{message_id}": {
+                "get": _op(
+                    "A request's state, deadline and history, for its parties",
+                    {"200": {"description": "Request state"}},
+                    errors=(401, 404),
+                    params=[_MSG],
+                )
+            },
+            "/v1/cases/{case_ref}": {
+                "get": _op(
+                    "A Channel case's stage, panel, consent and history, for its members",
+                    {"200": {"description": "Case state"}},
+                    errors=(401, 404),
+                    params=[_path_param("case_ref", "^[A-Za-z0-9][A-Za-z0-9._:-]{2,79}$")],
                 )
             },
             "/v1/blobs": {
@@ -251,7 +276,7 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"application/octet-stream": {}},
                         },
                     },
-                    errors=(401, 404, 416),
+                    errors=(401, 404, 410, 416),
                     params=[_path_param("sha256", "^[0-9a-f]{64}$")],
                 )
             },

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 
 from hub.config import HubConfig
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobService
 from hub.server.exchange import ExchangeService
+from hub.server.workflows import WorkflowService
 from hub.store import Store
 
-__all__ = ["AUTHENTICATOR", "BLOBS", "CONFIG", "EXCHANGE", "STORE"]
+__all__ = ["AUTHENTICATOR", "BLOBS", "CLOCK_FN", "CONFIG", "EXCHANGE", "STORE", "WORKFLOWS"]
 
 CONFIG = web.AppKey("config", HubConfig)
 STORE = web.AppKey("store", Store)
 EXCHANGE = web.AppKey("exchange", ExchangeService)
 BLOBS = web.AppKey("blobs", BlobService)
 AUTHENTICATOR = web.AppKey("authenticator", RequestAuthenticator)
+WORKFLOWS = web.AppKey("workflows", WorkflowService)
+# The injected clock, so handlers can compute deadlines against the same time as services.
+CLOCK_FN: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
