@@ -424,9 +424,10 @@ def advance(
         update["reviews"] = (*case.reviews, fields.review_point)
         if fields.review_point == "12_MONTHS":
             update["stage"] = "CLOSED"
-    if not update:
-        return None
-    case = case.model_copy(update=update)
+    # Every case message is recorded in the case history, even one (a case pack) that
+    # leaves the state as it was: who sent what to the panel, and when.
+    if update:
+        case = case.model_copy(update=update)
     return WorkflowUpdate(kind="case", ref=case.case_ref, state=case, parties=())
 
 
