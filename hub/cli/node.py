@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,18 +130,33 @@ async def _submit(args: argparse.Namespace) -> int:
 
 
 async def receive_inbox(
-    client: NodeClient, profile: NodeProfile, *, wait: float, limit: int
+    client: NodeClient,
+    profile: NodeProfile,
+    *,
+    wait: float,
+    limit: int,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Fetch, verify, decrypt and acknowledge new messages; advance the cursor after each.
 
     The cursor moves only after a message's acknowledgement, so a failure part-way loses
     nothing: the next run starts with the message that failed.
     """
+    profile.purge_expired(now or datetime.now(UTC))
     after = profile.read_cursor()
     page = await client.inbox(after=after, limit=limit, wait=wait)
-    received = []
+    received: list[dict[str, Any]] = []
     for entry in page.entries:
-        message = await client.fetch(entry.message_id)
+        try:
+            message = await client.fetch(entry.message_id)
+        except HubProblem as problem:
+            if problem.problem.status != 410:
+                raise
+            # A case pack whose access expired before this node fetched it: nothing to
+            # keep, and the cursor moves on so the inbox never sticks on it.
+            received.append({"message_id": entry.message_id, "kind": entry.kind, "expired": True})
+            profile.write_cursor(entry.cursor)
+            continue
         envelope = message.envelope
         summary: dict[str, Any] = {
             "message_id": envelope.id,
@@ -156,6 +173,15 @@ async def receive_inbox(
             plaintext = await client.open_payload(message)
             assert plaintext is not None
             summary["payload"] = json.loads(plaintext)
+            if envelope.kind == "case_pack" and envelope.access_expires_at is not None:
+                # Kept only until the access expiry, then purged (DESIGN.md section 6).
+                profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                kept = profile.received_dir / f"{envelope.id}.json"
+                fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(plaintext)
+                profile.keep_until(envelope.id, kept, envelope.access_expires_at)
+                summary["kept_until"] = envelope.access_expires_at.isoformat()
         else:
             profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             target = profile.received_dir / f"{envelope.id}.bin"
@@ -180,6 +206,13 @@ async def _inbox(args: argparse.Namespace) -> int:
         messages = await receive_inbox(client, profile, wait=args.wait, limit=args.limit)
     print_json(messages)
     print(f"{len(messages)} message(s) received and acknowledged", file=sys.stderr)
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace) -> int:
+    purged = node_profile(args.node).purge_expired(datetime.now(UTC))
+    print_json(purged)
+    print(f"{len(purged)} expired case pack(s) purged", file=sys.stderr)
     return EXIT_OK
 
 
@@ -274,6 +307,10 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     inbox.add_argument("--wait", type=float, default=0.0, help="long-poll up to this many seconds")
     inbox.add_argument("--limit", type=int, default=100)
     inbox.set_defaults(func=_run(_inbox))
+
+    purge = node_sub.add_parser("purge", help="delete kept case packs whose access has expired")
+    purge.add_argument("--node", type=Path, required=True)
+    purge.set_defaults(func=_purge)
 
     requests = node_sub.add_parser(
         "requests", help="information requests this node is party to, with deadlines"

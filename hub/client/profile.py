@@ -16,6 +16,7 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from hub.crypto import NodeKeys, read_key_file
@@ -67,6 +68,47 @@ class NodeProfile:
         if not isinstance(after, int) or after < 0:
             raise ProfileError(f"{self.cursor_file} has no valid 'after' cursor")
         return after
+
+    @property
+    def expiry_file(self) -> Path:
+        return self.root / "state" / "expiry.json"
+
+    def _expiries(self) -> dict[str, dict[str, str]]:
+        try:
+            doc = json.loads(self.expiry_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise ProfileError(f"{self.expiry_file} is not valid JSON") from exc
+        if not isinstance(doc, dict):
+            raise ProfileError(f"{self.expiry_file} is not an expiry index")
+        return doc
+
+    def keep_until(self, message_id: str, path: Path, expires_at: datetime) -> None:
+        """Remember that ``path`` (a case pack's payload) must be purged at ``expires_at``."""
+        index = self._expiries()
+        index[message_id] = {"path": str(path), "expires_at": expires_at.isoformat()}
+        self._write_json(self.expiry_file, index)
+
+    def purge_expired(self, now: datetime) -> list[str]:
+        """Delete every kept payload whose access has expired; the message ids purged."""
+        index = self._expiries()
+        purged = [
+            message_id
+            for message_id, entry in index.items()
+            if datetime.fromisoformat(entry["expires_at"]) <= now
+        ]
+        for message_id in purged:
+            Path(index.pop(message_id)["path"]).unlink(missing_ok=True)
+        if purged:
+            self._write_json(self.expiry_file, index)
+        return purged
+
+    def _write_json(self, path: Path, document: object) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(document))
+        os.replace(tmp, path)
 
     def write_cursor(self, after: int) -> None:
         self.cursor_file.parent.mkdir(parents=True, exist_ok=True)

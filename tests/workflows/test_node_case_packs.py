@@ -1,0 +1,52 @@
+"""A member node keeps a case pack only until its access expiry, then purges it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from hub.cli.node import receive_inbox
+from hub.client import NodeProfile
+from tests.conftest import INSECURE_TEST_HUB_KEYS, HubFixture
+from tests.workflows.helpers import HEALTH, LA, POLICE, send
+from tests.workflows.test_referral_and_case import case_doc
+
+
+def _profile(tmp_path: Path, node_id: str, hub: HubFixture) -> NodeProfile:
+    return NodeProfile(
+        root=tmp_path / node_id,
+        node_id=node_id,
+        agency_type="health",
+        hub_url=hub.url,
+        hub_id="hub.test",
+        hub_signing_key=INSECURE_TEST_HUB_KEYS.public.signing,
+        key_file=tmp_path / "unused.key",
+    )
+
+
+async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_path: Path) -> None:
+    async with hub.client(LA) as la, hub.client(HEALTH) as health, hub.client(POLICE) as police:
+        await send(la, case_doc("case_open"))
+        await send(la, case_doc("consent_record", purpose="CHANNEL_SUPPORT"))
+        expires = hub.clock() + timedelta(days=7)
+        pack = case_doc("case_pack", access_expires_at=expires.isoformat().replace("+00:00", "Z"))
+        await send(la, pack, {"sections": ["SYNTHETIC vulnerability assessment"]})
+
+        health_profile = _profile(tmp_path, HEALTH, hub)
+        received = await receive_inbox(health, health_profile, wait=0, limit=50, now=hub.clock())
+        kept = [m for m in received if m["kind"] == "case_pack"]
+        assert len(kept) == 1
+        kept_file = health_profile.received_dir / f"{kept[0]['message_id']}.json"
+        assert kept_file.exists()
+        assert oct(kept_file.stat().st_mode & 0o777) == "0o600"
+        assert health_profile.purge_expired(hub.clock()) == []
+
+        hub.clock.advance(8 * 24 * 3600)
+        assert health_profile.purge_expired(hub.clock()) == [kept[0]["message_id"]]
+        assert not kept_file.exists()
+
+        # Police never fetched it: after expiry the inbox reports it and moves on.
+        police_profile = _profile(tmp_path, POLICE, hub)
+        late = await receive_inbox(police, police_profile, wait=0, limit=50, now=hub.clock())
+        assert {"message_id": kept[0]["message_id"], "kind": "case_pack", "expired": True} in late
+        assert await receive_inbox(police, police_profile, wait=0, limit=50, now=hub.clock()) == []
