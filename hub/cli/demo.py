@@ -18,9 +18,17 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.cli.common import EXIT_OK, CommandError
-from hub.cli.node import client_for, load_draft, receive_inbox, submit_draft
-from hub.client import HubProblem, NodeClient, load_node_profile, write_node_profile
+from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError
+from hub.cli.node import client_for
+from hub.cli.story import run_story
+from hub.client import (
+    ClientError,
+    HubProblem,
+    NodeClient,
+    PayloadSource,
+    load_node_profile,
+    write_node_profile,
+)
 from hub.config import load_hub_config, render_hub_config
 from hub.crypto import NodeKeys, write_key_file
 from hub.model import Author, EnvelopeFields, Marking
@@ -156,36 +164,11 @@ async def _scenario(root: Path, config_path: Path) -> None:
         clients: dict[str, NodeClient] = {n: client_for(p) for n, p in profiles.items()}
         try:
             health = clients["health.bsw-icb"]
-            draft, payload = load_draft(root / "drafts" / "referral.json")
-            _say(
-                "health",
-                "sending a Prevent referral (OFFICIAL-SENSITIVE - PERSONAL DATA) to the local "
-                "authority and police together; the payload is encrypted to each of them",
-            )
-            receipt = await submit_draft(health, draft, payload, preflight=True)
-            _say(
-                "hub",
-                f"accepted message {receipt['message_id']}; signed receipt at "
-                f"{receipt['received_at']}; envelope sha256 {receipt['envelope_sha256'][:16]}…",
-            )
-            for node_id in ("la.wiltshire", "police.ctp-sw"):
-                messages = await receive_inbox(
-                    clients[node_id], profiles[node_id], wait=5.0, limit=10
-                )
-                for message in messages:
-                    form = message.get("payload", {})
-                    person = form.get("individual", {})
-                    _say(
-                        node_id,
-                        f"verified sender signature and hub receipt, decrypted the "
-                        f"{form.get('form', message['kind'])} about "
-                        f"{person.get('forename', '?')} {person.get('surname', '?')} "
-                        f"(ref {message.get('subject_ref')}), acknowledged",
-                    )
-            status = await health.status(receipt["message_id"])
-            states = ", ".join(f"{r.node}: {r.state}" for r in status.recipients)
-            _say("health", f"delivery status: {states}")
-
+            try:
+                await run_story(clients, _say, root)
+            except (HubProblem, ClientError) as failure:
+                raise CommandError(f"the demo stopped: {failure}", EXIT_ERROR) from failure
+            payload = PayloadSource.json({"synthetic": True})
             _say(
                 "health",
                 "trying to send SECRET material (pre-flight off, to show the hub's own check)",

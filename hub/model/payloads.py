@@ -102,6 +102,7 @@ __all__ = [
     "feedback_for_referrer",
     "is_valid_nhs_number",
     "missing_items",
+    "nhs_check_digit",
     "normalise_nhs_number",
 ]
 
@@ -176,7 +177,7 @@ def _unique(values: Sequence[object], what: str) -> None:
 _NHS_NUMBER_RE = re.compile(r"^[0-9]{3} ?[0-9]{3} ?[0-9]{4}$")
 
 
-def _nhs_check_digit(first_nine: str) -> int | None:
+def nhs_check_digit(first_nine: str) -> int | None:
     """The Modulus 11 check digit of the first nine digits; None when it would be 10."""
     total = sum(
         int(digit) * weight for digit, weight in zip(first_nine, range(10, 1, -1), strict=True)
@@ -198,7 +199,7 @@ def is_valid_nhs_number(text: str) -> bool:
     if _NHS_NUMBER_RE.fullmatch(text) is None:
         return False
     digits = text.replace(" ", "")
-    return _nhs_check_digit(digits[:9]) == int(digits[9])
+    return nhs_check_digit(digits[:9]) == int(digits[9])
 
 
 def normalise_nhs_number(text: str) -> str:

@@ -1,0 +1,414 @@
+"""The demo's story: a referral, a request answered in part, a release, a Channel case.
+
+Every message goes through the real hub with real crypto; each step prints who did what,
+the marking, the gateways and what the hub checked. All people and records are synthetic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agency_adapters.health.disclosure_log import DisclosureLog, DisclosureRecord
+from agency_adapters.health.release_builder import build_release
+from agency_adapters.health.synthetic import synthetic_patient_bundle
+from agency_adapters.node.release_check import require_release_matches
+from hub.client import HubProblem, NodeClient, PayloadSource, ReceivedMessage
+from hub.model import EnvelopeFields, Marking, Receipt, ScopeItem
+from hub.model.examples import (
+    synthetic_case_open,
+    synthetic_case_pack,
+    synthetic_consent_record,
+    synthetic_decision,
+    synthetic_information_request,
+    synthetic_panel_outcome,
+    synthetic_referral_form,
+    synthetic_triage_outcome,
+)
+from hub.model.payloads import feedback_for_referrer
+
+__all__ = ["run_story"]
+
+HEALTH, POLICE, LA = "health.bsw-icb", "police.ctp-sw", "la.wiltshire"
+OS_PERSONAL: dict[str, Any] = {
+    "tier": "OFFICIAL",
+    "sensitive": True,
+    "descriptors": ["PERSONAL_DATA"],
+}
+SUBJECT = "subj-demo-0001"
+CASE = "case-wilts-demo-0001"
+WITHOUT_CONSENT = {
+    "state": "NOT_SOUGHT",
+    "reason_code": "WOULD_PREJUDICE_OUTCOME",
+    "subject_age": "ADULT",
+}
+
+Say = Callable[[str, str], None]
+
+
+def _fields(document: Mapping[str, Any]) -> EnvelopeFields:
+    return EnvelopeFields.model_validate_json(json.dumps(document))
+
+
+def _json_payload(model: Any) -> PayloadSource:
+    return PayloadSource(media_type="application/json", data=model.model_dump_json().encode())
+
+
+def _gateways(document: Mapping[str, Any]) -> str:
+    basis = document.get("legal_basis") or {}
+    ids = [
+        *basis.get("powers", []),
+        *(basis[k] for k in ("art6", "art9", "sch1", "art10") if basis.get(k)),
+    ]
+    ids += basis.get("confidentiality", []) + basis.get("exemptions", [])
+    return ", ".join(ids) or "none cited"
+
+
+def _period(days: int, today: date) -> dict[str, str]:
+    return {
+        "period_from": (today - timedelta(days=days)).isoformat(),
+        "period_to": (today - timedelta(days=1)).isoformat(),
+    }
+
+
+class Story:
+    def __init__(self, clients: Mapping[str, NodeClient], say: Say, workdir: Path) -> None:
+        self.clients = clients
+        self.say = say
+        self.workdir = workdir
+        self.today = datetime.now(UTC).date()
+
+    async def send(
+        self, sender: str, document: dict[str, Any], payload: PayloadSource, what: str
+    ) -> Receipt:
+        fields = _fields(document)
+        receipt = await self.clients[sender].send(fields, payload)
+        self.say(
+            sender,
+            f"{what} -> {', '.join(fields.recipients)} [{fields.marking.render()}; purpose "
+            f"{fields.purpose}; gateways {_gateways(document)}]",
+        )
+        self.say(
+            "hub",
+            "checked signature, marking, lawful basis, consent, scope and workflow: "
+            f"accepted {receipt.message_id[:13]}…",
+        )
+        return receipt
+
+    async def receive(self, node: str, receipt: Receipt) -> tuple[ReceivedMessage, bytes]:
+        client = self.clients[node]
+        message = await client.fetch(receipt.message_id)
+        plaintext = await client.open_payload(message)
+        assert plaintext is not None
+        await client.acknowledge(message)
+        return message, plaintext
+
+    async def run(self) -> None:
+        today = self.today
+        # 1. Health refers a patient to the local authority and police together.
+        form = synthetic_referral_form(1)
+        referral_doc = {
+            "kind": "referral",
+            "author": {"user_ref": "usr-demo-0001", "role": "SAFEGUARDING_LEAD", "vetting": "BPSS"},
+            "recipients": [LA, POLICE],
+            "marking": OS_PERSONAL,
+            "subject_ref": SUBJECT,
+            "purpose": "PREVENT_REFERRAL",
+            "legal_basis": {
+                "powers": ["CDA1998-s115", "CTSA2015-s38"],
+                "art6": "UKGDPR-A6-1e",
+                "art9": "UKGDPR-A9-2g",
+                "sch1": "DPA2018-S1P2p18",
+                "agreement": "DSA-WILTS-PREVENT-2026",
+            },
+            "consent": WITHOUT_CONSENT,
+        }
+        referral = await self.send(
+            HEALTH,
+            referral_doc,
+            _json_payload(form),
+            "Prevent referral (National Prevent Referral Form)",
+        )
+        for node in (LA, POLICE):
+            _, plaintext = await self.receive(node, referral)
+            individual = json.loads(plaintext)["individual"]
+            self.say(
+                node,
+                f"verified and decrypted the referral about {individual['forenames']} "
+                f"{individual['surname']}; acknowledged",
+            )
+
+        # 2. Police triage: ask health for specific information, without consent.
+        careless = {
+            "kind": "information_request",
+            "author": {
+                "user_ref": "usr-demo-0002",
+                "role": "PREVENT_POLICE_OFFICER",
+                "vetting": "BPSS",
+            },
+            "recipients": [HEALTH],
+            "marking": OS_PERSONAL,
+            "subject_ref": SUBJECT,
+            "purpose": "PREVENT_TRIAGE",
+            "legal_basis": {"exemptions": ["DPA2018-S2P1p2"]},
+            "consent": {"state": "NOT_SOUGHT", "subject_age": "ADULT"},
+            "scope": [{"category": "whole_record", "justification_present": True}],
+        }
+        self.say(
+            POLICE,
+            "first draft: the whole record, citing only the Sch 2 crime exemption "
+            f"[{_gateways(careless)}]",
+        )
+        try:
+            await self.clients[POLICE].send(
+                _fields(careless), PayloadSource.json({"synthetic": True}), preflight=False
+            )
+        except HubProblem as refusal:
+            rules = sorted({v.rule for v in refusal.problem.violations})
+            self.say(
+                "hub", f"refused with {refusal.problem.status}, nothing stored: {', '.join(rules)}"
+            )
+            for violation in refusal.problem.violations:
+                self.say("hub", f"  {violation.rule} {violation.path}: {violation.message}")
+        else:  # pragma: no cover - would be a hub bug
+            raise RuntimeError("the hub accepted a whole-record request")
+        scope = [
+            {
+                "category": "mental_health_diagnoses",
+                **_period(365, today),
+                "justification_present": True,
+            },
+            {"category": "medication", **_period(365, today), "justification_present": True},
+            {"category": "ae_attendance", **_period(180, today), "justification_present": True},
+        ]
+        request_doc = {
+            **careless,
+            "legal_basis": {
+                "powers": ["CDA1998-s115"],
+                "art6": "UKGDPR-A6-1e",
+                "art9": "UKGDPR-A9-2g",
+                "sch1": "DPA2018-S1P2p10",
+            },
+            "consent": WITHOUT_CONSENT,
+            "scope": scope,
+        }
+        payload = synthetic_information_request(
+            1, categories=[str(item["category"]) for item in scope]
+        )
+        request = await self.send(
+            POLICE,
+            request_doc,
+            _json_payload(payload),
+            "corrected request: 3 named categories with periods and justifications",
+        )
+
+        # 3. Health approves part of it, with a rationale.
+        await self.receive(HEALTH, request)
+        approved = scope[:2]
+        decision_doc = {
+            "kind": "decision",
+            "author": {
+                "user_ref": "usr-demo-0003",
+                "role": "CALDICOTT_GUARDIAN",
+                "vetting": "BPSS",
+            },
+            "recipients": [POLICE],
+            "marking": OS_PERSONAL,
+            "subject_ref": SUBJECT,
+            "purpose": "PREVENT_TRIAGE",
+            "in_reply_to": request.message_id,
+            "decision": {
+                "outcome": "APPROVED_PARTIAL",
+                "approved_scope": approved,
+                "reason_code": "MINIMUM_NECESSARY",
+            },
+        }
+        decision = await self.send(
+            HEALTH,
+            decision_doc,
+            _json_payload(synthetic_decision(1)),
+            "decision APPROVED_PARTIAL: diagnoses and medication; A&E attendance not "
+            "necessary (rationale in the payload)",
+        )
+
+        # 4. The release builder sends only the approved FHIR resources.
+        record = synthetic_patient_bundle(1, today=today)
+        approved_items = [ScopeItem.model_validate_json(json.dumps(item)) for item in approved]
+        release = build_release(
+            record,
+            approved_items,
+            marking=Marking.model_validate_json(json.dumps(OS_PERSONAL)),
+            subject_ref=SUBJECT,
+        )
+        self.say(
+            HEALTH,
+            f"release builder: {release.resource_count} of {len(record.get('entry', []))} "
+            "FHIR resources "
+            f"({', '.join(sorted(release.categories))}), each labelled with its marking; "
+            f"{release.excluded_count} left out",
+        )
+        release_doc = {
+            **request_doc,
+            "kind": "release",
+            "author": decision_doc["author"],
+            "recipients": [POLICE],
+            "in_reply_to": decision.message_id,
+            "scope": approved,
+        }
+        released = await self.send(
+            HEALTH,
+            release_doc,
+            PayloadSource(media_type="application/fhir+json", data=release.bundle_json),
+            "release of the approved resources",
+        )
+        log = DisclosureLog(self.workdir / "nodes" / HEALTH / "disclosure-log.jsonl")
+        log.record(
+            DisclosureRecord.model_validate_json(
+                json.dumps(
+                    {
+                        "disclosed_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                        "categories": sorted(release.categories),
+                        "resource_count": release.resource_count,
+                        "release_sha256": release.sha256,
+                        "recipients": [POLICE],
+                        "subject_ref": SUBJECT,
+                        "purpose": "PREVENT_TRIAGE",
+                        "gateways": [
+                            "CDA1998-s115",
+                            "UKGDPR-A6-1e",
+                            "UKGDPR-A9-2g",
+                            "DPA2018-S1P2p10",
+                        ],
+                        "decided_by_role": "CALDICOTT_GUARDIAN",
+                        "decided_by_user_ref": "usr-demo-0003",
+                        "request_id": request.message_id,
+                        "decision_id": decision.message_id,
+                        "release_id": released.message_id,
+                        "marking": "OFFICIAL-SENSITIVE - PERSONAL DATA",
+                        "consent": WITHOUT_CONSENT,
+                        "subject_informed": False,
+                        "not_informed_reason": "WOULD_PREJUDICE_OUTCOME",
+                    }
+                )
+            )
+        )
+        self.say(
+            HEALTH,
+            "wrote the disclosure to its local disclosure log "
+            "(what, to whom, when, gateways, decided by)",
+        )
+        message, bundle = await self.receive(POLICE, released)
+        require_release_matches(message.envelope, bundle)
+        self.say(
+            POLICE,
+            "decrypted the release and checked it against its envelope: categories, "
+            "periods, subject and labels match",
+        )
+
+        # 5. Police decide on Channel and tell the referrer only what it may know.
+        triage = synthetic_triage_outcome(1, outcome="CHANNEL")
+        feedback = feedback_for_referrer(triage)
+        triage_doc = {
+            "kind": "referral_outcome",
+            "author": {
+                "user_ref": "usr-demo-0002",
+                "role": "PREVENT_POLICE_OFFICER",
+                "vetting": "BPSS",
+            },
+            "recipients": [HEALTH, LA],
+            "marking": OS_PERSONAL,
+            "subject_ref": SUBJECT,
+            "purpose": "PREVENT_TRIAGE",
+            "in_reply_to": referral.message_id,
+            "triage_outcome": "CHANNEL",
+        }
+        await self.send(
+            POLICE,
+            triage_doc,
+            _json_payload(feedback),
+            f"triage outcome CHANNEL; the referrer is told only: {feedback.outcome}",
+        )
+
+        # 6. The local authority opens the Channel case, records consent, sends case packs.
+        members = [{"node": POLICE, "role": "POLICE_PREVENT"}, {"node": HEALTH, "role": "HEALTH"}]
+        case_doc = {
+            "kind": "case_open",
+            "author": {"user_ref": "usr-demo-0004", "role": "CHANNEL_CHAIR", "vetting": "BPSS"},
+            "recipients": [POLICE, HEALTH],
+            "marking": OS_PERSONAL,
+            "subject_ref": SUBJECT,
+            "case_ref": CASE,
+            "purpose": "CHANNEL_ASSESSMENT",
+            "consent": {
+                "state": "NOT_SOUGHT",
+                "reason_code": "DECONFLICTION_STAGE",
+                "subject_age": "ADULT",
+            },
+            "case": {"chair": LA, "members": members},
+        }
+        await self.send(
+            LA,
+            case_doc,
+            _json_payload(synthetic_case_open(1)),
+            "opened Channel case (chair: the local authority; panel: police, health)",
+        )
+        consent = {"state": "OBTAINED", "given_by": "SUBJECT", "subject_age": "ADULT"}
+        consent_doc = {
+            **{k: v for k, v in case_doc.items() if k != "case"},
+            "kind": "consent_record",
+            "purpose": "CHANNEL_SUPPORT",
+            "consent": consent,
+        }
+        await self.send(
+            LA,
+            consent_doc,
+            _json_payload(synthetic_consent_record(1)),
+            "recorded the subject's consent to Channel support",
+        )
+        expires = datetime.now(UTC) + timedelta(days=14)
+        pack_doc = {
+            **consent_doc,
+            "kind": "case_pack",
+            "purpose": "CHANNEL_ASSESSMENT",
+            "legal_basis": {
+                "powers": ["LGA1972-s111"],
+                "art6": "UKGDPR-A6-1e",
+                "art9": "UKGDPR-A9-2g",
+                "sch1": "DPA2018-S1P2p18",
+            },
+            "access_expires_at": expires.isoformat().replace("+00:00", "Z"),
+        }
+        pack = synthetic_case_pack(1)
+        await self.send(
+            LA,
+            pack_doc,
+            _json_payload(pack),
+            f"case pack of {len(pack.sections)} sections to the panel, readable until "
+            f"{expires:%Y-%m-%d}",
+        )
+        outcome_doc = {**consent_doc, "kind": "panel_outcome", "panel_outcome": "ADOPTED"}
+        await self.send(
+            LA,
+            outcome_doc,
+            _json_payload(synthetic_panel_outcome(1)),
+            "panel outcome ADOPTED with a support plan",
+        )
+        case = await self.clients[POLICE].case_state(CASE)
+        self.say(
+            POLICE,
+            f"case {CASE}: stage {case['stage']}, consent {case['consent']}, "
+            f"{len(case['history'])} events",
+        )
+        state = await self.clients[POLICE].request_state(request.message_id)
+        self.say(
+            POLICE,
+            f"request {request.message_id[:13]}…: {state['state']}, "
+            f"{state['releases']} release(s), overdue: {state['overdue']}",
+        )
+
+
+async def run_story(clients: Mapping[str, NodeClient], say: Say, workdir: Path) -> None:
+    await Story(clients, say, workdir).run()
