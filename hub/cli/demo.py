@@ -32,6 +32,7 @@ from hub.client import (
 from hub.config import load_hub_config, render_hub_config
 from hub.crypto import NodeKeys, write_key_file
 from hub.model import Author, EnvelopeFields, Marking
+from hub.model.examples import synthetic_referral_form
 from hub.registry import enrol_node
 from hub.server import create_app
 from hub.store import SqlStore
@@ -72,21 +73,8 @@ DEMO_REFERRAL_DRAFT: dict[str, Any] = {
     },
     "payload": {
         "media_type": "application/json",
-        "content": {
-            "form": "National Prevent Referral Form",
-            "individual": {
-                "forename": "Jordan",
-                "surname": "Democase",
-                "date_of_birth": "2004-02-29",
-                "address": "1 Example Street, Exampletown, EX1 1EX",
-            },
-            "concerns": (
-                "SYNTHETIC DEMO DATA. Staff noticed repeated sharing of extremist material "
-                "and expressed wishes to travel to join a proscribed group."
-            ),
-            "informed_individual": "No - the referrer judged that telling them could increase risk",
-            "referrer": {"role": "Safeguarding lead", "organisation": "BSW ICB"},
-        },
+        # A complete, synthetic National Prevent Referral Form (hub/model/examples.py).
+        "content": json.loads(synthetic_referral_form(0).model_dump_json()),
     },
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from agency_adapters.node.release_check import check_release
 from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
 from hub.client import (
     HubProblem,
@@ -27,7 +28,8 @@ from hub.client import (
 )
 from hub.crypto import CryptoError, KeyFileError, NodeKeys, PublicKeys, write_key_file
 from hub.errors import HubError
-from hub.model import Draft, EnvelopeFields, Problem
+from hub.model import Draft, Envelope, EnvelopeFields, Problem
+from hub.model.payload_checks import check_payload
 from hub.policy.registry import Registry
 from hub.validation import parse_wire
 
@@ -100,6 +102,11 @@ async def submit_draft(
     fields = EnvelopeFields.model_validate_json(
         draft.envelope.model_dump_json(exclude={"id", "sender", "created_at"})
     )
+    if preflight and payload.data is not None:
+        # The hub cannot read the payload; the node checks it against its kind's model.
+        problems = check_payload(fields, payload.data, today=datetime.now(UTC).date())
+        if problems:
+            raise PreflightFailed(problems)
     receipt = await client.send(
         fields,
         payload,
@@ -172,6 +179,12 @@ async def receive_inbox(
         if envelope.payload.media_type.endswith("json") and envelope.payload.size <= 16 << 20:
             plaintext = await client.open_payload(message)
             assert plaintext is not None
+            rejected = _received_payload_problems(envelope, plaintext, now)
+            if rejected:
+                # Not acknowledged: the sender's status shows it was not accepted here.
+                received.append({**summary, "rejected": rejected})
+                profile.write_cursor(entry.cursor)
+                continue
             summary["payload"] = json.loads(plaintext)
             if envelope.kind == "case_pack" and envelope.access_expires_at is not None:
                 # Kept only until the access expiry, then purged (DESIGN.md section 6).
@@ -198,6 +211,18 @@ async def receive_inbox(
         profile.write_cursor(entry.cursor)
         received.append({k: v for k, v in summary.items() if v is not None})
     return received
+
+
+def _received_payload_problems(
+    envelope: Envelope, plaintext: bytes, now: datetime | None
+) -> list[str]:
+    """Why a received payload is rejected: its kind's model, or (a release) its envelope."""
+    if envelope.kind == "release" and envelope.payload.media_type == "application/fhir+json":
+        return check_release(envelope, plaintext)
+    today = (now or datetime.now(UTC)).date()
+    return [
+        f"{v.rule} {v.path}: {v.message}" for v in check_payload(envelope, plaintext, today=today)
+    ]
 
 
 async def _inbox(args: argparse.Namespace) -> int:

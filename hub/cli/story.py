@@ -381,14 +381,24 @@ class Story:
             },
             "access_expires_at": expires.isoformat().replace("+00:00", "Z"),
         }
+        # Each member gets the sections it needs, in a message of its own (DESIGN.md 6):
+        # police the whole pack; health not the police triage summary.
         pack = synthetic_case_pack(1)
-        await self.send(
-            LA,
-            pack_doc,
-            _json_payload(pack),
-            f"case pack of {len(pack.sections)} sections to the panel, readable until "
-            f"{expires:%Y-%m-%d}",
-        )
+        needs: dict[str, set[str]] = {
+            POLICE: {section.kind for section in pack.sections},
+            HEALTH: {"REFERRAL_SUMMARY", "VULNERABILITY_ASSESSMENT", "PROPOSED_SUPPORT_PLAN"},
+        }
+        for member, kinds in needs.items():
+            own = pack.model_copy(
+                update={"sections": tuple(s for s in pack.sections if s.kind in kinds)}
+            )
+            await self.send(
+                LA,
+                {**pack_doc, "recipients": [member]},
+                _json_payload(own),
+                f"case pack for {member}: {', '.join(sorted(kinds)).lower()}; readable until "
+                f"{expires:%Y-%m-%d}",
+            )
         outcome_doc = {**consent_doc, "kind": "panel_outcome", "panel_outcome": "ADOPTED"}
         await self.send(
             LA,

@@ -47,7 +47,8 @@ def test_demo_runs_every_step_and_exits_zero() -> None:
         "[police.ctp-sw] triage outcome CHANNEL; the referrer is told only",
         "[la.wiltshire] opened Channel case",
         "[la.wiltshire] recorded the subject's consent",
-        "[la.wiltshire] case pack of",
+        "[la.wiltshire] case pack for police.ctp-sw",
+        "[la.wiltshire] case pack for health.bsw-icb: proposed_support_plan, referral_summary",
         "[la.wiltshire] panel outcome ADOPTED",
         "stage SUPPORT, consent GIVEN",
         "RELEASED, 1 release(s)",
@@ -107,7 +108,7 @@ def test_kept_demo_serves_and_nodes_submit_and_receive(kept_demo: Path) -> None:
     ids = [m["message_id"] for m in messages]
     assert receipt["message_id"] in ids
     latest = next(m for m in messages if m["message_id"] == receipt["message_id"])
-    assert latest["payload"]["form"] == "National Prevent Referral Form"
+    assert latest["payload"]["individual"]["surname"]  # the synthetic referral form
     assert latest["marking"] == "OFFICIAL-SENSITIVE - PERSONAL DATA"
 
     # The cursor moved past what was acknowledged: nothing new the second time.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 from hub.cli.node import receive_inbox
 from hub.client import NodeProfile
+from hub.model.examples import synthetic_case_pack
 from tests.conftest import INSECURE_TEST_HUB_KEYS, HubFixture
 from tests.workflows.helpers import HEALTH, LA, POLICE, send
 from tests.workflows.test_referral_and_case import case_doc
@@ -30,7 +32,7 @@ async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_p
         await send(la, case_doc("consent_record", purpose="CHANNEL_SUPPORT"))
         expires = hub.clock() + timedelta(days=7)
         pack = case_doc("case_pack", access_expires_at=expires.isoformat().replace("+00:00", "Z"))
-        await send(la, pack, {"sections": ["SYNTHETIC vulnerability assessment"]})
+        await send(la, pack, json.loads(synthetic_case_pack(1).model_dump_json()))
 
         health_profile = _profile(tmp_path, HEALTH, hub)
         received = await receive_inbox(health, health_profile, wait=0, limit=50, now=hub.clock())
@@ -50,3 +52,18 @@ async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_p
         late = await receive_inbox(police, police_profile, wait=0, limit=50, now=hub.clock())
         assert {"message_id": kept[0]["message_id"], "kind": "case_pack", "expired": True} in late
         assert await receive_inbox(police, police_profile, wait=0, limit=50, now=hub.clock()) == []
+
+
+async def test_a_payload_that_fails_its_kind_is_rejected_not_acknowledged(
+    hub: HubFixture, tmp_path: Path
+) -> None:
+    async with hub.client(LA) as la, hub.client(HEALTH) as health:
+        await send(la, case_doc("case_open"))
+        expires = hub.clock() + timedelta(days=7)
+        pack = case_doc("case_pack", access_expires_at=expires.isoformat().replace("+00:00", "Z"))
+        bogus = await send(la, pack, {"sections": ["not a case pack"]})
+        received = await receive_inbox(health, _profile(tmp_path, HEALTH, hub), wait=0, limit=50)
+        rejected = next(m for m in received if m["message_id"] == bogus.message_id)
+        assert any(problem.startswith("PAYLOAD-04 $.payload") for problem in rejected["rejected"])
+        status = await la.status(bogus.message_id)
+        assert {r.node: r.state for r in status.recipients}[HEALTH] == "delivered"
