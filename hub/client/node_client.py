@@ -62,6 +62,7 @@ from hub.model import (
 from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
 from hub.policy.registry import Registry, load_registry
+from hub.policy.routing import check_recipients
 from hub.policy.workflow import check_referral_routing
 from hub.validation import violations_from
 
@@ -300,28 +301,18 @@ class NodeClient:
         hub-signed directory and, for a reply, the message it answers.
         """
         directory = await self.directory()
-        violations: list[Violation] = []
-        recipients: dict[str, Party] = {}
-        for index, node_id in enumerate(fields.recipients):
-            entry = directory.get(node_id)
-            if entry is None:
-                violations.append(
-                    Violation(
-                        rule="ROUTE-01",
-                        path=f"$.recipients[{index}]",
-                        message=f"{node_id} is not in the hub directory",
-                    )
-                )
-            elif entry.status != "active":
-                violations.append(
-                    Violation(
-                        rule="ROUTE-02",
-                        path=f"$.recipients[{index}]",
-                        message=f"{node_id} is {entry.status} and cannot receive messages",
-                    )
-                )
-            else:
-                recipients[node_id] = _party(entry)
+        violations = check_recipients(
+            fields.recipients,
+            {
+                node: None if (e := directory.get(node)) is None else e.status
+                for node in fields.recipients
+            },
+        )
+        recipients: dict[str, Party] = {
+            node: _party(entry)
+            for node in fields.recipients
+            if (entry := directory.get(node)) is not None and entry.status == "active"
+        }
         me = directory.get(self.node_id)
         if me is None:
             raise VerificationFailed(f"this node ({self.node_id}) is not in the hub directory")

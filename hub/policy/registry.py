@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from hub.model import MessageKind
+
 __all__ = [
     "DEFAULT_REGISTRY_DIR",
     "AgencyTypeEntry",
@@ -63,20 +65,8 @@ GatewayFamily = Literal[
     "constraint",  # not a gateway: limits what may be disclosed (e.g. TA 2000 s39)
     "guidance",  # professional or practice guidance, not law
 ]
-MessageKindRef = Literal[
-    "referral",
-    "referral_outcome",
-    "information_request",
-    "decision",
-    "release",
-    "case_open",
-    "consent_record",
-    "case_pack",
-    "panel_outcome",
-    "case_review",
-    "withdrawal",
-    "note",
-]
+# The message kinds are the wire model's; the registry names which purposes each may use.
+MessageKindRef = MessageKind
 
 
 _FILE_OF = {

@@ -17,11 +17,16 @@ gateway, a gateway named in an agreement) are checked by the loader, not by the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from hub.model.schemas import (
+    JSON_SCHEMA_DIALECT,
+    render_model_schemas,
+    schema_filename,
+    write_schema_files,
+)
 from hub.policy.registry import (
     AgencyTypeEntry,
     DataCategory,
@@ -42,10 +47,8 @@ __all__ = [
     "schema_filename",
 ]
 
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # hub/policy/schemas.py -> the repository root is three levels up.
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "registry" / "schema"
-_SUFFIX = ".schema.json"
 
 
 class _RegistryDocument(BaseModel):
@@ -115,34 +118,14 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def schema_filename(name: str) -> str:
-    return f"{name}{_SUFFIX}"
-
-
 def render_registry_schemas() -> dict[str, str]:
     """``{"<name>.schema.json": JSON text}`` for every registry file's document shape."""
-    rendered: dict[str, str] = {}
-    for name, model in REGISTRY_DOCUMENT_MODELS.items():
-        schema = model.model_json_schema()
-        schema["$schema"] = JSON_SCHEMA_DIALECT
-        schema["$id"] = f"urn:seh:schema:registry:{name}"
-        rendered[schema_filename(name)] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
-    return rendered
+    return render_model_schemas(REGISTRY_DOCUMENT_MODELS, "urn:seh:schema:registry:")
 
 
 def main() -> int:
     """Write every schema into ``schemas/registry/schema/``; remove ones no model makes."""
-    rendered = render_registry_schemas()
-    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in sorted(SCHEMA_DIR.glob(f"*{_SUFFIX}")):
-        if stale.name not in rendered:
-            stale.unlink()
-            print(f"removed {stale}")
-    for filename, text in sorted(rendered.items()):
-        target = SCHEMA_DIR / filename
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-            print(f"wrote {target}")
+    write_schema_files(render_registry_schemas(), SCHEMA_DIR)
     return 0
 
 

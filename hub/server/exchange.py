@@ -39,6 +39,7 @@ from hub.model import (
 from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
 from hub.policy.registry import Registry
+from hub.policy.routing import check_recipients
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.workflows import load_workflow_facts, record_workflow, workflow_violations
@@ -270,25 +271,10 @@ class ExchangeService:
     def _routing_violations(
         envelope: Envelope, recipients: dict[str, NodeRecord | None]
     ) -> list[Violation]:
-        violations = []
-        for index, (node_id, record) in enumerate(recipients.items()):
-            if record is None:
-                violations.append(
-                    Violation(
-                        rule="ROUTE-01",
-                        path=f"$.recipients[{index}]",
-                        message=f"{node_id} is not a node enrolled at this hub",
-                    )
-                )
-            elif record.status != "active":
-                violations.append(
-                    Violation(
-                        rule="ROUTE-02",
-                        path=f"$.recipients[{index}]",
-                        message=f"{node_id} is {record.status} and cannot receive messages",
-                    )
-                )
-        return violations
+        return check_recipients(
+            envelope.recipients,
+            {node: None if rec is None else rec.status for node, rec in recipients.items()},
+        )
 
     def _payload_violations(
         self, envelope: Envelope, sender: NodeRecord, blob: Any
