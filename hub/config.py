@@ -55,6 +55,8 @@ class HubConfig:
     limits: Limits = field(default_factory=Limits)
     # The policy registries (schemas/registry/ in the repository by default).
     registry_dir: Path = DEFAULT_REGISTRY_DIR
+    # Nodes that may read every transparency-log entry (others see their own).
+    auditors: tuple[str, ...] = ()
 
 
 def _get(table: dict[str, Any], key: str, kind: type, where: str, default: Any = ...) -> Any:
@@ -88,7 +90,7 @@ def load_hub_config(path: Path) -> HubConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     base = path.parent.resolve()
-    known = {"hub", "server", "storage", "keys", "limits", "policy"}
+    known = {"hub", "server", "storage", "keys", "limits", "policy", "audit"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(unknown)}")
@@ -101,6 +103,9 @@ def load_hub_config(path: Path) -> HubConfig:
     keys_t, limits_t = _table(doc, "keys"), _table(doc, "limits")
     policy_t = _table(doc, "policy")
     registry = _get(policy_t, "registry", str, "policy", None)
+    auditors = _get(_table(doc, "audit"), "auditors", list, "audit", [])
+    if not all(isinstance(a, str) for a in auditors):
+        raise ConfigError("audit.auditors must be a list of node ids")
     if "url" in storage_t and "database" in storage_t:
         raise ConfigError("storage.url and storage.database are exclusive; give one")
     if "url" in storage_t:
@@ -132,6 +137,7 @@ def load_hub_config(path: Path) -> HubConfig:
         port=port,
         limits=Limits(**limit_values),
         registry_dir=DEFAULT_REGISTRY_DIR if registry is None else resolve(registry),
+        auditors=tuple(auditors),
     )
 
 

@@ -18,7 +18,20 @@ from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, 
 from hub.server import create_app
 from hub.store import SqlStore
 
-__all__ = ["add_admin_commands"]
+__all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key"]
+
+
+def hub_public_signing_key(config: HubConfig) -> bytes:
+    """The hub's Ed25519 public key, from its key file (for checking its signatures)."""
+    passphrase = _passphrase(config.signing_key_passphrase_file)
+    try:
+        return read_key_file(config.signing_key_path, passphrase=passphrase).public.signing
+    except KeyFileError as exc:
+        raise CommandError(f"hub signing key: {exc}") from exc
+
+
+def hub_config(path: Path) -> HubConfig:
+    return _config(path)
 
 
 def _config(path: Path) -> HubConfig:

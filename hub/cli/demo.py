@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.cli.admin import hub_public_signing_key
+from hub.cli.audit import verify_hub_log
 from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError
 from hub.cli.node import client_for
 from hub.cli.story import run_story
@@ -181,6 +183,23 @@ async def _scenario(root: Path, config_path: Path) -> None:
     finally:
         await runner.cleanup()
         _say("hub", "stopped")
+    # The demo ends as an auditor would: recompute the whole log and show its signed head.
+    result = await verify_hub_log(config, hub_public_signing_key(config))
+    if not result.ok:
+        raise CommandError(f"the transparency log does not verify: {result.problem}", EXIT_ERROR)
+    store = SqlStore.open(config.database_url)
+    try:
+        async with store.read() as view:
+            head = await view.audit.latest_head()
+    finally:
+        await store.close()
+    assert head is not None
+    _say(
+        "audit",
+        f"log verified: {result.entries} entries, {result.heads} signed tree heads; current head "
+        f"size {head.size}, root {head.root_hash.hex()[:16]}…, "
+        f"signed {head.signed_at:%Y-%m-%d %H:%M:%S}Z ({head.signature[:16]}…)",
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

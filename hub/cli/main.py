@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from hub import __version__
 from hub.cli.admin import add_admin_commands
+from hub.cli.audit import add_audit_commands
 from hub.cli.common import CommandError
 from hub.cli.demo import add_demo_command
 from hub.cli.node import add_node_commands
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_node_commands(sub)
     add_policy_commands(sub)
+    add_audit_commands(sub)
     return parser
 
 

@@ -25,6 +25,9 @@ import aiohttp
 from pydantic import ValidationError
 from yarl import URL
 
+from hub.audit.entries import audit_entry
+from hub.audit.log import verify_receipt_inclusion, verify_tree_head
+from hub.audit.merkle import verify_consistency
 from hub.client.errors import HubProblem, PreflightFailed, VerificationFailed
 from hub.client.ids import uuid7
 from hub.crypto import (
@@ -35,6 +38,7 @@ from hub.crypto import (
     PayloadDecryptor,
     PayloadEncryptor,
     SignatureContext,
+    canonical_json,
     canonical_sha256,
     ciphertext_size,
     open_content_key,
@@ -57,6 +61,7 @@ from hub.model import (
     Problem,
     Receipt,
     RecipientStatus,
+    TreeHead,
     Violation,
 )
 from hub.policy.engine import evaluate
@@ -526,6 +531,61 @@ class NodeClient:
         _, doc = await self._call("GET", f"/v1/cases/{case_ref}")
         result: dict[str, Any] = doc
         return result
+
+    async def audit_head(self) -> TreeHead:
+        """The log's latest tree head, checked against the pinned hub key."""
+        _, doc = await self._call("GET", "/v1/audit/head")
+        head = TreeHead.model_validate_json(json.dumps(doc))
+        if not verify_tree_head(head, self._hub_key):
+            raise VerificationFailed("the tree head is not signed by the pinned hub key")
+        return head
+
+    async def audit_entries(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Log entries in [start, end) this node may see (its own; all for an auditor)."""
+        _, doc = await self._call("GET", "/v1/audit/entries", params={"start": start, "end": end})
+        entries: list[dict[str, Any]] = doc["entries"]
+        return entries
+
+    async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        _, doc = await self._call(
+            "GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size}
+        )
+        return [bytes.fromhex(node) for node in doc["proof"]]
+
+    async def verify_logged(self, envelope: Envelope, receipt: Receipt) -> list[bytes]:
+        """Check that the hub logged this message as the receipt says; return the proof.
+
+        The node rebuilds the log entry from the envelope and receipt itself, so the proof
+        (kept with the receipt) can be checked again offline, with no trust in the hub.
+        """
+        if receipt.log is None:
+            raise VerificationFailed("the receipt carries no log position")
+        entry = audit_entry(envelope, receipt.envelope_sha256, receipt.received_at, "submitted")
+        entry_json = canonical_json(entry.model_dump(mode="json", exclude_none=True)).decode()
+        proof = await self.inclusion_proof(receipt.log.index, receipt.log.tree_head.size)
+        if not verify_receipt_inclusion(receipt.log, entry_json, proof, self._hub_key):
+            raise VerificationFailed("the message is not in the log under the receipt's tree head")
+        return proof
+
+    async def verify_consistency(self, earlier: TreeHead, later: TreeHead) -> None:
+        """The log only grew between two heads this node has seen (RFC 9162 2.1.4)."""
+        for head in (earlier, later):
+            if not verify_tree_head(head, self._hub_key):
+                raise VerificationFailed("a tree head is not signed by the pinned hub key")
+        _, doc = await self._call(
+            "GET",
+            "/v1/audit/proof/consistency",
+            params={"first": earlier.size, "second": later.size},
+        )
+        proof = [bytes.fromhex(node) for node in doc["proof"]]
+        if not verify_consistency(
+            earlier.size,
+            later.size,
+            bytes.fromhex(earlier.root_hash),
+            bytes.fromhex(later.root_hash),
+            proof,
+        ):
+            raise VerificationFailed("the log was rewritten between the two tree heads")
 
     async def status(self, message_id: str) -> MessageStatus:
         _, doc = await self._call("GET", f"/v1/messages/{message_id}/status")

@@ -28,6 +28,7 @@ class SignatureContext:
     RECEIPT = b"seh/receipt/v1\x00"
     ACK = b"seh/ack/v1\x00"
     DIRECTORY = b"seh/directory/v1\x00"
+    TREE_HEAD = b"seh/tree-head/v1\x00"
 
 
 def signing_input(document: Mapping[str, Any], context: bytes) -> bytes:

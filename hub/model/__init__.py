@@ -3,6 +3,7 @@
 ``hub.model`` imports nothing else of ours (DESIGN.md section 3).
 """
 
+from hub.model.audit import AuditAction, AuditEntry, LogPosition, TreeHead
 from hub.model.base import Base64Str, NodeId, OpaqueRef, Sha256Hex, WireModel, is_node_id
 from hub.model.draft import Draft, DraftEnvelope, DraftPayload
 from hub.model.envelope import (
@@ -65,6 +66,8 @@ __all__ = [
     "REQUEST_CHECKLIST",
     "Acknowledgement",
     "AgencyType",
+    "AuditAction",
+    "AuditEntry",
     "Author",
     "Base64Str",
     "BlobUpload",
@@ -89,6 +92,7 @@ __all__ = [
     "InboxPage",
     "InformationRequestPayload",
     "LegalBasis",
+    "LogPosition",
     "Marking",
     "MessageKind",
     "MessageStatus",
@@ -107,6 +111,7 @@ __all__ = [
     "ScopeItem",
     "Sha256Hex",
     "StrictJSONError",
+    "TreeHead",
     "TriageOutcomePayload",
     "Violation",
     "WireModel",
@@ -122,6 +127,8 @@ SCHEMA_MODELS: dict[str, type[WireModel]] = {
     "envelope": Envelope,
     "payload-descriptor": PayloadDescriptor,
     "receipt": Receipt,
+    "audit-entry": AuditEntry,
+    "tree-head": TreeHead,
     "acknowledgement": Acknowledgement,
     "problem": Problem,
     "directory": Directory,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from hub.model.audit import LogPosition
 from hub.model.base import Base64Str, NodeId, Sha256Hex, WireModel
 from hub.model.envelope import UUID7_PATTERN, MessageKind
 
@@ -50,6 +51,8 @@ class Receipt(WireModel):
     recipients: tuple[NodeId, ...]
     received_at: datetime
     hub_id: str
+    # The message's entry in the transparency log and a signed tree head including it.
+    log: LogPosition | None = None
     signature: Base64Str
 
 

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from hub.audit.log import AuditLog
 from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
 from hub.policy.registry import Registry, load_registry
+from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
 from hub.server.exchange import Clock, ExchangeService, HubIdentity
@@ -20,7 +22,16 @@ from hub.server.handlers import routes
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.problems import problem_middleware
-from hub.server.state import AUTHENTICATOR, BLOBS, CLOCK_FN, CONFIG, EXCHANGE, STORE, WORKFLOWS
+from hub.server.state import (
+    AUDIT,
+    AUTHENTICATOR,
+    BLOBS,
+    CLOCK_FN,
+    CONFIG,
+    EXCHANGE,
+    STORE,
+    WORKFLOWS,
+)
 from hub.server.workflows import WorkflowService
 from hub.store import GroupCommitter, SqlStore, Store
 
@@ -70,12 +81,17 @@ def create_app(
         files.ensure()
         app[STORE] = the_store
         writes = GroupCommitter(the_store)
+        audit_log = AuditLog(hub_keys=keys)
+        app[AUDIT] = AuditService(
+            store=the_store, log=audit_log, auditors=config.auditors, clock=clock
+        )
         nodes = NodeCache(the_store, max_age=config.limits.node_cache_seconds)
         app[EXCHANGE] = ExchangeService(
             store=the_store,
             nodes=nodes,
             writes=writes,
             registry=policy,
+            audit=audit_log,
             hub=HubIdentity(hub_id=config.hub_id, keys=keys),
             notifier=InboxNotifier(),
             clock=clock,

@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
+from hub.audit.entries import audit_entry
+from hub.audit.log import AuditLog
 from hub.config import Limits
 from hub.crypto import (
     NodeKeys,
@@ -28,9 +30,12 @@ from hub.crypto import (
 from hub.errors import Conflict, Gone, NotFound, Unprocessable
 from hub.model import (
     Acknowledgement,
+    AuditAction,
+    AuditEntry,
     Envelope,
     InboxEntry,
     InboxPage,
+    LogPosition,
     MessageStatus,
     Receipt,
     RecipientStatus,
@@ -67,6 +72,26 @@ class SubmitOutcome:
     created: bool  # False when this is an idempotent resubmission
 
 
+def _follow_up(
+    message: StoredMessage, node_id: str, at: datetime, action: AuditAction
+) -> AuditEntry:
+    """A delivery or acknowledgement entry: who, when, which message, about whom."""
+    envelope = json.loads(message.envelope_json)
+    return AuditEntry.model_validate(
+        {
+            "at": at,
+            "action": action,
+            "actor": node_id,
+            "kind": message.kind,
+            "message_id": message.id,
+            "envelope_sha256": message.envelope_sha256,
+            "subject_ref": envelope.get("subject_ref"),
+            "case_ref": envelope.get("case_ref"),
+        },
+        strict=False,
+    )
+
+
 def _party(record: NodeRecord) -> Party:
     return Party(
         node_id=record.id, agency_type=record.agency_type, accreditation=record.accreditation
@@ -85,6 +110,7 @@ class ExchangeService:
         nodes: NodeCache,
         writes: GroupCommitter,
         registry: Registry,
+        audit: AuditLog,
         hub: HubIdentity,
         notifier: InboxNotifier,
         clock: Clock,
@@ -94,6 +120,7 @@ class ExchangeService:
         self._nodes = nodes
         self._writes = writes
         self._registry = registry
+        self._audit = audit
         self._hub = hub
         self._notifier = notifier
         self._clock = clock
@@ -163,33 +190,13 @@ class ExchangeService:
                 existing = await view.messages.get(envelope.id)
             if existing is not None:
                 return self._resubmission(existing, node, envelope_sha256)
-            log.info(
-                "refused message %s from %s: %s",
-                envelope.id,
-                node.id,
-                ",".join(v.rule for v in violations),
-            )
-            raise Unprocessable(
-                "The message breaks the hub's rules; nothing was stored.",
-                slug="message-refused",
-                violations=violations,
-            )
+            await self._refuse(envelope, envelope_sha256, received_at, violations)
 
-        receipt = self._sign_receipt(envelope, envelope_sha256, received_at)
-        stored = StoredMessage(
-            id=envelope.id,
-            sender=node.id,
-            kind=envelope.kind,
-            envelope_json=canonical_json(document).decode("utf-8"),
-            envelope_sha256=envelope_sha256,
-            receipt_json=json.dumps(receipt, separators=(",", ":")),
-            received_at=received_at,
-            payload_sha256=envelope.payload.sha256,
-            payload_size=envelope.payload.size,
-            transport=envelope.payload.transport,
-        )
+        entry = audit_entry(envelope, envelope_sha256, received_at, "submitted")
 
-        async def store_message(tx: UnitOfWork) -> StoredMessage | list[Violation] | None:
+        async def store_message(
+            tx: UnitOfWork,
+        ) -> StoredMessage | list[Violation] | dict[str, Any]:
             # Checked again inside the write transaction: a concurrent twin may have won,
             # or a concurrent message may have moved the workflow (a second decision).
             twin = await tx.messages.get(envelope.id)
@@ -201,19 +208,34 @@ class ExchangeService:
             )
             if raced:
                 return raced
-            await tx.messages.add(stored, envelope.recipients)
+            # The log entry, the message and the workflow change commit together; the
+            # receipt names the entry and a signed tree head that includes it.
+            position = await self._audit.append(tx, entry)
+            signed = self._sign_receipt(envelope, envelope_sha256, received_at, position)
+            await tx.messages.add(
+                StoredMessage(
+                    id=envelope.id,
+                    sender=node.id,
+                    kind=envelope.kind,
+                    envelope_json=canonical_json(document).decode("utf-8"),
+                    envelope_sha256=envelope_sha256,
+                    receipt_json=json.dumps(signed, separators=(",", ":")),
+                    received_at=received_at,
+                    payload_sha256=envelope.payload.sha256,
+                    payload_size=envelope.payload.size,
+                    transport=envelope.payload.transport,
+                ),
+                envelope.recipients,
+            )
             await record_workflow(tx, envelope, fresh.facts, received_at)
-            return None
+            return signed
 
         outcome = await self._writes.run(store_message)
         if isinstance(outcome, StoredMessage):
             return self._resubmission(outcome, node, envelope_sha256)
-        if outcome:
-            raise Unprocessable(
-                "The message breaks the hub's rules; nothing was stored.",
-                slug="message-refused",
-                violations=outcome,
-            )
+        if isinstance(outcome, list):
+            await self._refuse(envelope, envelope_sha256, received_at, outcome)
+        receipt = outcome
         log.info("accepted message %s (%s) from %s", envelope.id, envelope.kind, node.id)
         for recipient in envelope.recipients:
             self._notifier.notify(recipient)
@@ -328,8 +350,34 @@ class ExchangeService:
             )
         return violations
 
+    async def _refuse(
+        self,
+        envelope: Envelope,
+        envelope_sha256: str,
+        at: datetime,
+        violations: list[Violation],
+    ) -> NoReturn:
+        """Log the refusal (metadata and rule ids only), then answer 422; nothing else is kept."""
+        rules = tuple(sorted({v.rule for v in violations}))
+        entry = audit_entry(envelope, envelope_sha256, at, "refused", rules=rules)
+
+        async def record(tx: UnitOfWork) -> None:
+            await self._audit.append(tx, entry)
+
+        await self._writes.run(record)
+        log.info("refused message %s from %s: %s", envelope.id, envelope.sender, ",".join(rules))
+        raise Unprocessable(
+            "The message breaks the hub's rules; nothing was stored.",
+            slug="message-refused",
+            violations=violations,
+        )
+
     def _sign_receipt(
-        self, envelope: Envelope, envelope_sha256: str, received_at: datetime
+        self,
+        envelope: Envelope,
+        envelope_sha256: str,
+        received_at: datetime,
+        position: LogPosition,
     ) -> dict[str, Any]:
         body = Receipt.model_construct(
             message_id=envelope.id,
@@ -338,6 +386,7 @@ class ExchangeService:
             recipients=tuple(envelope.recipients),
             received_at=received_at,
             hub_id=self._hub.hub_id,
+            log=position,
             signature="",
         ).model_dump(mode="json")
         body["signature"] = sign_document(body, self._hub.keys.signing, SignatureContext.RECEIPT)
@@ -359,8 +408,11 @@ class ExchangeService:
         if delivery is not None and delivery.state == "pending":
             delivered_at = self._clock()
 
+            delivered = _follow_up(message, node.id, delivered_at, "delivered")
+
             async def mark(tx: UnitOfWork) -> None:
                 await tx.messages.mark_delivered(message_id, node.id, delivered_at)
+                await self._audit.append(tx, delivered)
 
             await self._writes.run(mark)
         return {
@@ -428,8 +480,11 @@ class ExchangeService:
         if delivery.state != "acknowledged":
             acknowledged_at, ack_json = self._clock(), canonical_json(document).decode()
 
+            acknowledged = _follow_up(message, node.id, acknowledged_at, "acknowledged")
+
             async def record(tx: UnitOfWork) -> None:
                 await tx.messages.acknowledge(message_id, node.id, acknowledged_at, ack_json)
+                await self._audit.append(tx, acknowledged)
 
             await self._writes.run(record)
         async with self._store.read() as view:

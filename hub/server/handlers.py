@@ -13,7 +13,7 @@ from hub.errors import BadRequest, NotFound, PayloadTooLarge
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.auth import AuthenticatedRequest
 from hub.server.openapi import openapi_document
-from hub.server.state import AUTHENTICATOR, BLOBS, CLOCK_FN, CONFIG, EXCHANGE, WORKFLOWS
+from hub.server.state import AUDIT, AUTHENTICATOR, BLOBS, CLOCK_FN, CONFIG, EXCHANGE, WORKFLOWS
 from hub.validation import parse_wire
 
 __all__ = ["routes"]
@@ -218,3 +218,33 @@ async def case_state(request: web.Request) -> web.Response:
         raise NotFound(case_ref=case_ref)
     auth = await _authenticate(request, None)
     return _json(await request.app[WORKFLOWS].case_view(auth.node, case_ref))
+
+
+@routes.get("/v1/audit/head")
+async def audit_head(request: web.Request) -> web.Response:
+    await _authenticate(request, None)
+    return _json(await request.app[AUDIT].head())
+
+
+@routes.get("/v1/audit/proof/inclusion")
+async def audit_inclusion(request: web.Request) -> web.Response:
+    await _authenticate(request, None)
+    index = int(_query_number(request, "index", -1, integer=True))
+    size = int(_query_number(request, "size", 0, integer=True))
+    return _json(await request.app[AUDIT].inclusion(index, size))
+
+
+@routes.get("/v1/audit/proof/consistency")
+async def audit_consistency(request: web.Request) -> web.Response:
+    await _authenticate(request, None)
+    first = int(_query_number(request, "first", 0, integer=True))
+    second = int(_query_number(request, "second", 0, integer=True))
+    return _json(await request.app[AUDIT].consistency(first, second))
+
+
+@routes.get("/v1/audit/entries")
+async def audit_entries(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    start = int(_query_number(request, "start", 0, integer=True))
+    end = int(_query_number(request, "end", start + 100, integer=True))
+    return _json(await request.app[AUDIT].entries(auth.node, start, end))

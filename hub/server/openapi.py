@@ -16,6 +16,7 @@ from hub.model import (
     Problem,
     Receipt,
     RecipientStatus,
+    TreeHead,
     WireModel,
 )
 
@@ -28,6 +29,7 @@ _SIGNED: list[dict[str, list[str]]] = [{"httpMessageSignature": []}]
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     models: list[type[WireModel]] = [
+        TreeHead,
         Envelope,
         Receipt,
         Acknowledgement,
@@ -220,6 +222,74 @@ def openapi_document() -> dict[str, Any]:
                     {"200": {"description": "Case state"}},
                     errors=(401, 404),
                     params=[_path_param("case_ref", "^[A-Za-z0-9][A-Za-z0-9._:-]{2,79}$")],
+                )
+            },
+            "/v1/audit/head": {
+                "get": _op(
+                    "The transparency log's latest hub-signed tree head",
+                    {
+                        "200": {
+                            "description": "Signed tree head",
+                            "content": _json_content("TreeHead"),
+                        }
+                    },
+                )
+            },
+            "/v1/audit/proof/inclusion": {
+                "get": _op(
+                    "RFC 9162 inclusion proof for entry `index` in the tree of `size`",
+                    {"200": {"description": "Proof (hex hashes)"}},
+                    errors=(400, 401),
+                    params=[
+                        {
+                            "name": "index",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "size",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                    ],
+                )
+            },
+            "/v1/audit/proof/consistency": {
+                "get": _op(
+                    "RFC 9162 consistency proof between trees of sizes `first` and `second`",
+                    {"200": {"description": "Proof (hex hashes)"}},
+                    errors=(400, 401),
+                    params=[
+                        {
+                            "name": "first",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "second",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
+                )
+            },
+            "/v1/audit/entries": {
+                "get": _op(
+                    "Log entries in [start, end): this node's own, or all for an auditor node",
+                    {"200": {"description": "Entries with their indexes and leaf hashes"}},
+                    errors=(400, 401),
+                    params=[
+                        {
+                            "name": "start",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {"name": "end", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    ],
                 )
             },
             "/v1/blobs": {

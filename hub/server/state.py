@@ -8,13 +8,23 @@ from datetime import datetime
 from aiohttp import web
 
 from hub.config import HubConfig
+from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobService
 from hub.server.exchange import ExchangeService
 from hub.server.workflows import WorkflowService
 from hub.store import Store
 
-__all__ = ["AUTHENTICATOR", "BLOBS", "CLOCK_FN", "CONFIG", "EXCHANGE", "STORE", "WORKFLOWS"]
+__all__ = [
+    "AUDIT",
+    "AUTHENTICATOR",
+    "BLOBS",
+    "CLOCK_FN",
+    "CONFIG",
+    "EXCHANGE",
+    "STORE",
+    "WORKFLOWS",
+]
 
 CONFIG = web.AppKey("config", HubConfig)
 STORE = web.AppKey("store", Store)
@@ -22,5 +32,6 @@ EXCHANGE = web.AppKey("exchange", ExchangeService)
 BLOBS = web.AppKey("blobs", BlobService)
 AUTHENTICATOR = web.AppKey("authenticator", RequestAuthenticator)
 WORKFLOWS = web.AppKey("workflows", WorkflowService)
+AUDIT = web.AppKey("audit", AuditService)
 # The injected clock, so handlers can compute deadlines against the same time as services.
 CLOCK_FN: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

@@ -12,10 +12,12 @@ from hub.store.interfaces import (
     UnitOfWork,
 )
 from hub.store.records import (
+    AuditRow,
     BlobRecord,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
+    StoredHead,
     StoredMessage,
     WorkflowEvent,
     WorkflowRecord,
@@ -23,6 +25,7 @@ from hub.store.records import (
 from hub.store.sql import SqlStore
 
 __all__ = [
+    "AuditRow",
     "BlobRecord",
     "BlobRepository",
     "DeliveryRecord",
@@ -36,6 +39,7 @@ __all__ = [
     "SqlStore",
     "Store",
     "StoreError",
+    "StoredHead",
     "StoredMessage",
     "UnitOfWork",
     "WorkflowEvent",

@@ -8,16 +8,19 @@ from datetime import datetime
 from typing import Protocol
 
 from hub.store.records import (
+    AuditRow,
     BlobRecord,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
+    StoredHead,
     StoredMessage,
     WorkflowEvent,
     WorkflowRecord,
 )
 
 __all__ = [
+    "AuditRepository",
     "BlobRepository",
     "MessageRepository",
     "NodeRepository",
@@ -88,6 +91,32 @@ class WorkflowRepository(Protocol):
     async def is_party(self, kind: str, ref: str, node_id: str) -> bool: ...
 
 
+class AuditRepository(Protocol):
+    async def state_for_update(self) -> tuple[int, list[bytes]]:
+        """The log's size and frontier, locked until the transaction ends."""
+        ...
+
+    async def set_state(self, size: int, frontier: Sequence[bytes]) -> None: ...
+    async def add_leaf(
+        self,
+        row: AuditRow,
+        *,
+        kind: str | None,
+        message_id: str | None,
+        subject_ref: str | None,
+        case_ref: str | None,
+    ) -> None: ...
+    async def add_head(self, head: StoredHead) -> None: ...
+    async def latest_head(self) -> StoredHead | None: ...
+    async def heads(self) -> Sequence[StoredHead]: ...
+    async def leaf_hashes(self, size: int) -> list[bytes]: ...
+    async def rows(
+        self, start: int, end: int, *, actor: str | None = None
+    ) -> Sequence[AuditRow]: ...
+    async def rows_for_subject(self, subject_ref: str) -> Sequence[AuditRow]: ...
+    async def rows_between(self, start: datetime, end: datetime) -> Sequence[AuditRow]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: committed when the block exits normally, rolled back otherwise."""
 
@@ -101,6 +130,8 @@ class UnitOfWork(Protocol):
     def blobs(self) -> BlobRepository: ...
     @property
     def workflows(self) -> WorkflowRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
 
 class Store(Protocol):

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "AuditRow",
     "BlobRecord",
     "DeliveryRecord",
     "InboxRow",
     "NodeRecord",
+    "StoredHead",
     "StoredMessage",
     "WorkflowEvent",
     "WorkflowRecord",
@@ -95,3 +97,21 @@ class WorkflowEvent:
     actor: str
     at: datetime
     summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    idx: int
+    entry_json: str
+    leaf_hash: bytes
+    at: datetime
+    action: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHead:
+    size: int
+    root_hash: bytes
+    signed_at: datetime
+    signature: str

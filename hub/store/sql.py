@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,15 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hub.store.dialect import Dialect, open_engine
 from hub.store.errors import DuplicateRecord
 from hub.store.records import (
+    AuditRow,
     BlobRecord,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
+    StoredHead,
     StoredMessage,
     WorkflowEvent,
     WorkflowRecord,
 )
 from hub.store.tables import (
+    audit_heads,
+    audit_log,
+    audit_state,
     blob_chunks,
     blobs,
     deliveries,
@@ -450,12 +456,125 @@ class _Workflows:
         return row is not None
 
 
+def _audit_row(row: Any) -> AuditRow:
+    return AuditRow(row.idx, row.entry_json, bytes(row.leaf_hash), row.at, row.action, row.actor)
+
+
+def _head(row: Any) -> StoredHead:
+    return StoredHead(row.size, bytes(row.root_hash), row.signed_at, row.signature)
+
+
+class _Audit:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def state_for_update(self) -> tuple[int, list[bytes]]:
+        # FOR UPDATE serialises appends across PostgreSQL processes; SQLite has one writer.
+        row = (
+            await self._conn.execute(
+                select(audit_state).where(audit_state.c.id == 1).with_for_update()
+            )
+        ).first()
+        if row is None:
+            await self._conn.execute(audit_state.insert().values(id=1, size=0, frontier_json="[]"))
+            return 0, []
+        return row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)]
+
+    async def set_state(self, size: int, frontier: Sequence[bytes]) -> None:
+        await self._conn.execute(
+            update(audit_state)
+            .where(audit_state.c.id == 1)
+            .values(size=size, frontier_json=json.dumps([h.hex() for h in frontier]))
+        )
+
+    async def add_leaf(
+        self,
+        row: AuditRow,
+        *,
+        kind: str | None,
+        message_id: str | None,
+        subject_ref: str | None,
+        case_ref: str | None,
+    ) -> None:
+        await self._conn.execute(
+            audit_log.insert().values(
+                idx=row.idx,
+                entry_json=row.entry_json,
+                leaf_hash=row.leaf_hash,
+                at=row.at,
+                action=row.action,
+                actor=row.actor,
+                kind=kind,
+                message_id=message_id,
+                subject_ref=subject_ref,
+                case_ref=case_ref,
+            )
+        )
+
+    async def add_head(self, head: StoredHead) -> None:
+        existing = (
+            await self._conn.execute(
+                select(audit_heads.c.size).where(audit_heads.c.size == head.size)
+            )
+        ).first()
+        if existing is None:
+            await self._conn.execute(
+                audit_heads.insert().values(
+                    size=head.size,
+                    root_hash=head.root_hash,
+                    signed_at=head.signed_at,
+                    signature=head.signature,
+                )
+            )
+
+    async def latest_head(self) -> StoredHead | None:
+        row = (
+            await self._conn.execute(
+                select(audit_heads).order_by(audit_heads.c.size.desc()).limit(1)
+            )
+        ).first()
+        return None if row is None else _head(row)
+
+    async def heads(self) -> Sequence[StoredHead]:
+        rows = await self._conn.execute(select(audit_heads).order_by(audit_heads.c.size))
+        return [_head(r) for r in rows]
+
+    async def leaf_hashes(self, size: int) -> list[bytes]:
+        rows = await self._conn.execute(
+            select(audit_log.c.leaf_hash).where(audit_log.c.idx < size).order_by(audit_log.c.idx)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def rows(self, start: int, end: int, *, actor: str | None = None) -> Sequence[AuditRow]:
+        query = select(audit_log).where(audit_log.c.idx >= start, audit_log.c.idx < end)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        return [_audit_row(r) for r in await self._conn.execute(query.order_by(audit_log.c.idx))]
+
+    async def rows_for_subject(self, subject_ref: str) -> Sequence[AuditRow]:
+        rows = await self._conn.execute(
+            select(audit_log)
+            .where(audit_log.c.subject_ref == subject_ref)
+            .order_by(audit_log.c.idx)
+        )
+        return [_audit_row(r) for r in rows]
+
+    async def rows_between(self, start: datetime, end: datetime) -> Sequence[AuditRow]:
+        rows = await self._conn.execute(
+            select(audit_log)
+            .where(audit_log.c.at >= start, audit_log.c.at < end)
+            .order_by(audit_log.c.idx)
+        )
+        return [_audit_row(r) for r in rows]
+
+
 class SqlUnitOfWork:
     def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self.nodes = _Nodes(conn)
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
         self.workflows = _Workflows(conn, dialect)
+        self.audit = _Audit(conn)
         self.blobs = _Blobs(conn, dialect)
 
 

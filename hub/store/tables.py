@@ -24,6 +24,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "audit_heads",
+    "audit_log",
+    "audit_state",
     "blob_chunks",
     "blobs",
     "deliveries",
@@ -182,4 +185,43 @@ workflow_events = Table(
     Column("at", UTCDateTime(), nullable=False),
     Column("summary", Text, nullable=False),
     Index("ix_workflow_events_ref", "kind", "ref", "seq"),
+)
+
+# The transparency log (DESIGN.md section 7): one row per entry, metadata only. The
+# columns beside entry_json repeat fields of it so the register and reports can query.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("entry_json", Text, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("kind", String(32)),
+    Column("message_id", String(36)),
+    Column("subject_ref", String(80)),
+    Column("case_ref", String(80)),
+    Index("ix_audit_log_actor", "actor", "idx"),
+    Index("ix_audit_log_subject", "subject_ref", "idx"),
+    Index("ix_audit_log_at", "at"),
+)
+
+# One row: the tree's size and its frontier (the roots of its perfect subtrees), so an
+# append needs O(log n) work and the database, not a process, is the authority.
+audit_state = Table(
+    "audit_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("frontier_json", Text, nullable=False),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("signed_at", UTCDateTime(), nullable=False),
+    Column("signature", Text, nullable=False),
 )

@@ -53,6 +53,7 @@ def test_demo_runs_every_step_and_exits_zero() -> None:
         "stage SUPPORT, consent GIVEN",
         "RELEASED, 1 release(s)",
         "refused with 422: MK-09",
+        "[audit] log verified:",
         "[done] demo finished",
     ):
         assert expected in out, f"missing {expected!r} in demo output:\n{out}"
@@ -261,3 +262,24 @@ def test_help_lists_the_commands() -> None:
     result = run("--help")
     for command in ("demo", "serve", "keys", "admin", "node"):
         assert command in result.stdout
+
+
+def test_audit_verify_passes_then_names_a_tampered_entry(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = tmp_path / "demo"
+    run("demo", "--dir", root, "--keep", check=True)
+    ok = run("audit", "verify", "--config", root / "hub.toml")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["ok"] is True
+    assert report["entries"] > 10
+    with sqlite3.connect(root / "hub.sqlite3") as db:
+        (entry,) = db.execute("SELECT entry_json FROM audit_log WHERE idx = 5").fetchone()
+        db.execute(
+            "UPDATE audit_log SET entry_json = ? WHERE idx = 5",
+            (entry.replace('"at":"', '"at":"1'),),
+        )
+    tampered = run("audit", "verify", "--config", root / "hub.toml")
+    assert tampered.returncode == 3
+    assert json.loads(tampered.stdout)["first_bad_entry"] == 5
