@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.audit.register import Disclosure, render_register_text
+from hub.audit.report import AssuranceReport
 from hub.audit.verify import LogVerification, verify_log
 from hub.cli.admin import hub_config, hub_public_signing_key
-from hub.cli.common import EXIT_ERROR, EXIT_OK, print_json
+from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError, print_json
 from hub.config import HubConfig
+from hub.policy.registry import RegistryError, load_registry
+from hub.server.reports import load_assurance, load_register
 from hub.store import SqlStore
 
 __all__ = ["add_audit_commands", "verify_hub_log"]
@@ -44,6 +50,58 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
+def _disclosures(args: argparse.Namespace) -> int:
+    config = hub_config(args.config)
+
+    async def load() -> list[Disclosure]:
+        store = SqlStore.open(config.database_url)
+        try:
+            await store.create_schema()
+            return await load_register(store, args.subject_ref, node_id=None)
+        finally:
+            await store.close()
+
+    disclosures = asyncio.run(load())
+    if args.json:
+        print_json([d.to_json() for d in disclosures])
+    else:
+        print(render_register_text(disclosures), end="")
+    return EXIT_OK
+
+
+def _assurance(args: argparse.Namespace) -> int:
+    config = hub_config(args.config)
+    try:
+        registry = load_registry(config.registry_dir)
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from exc
+
+    async def load() -> AssuranceReport:
+        store = SqlStore.open(config.database_url)
+        try:
+            await store.create_schema()
+            return await load_assurance(store, registry, args.period, datetime.now(UTC))
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(load())
+    except ValueError as exc:
+        raise CommandError(f"--period: {exc}") from exc
+    if args.format == "json":
+        text = json.dumps(report.to_json(), indent=2) + "\n"
+    elif args.format == "csv":
+        text = report.to_csv()
+    else:
+        text = report.to_svg()
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
 def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="verify the transparency log; what was shared about whom")
     audit_sub = audit.add_subparsers(dest="audit_action", required=True)
@@ -57,3 +115,23 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     verify.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     verify.set_defaults(func=_verify)
+    disclosures = audit_sub.add_parser(
+        "disclosures",
+        help="what was shared about a subject: by whom, with whom, when, under which gateways",
+    )
+    disclosures.add_argument("subject_ref", help="the opaque subject reference")
+    disclosures.add_argument("--config", type=Path, required=True)
+    disclosures.add_argument("--json", action="store_true", help="JSON instead of a table")
+    disclosures.set_defaults(func=_disclosures)
+
+    report = sub.add_parser("report", help="reports for information governance and boards")
+    report_sub = report.add_subparsers(dest="report_action", required=True)
+    assurance = report_sub.add_parser(
+        "assurance",
+        help="referrals, triage, requests, decisions, releases and Channel cases for a period",
+    )
+    assurance.add_argument("--config", type=Path, required=True)
+    assurance.add_argument("--period", required=True, help="e.g. 2026Q3, 2026-07 or 2026")
+    assurance.add_argument("--format", choices=("json", "csv", "svg"), default="json")
+    assurance.add_argument("--out", type=Path, help="write to this file")
+    assurance.set_defaults(func=_assurance)

@@ -546,6 +546,20 @@ class NodeClient:
         entries: list[dict[str, Any]] = doc["entries"]
         return entries
 
+    async def disclosures(self, subject_ref: str) -> list[dict[str, Any]]:
+        """The disclosure register for a subject: those this node took part in."""
+        _, doc = await self._call(
+            "GET", "/v1/audit/disclosures", params={"subject_ref": subject_ref}
+        )
+        found: list[dict[str, Any]] = doc["disclosures"]
+        return found
+
+    async def assurance_report(self, period: str) -> dict[str, Any]:
+        """The assurance report for a period (auditor nodes only)."""
+        _, doc = await self._call("GET", "/v1/reports/assurance", params={"period": period})
+        report: dict[str, Any] = doc
+        return report
+
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         _, doc = await self._call(
             "GET", "/v1/audit/proof/inclusion", params={"index": index, "size": size}

@@ -29,6 +29,7 @@ from hub.server.state import (
     CLOCK_FN,
     CONFIG,
     EXCHANGE,
+    REGISTRY,
     STORE,
     WORKFLOWS,
 )
@@ -72,6 +73,7 @@ def create_app(
     )
     app[CONFIG] = config
     app[CLOCK_FN] = clock
+    app[REGISTRY] = policy
     app.add_routes(routes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

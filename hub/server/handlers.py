@@ -13,7 +13,18 @@ from hub.errors import BadRequest, NotFound, PayloadTooLarge
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.auth import AuthenticatedRequest
 from hub.server.openapi import openapi_document
-from hub.server.state import AUDIT, AUTHENTICATOR, BLOBS, CLOCK_FN, CONFIG, EXCHANGE, WORKFLOWS
+from hub.server.reports import load_assurance, load_register
+from hub.server.state import (
+    AUDIT,
+    AUTHENTICATOR,
+    BLOBS,
+    CLOCK_FN,
+    CONFIG,
+    EXCHANGE,
+    REGISTRY,
+    STORE,
+    WORKFLOWS,
+)
 from hub.validation import parse_wire
 
 __all__ = ["routes"]
@@ -248,3 +259,30 @@ async def audit_entries(request: web.Request) -> web.Response:
     start = int(_query_number(request, "start", 0, integer=True))
     end = int(_query_number(request, "end", start + 100, integer=True))
     return _json(await request.app[AUDIT].entries(auth.node, start, end))
+
+
+@routes.get("/v1/audit/disclosures")
+async def audit_disclosures(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    subject_ref = request.query.get("subject_ref", "")
+    if not _CASE_REF.match(subject_ref):
+        raise BadRequest("Query parameter 'subject_ref' must be an opaque subject reference.")
+    node = None if auth.node.id in request.app[CONFIG].auditors else auth.node.id
+    disclosures = await load_register(request.app[STORE], subject_ref, node_id=node)
+    return _json({"subject_ref": subject_ref, "disclosures": [d.to_json() for d in disclosures]})
+
+
+@routes.get("/v1/reports/assurance")
+async def assurance(request: web.Request) -> web.Response:
+    auth = await _authenticate(request, None)
+    if auth.node.id not in request.app[CONFIG].auditors:
+        # Counts across every agency: for the hub's auditor nodes.
+        raise NotFound(report="assurance", node=auth.node.id)
+    period = request.query.get("period", "")
+    try:
+        report = await load_assurance(
+            request.app[STORE], request.app[REGISTRY], period, request.app[CLOCK_FN]()
+        )
+    except ValueError as exc:
+        raise BadRequest(f"Query parameter 'period': {exc}") from exc
+    return _json(report.to_json())

@@ -292,6 +292,37 @@ def openapi_document() -> dict[str, Any]:
                     ],
                 )
             },
+            "/v1/audit/disclosures": {
+                "get": _op(
+                    "The disclosure register for a subject reference (disclosures this node "
+                    "took part in; all of them for an auditor node)",
+                    {"200": {"description": "Disclosures"}},
+                    errors=(400, 401),
+                    params=[
+                        {
+                            "name": "subject_ref",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                )
+            },
+            "/v1/reports/assurance": {
+                "get": _op(
+                    "Assurance report for a period (2026Q3, 2026-07 or 2026), for auditor nodes",
+                    {"200": {"description": "Report"}},
+                    errors=(400, 401, 404),
+                    params=[
+                        {
+                            "name": "period",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                )
+            },
             "/v1/blobs": {
                 "post": _op(
                     "Announce a large ciphertext before uploading its chunks",

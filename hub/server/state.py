@@ -8,6 +8,7 @@ from datetime import datetime
 from aiohttp import web
 
 from hub.config import HubConfig
+from hub.policy.registry import Registry
 from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobService
@@ -33,5 +34,6 @@ BLOBS = web.AppKey("blobs", BlobService)
 AUTHENTICATOR = web.AppKey("authenticator", RequestAuthenticator)
 WORKFLOWS = web.AppKey("workflows", WorkflowService)
 AUDIT = web.AppKey("audit", AuditService)
+REGISTRY = web.AppKey("registry", Registry)
 # The injected clock, so handlers can compute deadlines against the same time as services.
 CLOCK_FN: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

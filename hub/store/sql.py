@@ -443,6 +443,12 @@ class _Workflows:
         )
         return [WorkflowRecord(r.kind, r.ref, r.state_json, r.updated_at) for r in rows]
 
+    async def all_of(self, kind: str) -> Sequence[WorkflowRecord]:
+        rows = await self._conn.execute(
+            select(workflows).where(workflows.c.kind == kind).order_by(workflows.c.updated_at)
+        )
+        return [WorkflowRecord(r.kind, r.ref, r.state_json, r.updated_at) for r in rows]
+
     async def is_party(self, kind: str, ref: str, node_id: str) -> bool:
         row = (
             await self._conn.execute(
@@ -465,8 +471,9 @@ def _head(row: Any) -> StoredHead:
 
 
 class _Audit:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self._conn = conn
+        self._dialect = dialect
 
     async def state_for_update(self) -> tuple[int, list[bytes]]:
         # FOR UPDATE serialises appends across PostgreSQL processes; SQLite has one writer.
@@ -512,20 +519,17 @@ class _Audit:
         )
 
     async def add_head(self, head: StoredHead) -> None:
-        existing = (
-            await self._conn.execute(
-                select(audit_heads.c.size).where(audit_heads.c.size == head.size)
+        await self._conn.execute(
+            self._dialect.insert_ignore(
+                audit_heads,
+                {
+                    "size": head.size,
+                    "root_hash": head.root_hash,
+                    "signed_at": head.signed_at,
+                    "signature": head.signature,
+                },
             )
-        ).first()
-        if existing is None:
-            await self._conn.execute(
-                audit_heads.insert().values(
-                    size=head.size,
-                    root_hash=head.root_hash,
-                    signed_at=head.signed_at,
-                    signature=head.signature,
-                )
-            )
+        )
 
     async def latest_head(self) -> StoredHead | None:
         row = (
@@ -574,7 +578,7 @@ class SqlUnitOfWork:
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
         self.workflows = _Workflows(conn, dialect)
-        self.audit = _Audit(conn)
+        self.audit = _Audit(conn, dialect)
         self.blobs = _Blobs(conn, dialect)
 
 

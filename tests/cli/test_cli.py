@@ -283,3 +283,43 @@ def test_audit_verify_passes_then_names_a_tampered_entry(tmp_path: Path) -> None
     tampered = run("audit", "verify", "--config", root / "hub.toml")
     assert tampered.returncode == 3
     assert json.loads(tampered.stdout)["first_bad_entry"] == 5
+
+
+def test_disclosures_and_assurance_report_on_the_demo(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+    from datetime import UTC, datetime
+
+    root = tmp_path / "demo"
+    run("demo", "--dir", root, "--keep", check=True)
+    register = run(
+        "audit", "disclosures", "subj-demo-0001", "--config", root / "hub.toml", "--json"
+    )
+    assert register.returncode == 0, register.stderr
+    kinds = [d["kind"] for d in json.loads(register.stdout)]
+    assert kinds.count("release") == 1
+    assert "referral" in kinds
+    today = datetime.now(UTC)
+    period = f"{today.year}Q{(today.month - 1) // 3 + 1}"
+    report = run("report", "assurance", "--config", root / "hub.toml", "--period", period)
+    assert json.loads(report.stdout)["releases"] == 1
+    svg = tmp_path / "report.svg"
+    written = run(
+        "report",
+        "assurance",
+        "--config",
+        root / "hub.toml",
+        "--period",
+        period,
+        "--format",
+        "svg",
+        "--out",
+        svg,
+    )
+    assert written.returncode == 0
+    # Our own generated file, not untrusted input.
+    chart = ET.parse(svg).getroot()  # noqa: S314
+    assert chart.tag == "{http://www.w3.org/2000/svg}svg"
+    assert f"assurance {period}" in svg.read_text()
+    bad = run("report", "assurance", "--config", root / "hub.toml", "--period", "soon")
+    assert bad.returncode == 2
+    assert "--period" in bad.stderr
