@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import get_args
 
+from hub.audit.log import AuditLog
 from hub.crypto import PublicKeys
-from hub.model import AgencyType, is_node_id
+from hub.model import AgencyType, AuditEntry, is_node_id
 from hub.store import DuplicateRecord, NodeRecord, Store
 
 __all__ = ["ACCREDITATIONS", "RegistryError", "enrol_node", "list_nodes", "set_node_status"]
@@ -29,6 +30,7 @@ async def enrol_node(
     public_keys: PublicKeys,
     accreditation: str,
     now: datetime,
+    audit: AuditLog | None = None,
 ) -> NodeRecord:
     if not is_node_id(node_id):
         raise RegistryError(
@@ -57,12 +59,16 @@ async def enrol_node(
             if await tx.nodes.get(node_id) is not None:
                 raise RegistryError(f"node {node_id} is already enrolled")
             await tx.nodes.add(record)
+            if audit is not None:
+                await audit.append(tx, _key_change(node_id, "ENROLLED", now))
     except DuplicateRecord as exc:  # enrolled concurrently by another process
         raise RegistryError(f"node {node_id} is already enrolled") from exc
     return record
 
 
-async def set_node_status(store: Store, node_id: str, status: str, *, now: datetime) -> NodeRecord:
+async def set_node_status(
+    store: Store, node_id: str, status: str, *, now: datetime, audit: AuditLog | None = None
+) -> NodeRecord:
     """Suspend (reversible), reinstate ('active') or revoke (final) a node."""
     if status not in ("active", "suspended", "revoked"):
         raise RegistryError(f"unknown status {status!r}")
@@ -86,7 +92,14 @@ async def set_node_status(store: Store, node_id: str, status: str, *, now: datet
             updated_at=now,
         )
         await tx.nodes.update(updated)
+        if audit is not None:
+            await audit.append(tx, _key_change(node_id, status.upper(), now))
     return updated
+
+
+def _key_change(node_id: str, change: str, at: datetime) -> AuditEntry:
+    """Registry changes decide who may send and read: they go in the transparency log."""
+    return AuditEntry(at=at, action="key_change", actor=node_id, outcome=change)
 
 
 async def list_nodes(store: Store) -> Sequence[NodeRecord]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, print_json
 from hub.config import ConfigError, HubConfig, load_hub_config
 from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
@@ -21,13 +22,17 @@ from hub.store import SqlStore
 __all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key"]
 
 
-def hub_public_signing_key(config: HubConfig) -> bytes:
-    """The hub's Ed25519 public key, from its key file (for checking its signatures)."""
+def _hub_keys(config: HubConfig) -> NodeKeys:
     passphrase = _passphrase(config.signing_key_passphrase_file)
     try:
-        return read_key_file(config.signing_key_path, passphrase=passphrase).public.signing
+        return read_key_file(config.signing_key_path, passphrase=passphrase)
     except KeyFileError as exc:
         raise CommandError(f"hub signing key: {exc}") from exc
+
+
+def hub_public_signing_key(config: HubConfig) -> bytes:
+    """The hub's Ed25519 public key, from its key file (for checking its signatures)."""
+    return _hub_keys(config).public.signing
 
 
 def hub_config(path: Path) -> HubConfig:
@@ -100,6 +105,7 @@ def _read_public_keys(path: Path) -> PublicKeys:
 
 async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
     store = SqlStore.open(config.database_url)
+    audit = None if action == "list" else AuditLog(hub_keys=_hub_keys(config))
     try:
         await store.create_schema()
         now = datetime.now(UTC)
@@ -112,6 +118,7 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
                 public_keys=_read_public_keys(args.public_keys),
                 accreditation=args.accreditation,
                 now=now,
+                audit=audit,
             )
             print(f"enrolled {record.id} ({record.agency_type}, {record.accreditation})")
         elif action == "list":
@@ -119,7 +126,7 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
                 print(f"{node.id:32} {node.agency_type:16} {node.accreditation:20} {node.status}")
         else:
             status = {"suspend": "suspended", "reinstate": "active", "revoke": "revoked"}[action]
-            record = await set_node_status(store, args.node_id, status, now=now)
+            record = await set_node_status(store, args.node_id, status, now=now, audit=audit)
             print(f"{record.id} is now {record.status}")
     except RegistryError as exc:
         raise CommandError(str(exc)) from exc

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.audit.log import AuditLog
 from hub.cli.admin import hub_public_signing_key
 from hub.cli.audit import verify_hub_log
 from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError
@@ -132,6 +133,7 @@ async def _create_federation(root: Path) -> Path:
                 public_keys=keys.public,
                 accreditation="OFFICIAL-SENSITIVE",
                 now=datetime.now(UTC),
+                audit=AuditLog(hub_keys=hub_keys),
             )
             _say("enrol", f"{node_id:16} {agency:16} {name}")
     finally:

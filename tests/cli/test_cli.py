@@ -245,6 +245,18 @@ def test_admin_enrol_suspend_and_errors(tmp_path: Path) -> None:
     reinstate = run("admin", "reinstate", "--config", config, "--node-id", "probation.sw")
     assert reinstate.returncode == 2
     assert "revoked" in reinstate.stderr
+    # Each registry change is in the transparency log, which still verifies.
+    import sqlite3
+
+    with sqlite3.connect(root / "hub.sqlite3") as db:
+        changes = [
+            json.loads(row[0])["outcome"]
+            for row in db.execute(
+                "SELECT entry_json FROM audit_log WHERE actor = 'probation.sw' ORDER BY idx"
+            )
+        ]
+    assert changes == ["ENROLLED", "SUSPENDED", "REVOKED"]
+    assert run("audit", "verify", "--config", config).returncode == 0
 
 
 def test_serve_names_the_config_problem(tmp_path: Path) -> None:
