@@ -162,7 +162,7 @@ async def _scenario(root: Path, config_path: Path) -> None:
                 raise CommandError(f"the demo stopped: {failure}", EXIT_ERROR) from failure
             payload = PayloadSource.json({"synthetic": True})
             _say(
-                "health",
+                "health.bsw-icb",
                 "trying to send SECRET material (pre-flight off, to show the hub's own check)",
             )
             secret = EnvelopeFields(
