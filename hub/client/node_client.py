@@ -441,6 +441,8 @@ class NodeClient:
         if not isinstance(envelope_doc, dict) or not isinstance(receipt_doc, dict):
             raise VerificationFailed("the hub's answer lacks the envelope or its receipt")
         envelope = Envelope.model_validate_json(json.dumps(envelope_doc))
+        if envelope.id != message_id:
+            raise VerificationFailed(f"asked for message {message_id}, got {envelope.id}")
         sender = await self._node(envelope.sender)
         if sender is None:
             raise VerificationFailed(f"sender {envelope.sender} is not in the directory")

@@ -298,6 +298,11 @@ class EnvelopeFields(WireModel):
     panel_outcome: Literal["ADOPTED", "NOT_ADOPTED_REFERRED_ON", "EXITED"] | None = None
     review_point: Literal["6_MONTHS", "12_MONTHS"] | None = None
 
+    @field_validator("access_expires_at")
+    @classmethod
+    def _expiry_in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _require_utc(value)
+
     @field_validator("recipients")
     @classmethod
     def _recipients_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:

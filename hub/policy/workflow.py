@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 WorkflowKind = Literal["request", "case", "referral"]
+CASE_KINDS = frozenset({"case_open", "consent_record", "case_pack", "panel_outcome", "case_review"})
+# Case messages only the chair sends; any member may send other messages about the case.
+_CHAIR_KINDS = frozenset({"consent_record", "case_pack", "panel_outcome", "case_review"})
 _CONSENTING = {"OBTAINED", "CHILD_PARENT_CONSENT", "CHILD_OWN_CONSENT"}
 
 
@@ -94,6 +97,8 @@ class WorkflowFacts(BaseModel):
     request: RequestState | None = None
     referral: ReferralState | None = None
     case: CaseState | None = None
+    # The case reference belongs to a case this sender is not on (only opening tells).
+    case_ref_taken: bool = False
 
 
 class WorkflowUpdate(BaseModel):
@@ -105,6 +110,8 @@ class WorkflowUpdate(BaseModel):
     ref: str
     state: RequestState | ReferralState | CaseState
     parties: tuple[str, ...]
+    # A membership change replaces the case's parties: removed members lose access.
+    replace_parties: bool = False
 
 
 def _v(rule: str, path: str, message: str) -> Violation:
@@ -130,8 +137,8 @@ def check_workflow(
         return _check_decision(fields, sender, facts.request)
     if kind == "release":
         return _check_release(fields, sender, facts.request)
-    if kind in ("case_open", "consent_record", "case_pack", "panel_outcome", "case_review"):
-        return _check_case(fields, sender, agency_types, facts.case, now)
+    if kind in CASE_KINDS or fields.case_ref is not None:
+        return _check_case(fields, sender, agency_types, facts, now)
     return []
 
 
@@ -227,7 +234,15 @@ def _check_release(
     fields: EnvelopeFields, sender: str, request: RequestState | None
 ) -> list[Violation]:
     if request is None:
-        return []  # REL-02 names the missing approval
+        # Whether the approval is missing, or visible (say, copied) to a node that did not
+        # decide the request: only the decider releases, and the answer is the same.
+        return [
+            _v(
+                "WF-06",
+                "$.in_reply_to",
+                "a release answers an approval this node gave to a request",
+            )
+        ]
     out: list[Violation] = []
     if request.decided_by is not None and sender != request.decided_by:
         out.append(_v("WF-06", "$.sender", f"only the decider, {request.decided_by}, may release"))
@@ -246,9 +261,12 @@ def _check_case(
     fields: EnvelopeFields,
     sender: str,
     agency_types: Mapping[str, str],
-    case: CaseState | None,
+    facts: WorkflowFacts,
     now: datetime,
 ) -> list[Violation]:
+    # A case this sender is not on and a case that does not exist look the same.
+    no_case = _v("WF-09", "$.case_ref", "no such case is open for this node")
+    case = facts.case
     out: list[Violation] = []
     if fields.case_ref is None:
         return [_v("WF-09", "$.case_ref", "name the Channel case this message belongs to")]
@@ -257,21 +275,28 @@ def _check_case(
             return [_v("WF-07", "$.case", "a case_open names the chair and the panel members")]
         if case is None:
             if agency_types.get(sender) != "local_authority":
-                out.append(_v("WF-07", "$.sender", "a Channel case is opened by a local authority"))
+                return [_v("WF-07", "$.sender", "a Channel case is opened by a local authority")]
+            if facts.case_ref_taken:
+                return [_v("WF-09", "$.case_ref", "this case reference is in use; choose another")]
             if fields.case.chair != sender:
                 out.append(
                     _v("WF-07", "$.case.chair", "the opening local authority chairs the case")
                 )
-        elif sender != case.chair:
-            out.append(_v("WF-08", "$.sender", "only the chair changes the panel's membership"))
+        else:
+            if case.stage == "CLOSED":
+                out.append(_v("WF-13", "$.case_ref", "this case is closed"))
+            if sender != case.chair:
+                out.append(_v("WF-08", "$.sender", "only the chair changes the panel's membership"))
         members = {m.node for m in fields.case.members} | {fields.case.chair}
         strangers = [r for r in fields.recipients if r not in members]
         if strangers:
             out.append(_v("WF-09", "$.recipients", f"not panel members: {', '.join(strangers)}"))
         return out
-    if case is None:
-        return [_v("WF-09", "$.case_ref", "no such case is open for this node")]
-    if sender != case.chair:
+    if case is None or sender not in case.member_nodes():
+        return [no_case]
+    if case.stage == "CLOSED":
+        out.append(_v("WF-13", "$.case_ref", "this case is closed"))
+    if fields.kind in _CHAIR_KINDS and sender != case.chair:
         out.append(
             _v("WF-08", "$.sender", f"only the chair, {case.chair}, sends {fields.kind} messages")
         )
@@ -280,15 +305,20 @@ def _check_case(
         out.append(
             _v("WF-09", "$.recipients", f"not current panel members: {', '.join(strangers)}")
         )
+    if fields.kind in ("case_pack", "panel_outcome") and case.stage not in ("OPEN", "SUPPORT"):
+        out.append(
+            _v(
+                "WF-13",
+                "$.kind",
+                f"a {fields.kind} is for a case that is open or in support (this one is "
+                f"{case.stage.replace('_', ' ').lower()})",
+            )
+        )
     if fields.kind == "case_pack" and (
         fields.access_expires_at is None or fields.access_expires_at <= now
     ):
         out.append(
-            _v(
-                "WF-10",
-                "$.access_expires_at",
-                "a case pack needs an access expiry in the future",
-            )
+            _v("WF-10", "$.access_expires_at", "a case pack needs an access expiry in the future")
         )
     if fields.kind == "panel_outcome":
         if fields.panel_outcome is None:
@@ -381,7 +411,7 @@ def advance(
             update={"triage_outcome": fields.triage_outcome, "triaged_by": sender}
         )
         return WorkflowUpdate(kind="referral", ref=triaged.referral_id, state=triaged, parties=())
-    if fields.case_ref is None:
+    if fields.case_ref is None or kind not in CASE_KINDS:
         return None
     case = facts.case
     if kind == "case_open" and fields.case is not None:
@@ -393,7 +423,11 @@ def advance(
         else:
             case = case.model_copy(update={"chair": fields.case.chair, "members": members})
         return WorkflowUpdate(
-            kind="case", ref=case.case_ref, state=case, parties=tuple(sorted(case.member_nodes()))
+            kind="case",
+            ref=case.case_ref,
+            state=case,
+            parties=tuple(sorted(case.member_nodes())),
+            replace_parties=True,
         )
     if case is None:
         return None

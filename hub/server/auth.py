@@ -114,7 +114,8 @@ class RequestAuthenticator:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
+    """The header's one value; a header sent twice is refused (read one way only)."""
+    values = [value for key, value in headers.items() if key.lower() == name]
+    if len(values) > 1:
+        raise RequestAuthenticator._fail(f"{name} header repeated")
+    return values[0] if values else ""

@@ -113,7 +113,7 @@ class BlobService:
                 debug={"size": request.size},
             )
         async with self._store.read() as view:
-            existing = await view.blobs.complete_by_sha256(request.sha256)
+            existing = await view.blobs.complete_by_sha256(request.sha256, owner=node.id)
         if existing is not None and existing.owner == node.id:
             return _upload_view(existing)
         chunk = self._limits.blob_chunk_bytes
@@ -240,7 +240,9 @@ class BlobService:
     async def readable_path(self, node: NodeRecord, sha256: str) -> Path:
         """The blob's file, if this node uploaded it or reads a message that carries it."""
         async with self._store.read() as view:
-            blob = await view.blobs.complete_by_sha256(sha256)
+            blob = await view.blobs.complete_by_sha256(
+                sha256, owner=node.id
+            ) or await view.blobs.complete_by_sha256(sha256)
             readers = await view.messages.readers_of_payload(sha256) if blob else frozenset()
         if blob is None or (blob.owner != node.id and node.id not in readers):
             raise NotFound(sha256=sha256, node=node.id)

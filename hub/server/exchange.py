@@ -169,7 +169,7 @@ class ExchangeService:
         blob = None
         if envelope.payload.transport == "blob":
             async with self._store.read() as view:
-                blob = await view.blobs.complete_by_sha256(envelope.payload.sha256)
+                blob = await view.blobs.complete_by_sha256(envelope.payload.sha256, owner=node.id)
 
         received_at = self._clock()
         violations = self._routing_violations(envelope, recipients)
@@ -432,10 +432,11 @@ class ExchangeService:
         """A case pack is not served to its members after its access expiry."""
         if message.kind != "case_pack":
             return
-        expires = json.loads(message.envelope_json).get("access_expires_at")
+        # Read through the model, as it was validated on arrival, not by re-parsing text.
+        expires = Envelope.model_validate_json(message.envelope_json).access_expires_at
         if expires is None:
             return
-        if datetime.fromisoformat(expires.replace("Z", "+00:00")) <= self._clock():
+        if expires <= self._clock():
             raise Gone(
                 "Access to this case pack has expired; the hub no longer serves it and "
                 "member nodes purge their copies.",

@@ -14,7 +14,7 @@ from hub.audit.report import AssuranceReport, assurance_report, parse_period
 from hub.model import AuditEntry
 from hub.policy.registry import Registry
 from hub.policy.workflow import CaseState, RequestState
-from hub.store import Store
+from hub.store import AuditRow, Store
 
 __all__ = ["load_assurance", "load_register"]
 
@@ -22,7 +22,14 @@ __all__ = ["load_assurance", "load_register"]
 async def load_register(store: Store, subject_ref: str, *, node_id: str | None) -> list[Disclosure]:
     """Every disclosure about ``subject_ref``; with ``node_id``, only those it took part in."""
     async with store.read() as view:
-        rows = await view.audit.rows_for_subject(subject_ref)
+        about = list(await view.audit.rows_for_subject(subject_ref))
+        # Case packs may carry only the case reference: follow the subject's cases too.
+        cases = sorted({e.case_ref for e in _entries(about) if e.case_ref is not None})
+        seen = {row.idx for row in about}
+        rows = about + [
+            row for row in await view.audit.rows_for_cases(cases) if row.idx not in seen
+        ]
+        rows.sort(key=lambda row: row.idx)
         requests = {
             r.ref: RequestState.model_validate_json(r.state_json)
             for r in await view.workflows.all_of("request")
@@ -32,6 +39,10 @@ async def load_register(store: Store, subject_ref: str, *, node_id: str | None) 
     if node_id is None:
         return disclosures
     return [d for d in disclosures if node_id == d.discloser or node_id in d.recipients]
+
+
+def _entries(rows: list[AuditRow]) -> list[AuditEntry]:
+    return [AuditEntry.model_validate_json(row.entry_json) for row in rows]
 
 
 async def load_assurance(

@@ -49,22 +49,16 @@ async def load_workflow_facts(uow: UnitOfWork, envelope: Envelope, sender: str) 
                 request = RequestState.model_validate_json(record.state_json)
             elif record is not None and pointer[0] == "referral":
                 referral = ReferralState.model_validate_json(record.state_json)
+    taken = False
     if envelope.case_ref is not None:
         record = await uow.workflows.get("case", envelope.case_ref)
         if record is not None:
             if await uow.workflows.is_party("case", envelope.case_ref, sender):
                 case = CaseState.model_validate_json(record.state_json)
             else:
-                # Another case already uses this reference; say no more than that.
-                violations.append(
-                    Violation(
-                        rule="WF-09",
-                        path="$.case_ref",
-                        message="this case reference cannot be used by this node",
-                    )
-                )
+                taken = True
     return LoadedFacts(
-        facts=WorkflowFacts(request=request, referral=referral, case=case),
+        facts=WorkflowFacts(request=request, referral=referral, case=case, case_ref_taken=taken),
         violations=tuple(violations),
     )
 
@@ -97,6 +91,7 @@ async def record_workflow(
         WorkflowRecord(update.kind, update.ref, update.state.model_dump_json(), at),
         parties=update.parties,
         message_id=envelope.id,
+        replace_parties=update.replace_parties,
     )
     await uow.workflows.add_event(
         update.kind,

@@ -328,14 +328,15 @@ class _Blobs:
         await self._conn.execute(delete(blob_chunks).where(blob_chunks.c.upload_id == upload_id))
         await self._conn.execute(delete(blobs).where(blobs.c.upload_id == upload_id))
 
-    async def complete_by_sha256(self, sha256: str) -> BlobRecord | None:
-        row = (
-            await self._conn.execute(
-                select(blobs.c.upload_id).where(
-                    blobs.c.sha256 == sha256, blobs.c.state == "complete"
-                )
-            )
-        ).first()
+    async def complete_by_sha256(
+        self, sha256: str, *, owner: str | None = None
+    ) -> BlobRecord | None:
+        query = select(blobs.c.upload_id).where(
+            blobs.c.sha256 == sha256, blobs.c.state == "complete"
+        )
+        if owner is not None:
+            query = query.where(blobs.c.owner == owner)
+        row = (await self._conn.execute(query.order_by(blobs.c.upload_id).limit(1))).first()
         return None if row is None else await self.get(row[0])
 
 
@@ -367,8 +368,19 @@ class _Workflows:
         return None if row is None else (row.kind, row.ref)
 
     async def save(
-        self, record: WorkflowRecord, *, parties: Sequence[str], message_id: str
+        self,
+        record: WorkflowRecord,
+        *,
+        parties: Sequence[str],
+        message_id: str,
+        replace_parties: bool = False,
     ) -> None:
+        if replace_parties:
+            await self._conn.execute(
+                delete(workflow_parties).where(
+                    workflow_parties.c.kind == record.kind, workflow_parties.c.ref == record.ref
+                )
+            )
         updated = await self._conn.execute(
             update(workflows)
             .where(workflows.c.kind == record.kind, workflows.c.ref == record.ref)
@@ -560,6 +572,14 @@ class _Audit:
             select(audit_log)
             .where(audit_log.c.subject_ref == subject_ref)
             .order_by(audit_log.c.idx)
+        )
+        return [_audit_row(r) for r in rows]
+
+    async def rows_for_cases(self, case_refs: Sequence[str]) -> Sequence[AuditRow]:
+        if not case_refs:
+            return []
+        rows = await self._conn.execute(
+            select(audit_log).where(audit_log.c.case_ref.in_(case_refs)).order_by(audit_log.c.idx)
         )
         return [_audit_row(r) for r in rows]
 
