@@ -112,6 +112,8 @@ class WorkflowUpdate(BaseModel):
     parties: tuple[str, ...]
     # A membership change replaces the case's parties: removed members lose access.
     replace_parties: bool = False
+    # The message starts the workflow (nothing to update yet).
+    created: bool = False
 
 
 def _v(rule: str, path: str, message: str) -> Violation:
@@ -379,7 +381,11 @@ def advance(
             submitted_at=at,
         )
         return WorkflowUpdate(
-            kind="request", ref=message_id, state=state, parties=(sender, *fields.recipients)
+            kind="request",
+            ref=message_id,
+            state=state,
+            parties=(sender, *fields.recipients),
+            created=True,
         )
     if kind in ("decision", "release") and facts.request is not None:
         request = facts.request
@@ -404,7 +410,11 @@ def advance(
             submitted_at=at,
         )
         return WorkflowUpdate(
-            kind="referral", ref=message_id, state=referral, parties=(sender, *fields.recipients)
+            kind="referral",
+            ref=message_id,
+            state=referral,
+            parties=(sender, *fields.recipients),
+            created=True,
         )
     if kind == "referral_outcome" and facts.referral is not None:
         triaged = facts.referral.model_copy(
@@ -416,6 +426,7 @@ def advance(
     case = facts.case
     if kind == "case_open" and fields.case is not None:
         members = tuple((m.node, m.role) for m in fields.case.members)
+        opening = case is None
         if case is None:
             case = CaseState(
                 case_ref=fields.case_ref, opened_by=sender, chair=fields.case.chair, members=members
@@ -428,6 +439,7 @@ def advance(
             state=case,
             parties=tuple(sorted(case.member_nodes())),
             replace_parties=True,
+            created=opening,
         )
     if case is None:
         return None

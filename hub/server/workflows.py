@@ -92,6 +92,7 @@ async def record_workflow(
         parties=update.parties,
         message_id=envelope.id,
         replace_parties=update.replace_parties,
+        created=update.created,
     )
     await uow.workflows.add_event(
         update.kind,

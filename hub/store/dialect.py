@@ -36,6 +36,14 @@ class Dialect:
         async with self._write_lock:
             yield
 
+    def insert_ignore_many(self, table: Table) -> Insert:
+        """INSERT (for executemany) that skips rows whose primary key exists."""
+        if self.name == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        if self.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        raise NotImplementedError(f"no insert-ignore for dialect {self.name}")
+
     def insert_ignore(self, table: Table, values: dict[str, Any]) -> Insert:
         """INSERT that does nothing on a primary-key conflict (rowcount 0)."""
         if self.name == "sqlite":

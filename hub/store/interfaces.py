@@ -81,6 +81,7 @@ class WorkflowRepository(Protocol):
         parties: Sequence[str],
         message_id: str,
         replace_parties: bool = False,
+        created: bool = False,
     ) -> None: ...
     async def add_event(
         self,

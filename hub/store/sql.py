@@ -374,6 +374,7 @@ class _Workflows:
         parties: Sequence[str],
         message_id: str,
         replace_parties: bool = False,
+        created: bool = False,
     ) -> None:
         if replace_parties:
             await self._conn.execute(
@@ -381,12 +382,15 @@ class _Workflows:
                     workflow_parties.c.kind == record.kind, workflow_parties.c.ref == record.ref
                 )
             )
-        updated = await self._conn.execute(
-            update(workflows)
-            .where(workflows.c.kind == record.kind, workflows.c.ref == record.ref)
-            .values(state_json=record.state_json, updated_at=record.updated_at)
-        )
-        if updated.rowcount == 0:
+        updated_rows = 0
+        if not created:
+            updated = await self._conn.execute(
+                update(workflows)
+                .where(workflows.c.kind == record.kind, workflows.c.ref == record.ref)
+                .values(state_json=record.state_json, updated_at=record.updated_at)
+            )
+            updated_rows = updated.rowcount
+        if updated_rows == 0:
             await self._conn.execute(
                 workflows.insert().values(
                     kind=record.kind,
@@ -395,11 +399,10 @@ class _Workflows:
                     updated_at=record.updated_at,
                 )
             )
-        for node in parties:
+        if parties:
             await self._conn.execute(
-                self._dialect.insert_ignore(
-                    workflow_parties, {"kind": record.kind, "ref": record.ref, "node_id": node}
-                )
+                self._dialect.insert_ignore_many(workflow_parties),
+                [{"kind": record.kind, "ref": record.ref, "node_id": node} for node in parties],
             )
         await self._conn.execute(
             self._dialect.insert_ignore(
@@ -486,8 +489,13 @@ class _Audit:
     def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self._conn = conn
         self._dialect = dialect
+        self._state: tuple[int, list[bytes]] | None = None
 
     async def state_for_update(self) -> tuple[int, list[bytes]]:
+        # The row stays locked until the transaction ends, so within one transaction (a
+        # group-commit batch) it is read once and then kept here, updated by set_state.
+        if self._state is not None:
+            return self._state[0], list(self._state[1])
         # FOR UPDATE serialises appends across PostgreSQL processes; SQLite has one writer.
         row = (
             await self._conn.execute(
@@ -496,10 +504,13 @@ class _Audit:
         ).first()
         if row is None:
             await self._conn.execute(audit_state.insert().values(id=1, size=0, frontier_json="[]"))
-            return 0, []
-        return row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)]
+            self._state = (0, [])
+        else:
+            self._state = (row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)])
+        return self._state[0], list(self._state[1])
 
     async def set_state(self, size: int, frontier: Sequence[bytes]) -> None:
+        self._state = (size, list(frontier))
         await self._conn.execute(
             update(audit_state)
             .where(audit_state.c.id == 1)
