@@ -68,7 +68,6 @@ from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
 from hub.policy.registry import Registry, load_registry
 from hub.policy.routing import check_recipients
-from hub.policy.workflow import check_referral_routing
 from hub.validation import violations_from
 
 __all__ = ["NodeClient", "PayloadSource", "ReceivedMessage"]
@@ -339,11 +338,6 @@ class NodeClient:
             answers_sender=answers_sender,
         )
         violations += evaluate(fields, facts, self._policy_registry())
-        agency_types = {node_id: party.agency_type for node_id, party in recipients.items()}
-        agency_types[self.node_id] = me.agency_type
-        violations += check_referral_routing(
-            fields, self.node_id, agency_types, self._policy_registry()
-        )
         return violations
 
     def _policy_registry(self) -> Registry:

@@ -18,6 +18,7 @@ from hub.policy.marking import check_marking
 from hub.policy.purposes import check_purpose
 from hub.policy.registry import Registry
 from hub.policy.scope import check_scope
+from hub.policy.workflow import check_referral_routing
 
 __all__ = ["RULE_CHECKS", "evaluate"]
 
@@ -32,6 +33,7 @@ RULE_CHECKS: tuple[Check, ...] = (
     check_decision,
     check_release,
     check_agreement,
+    check_referral_routing,
 )
 
 

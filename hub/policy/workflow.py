@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from hub.model import EnvelopeFields, Violation
+from hub.policy.facts import PolicyFacts
 from hub.policy.registry import Registry
 
 __all__ = [
@@ -131,8 +132,6 @@ def check_workflow(
 ) -> list[Violation]:
     """Every workflow rule the message breaks, given the state it would change."""
     kind = fields.kind
-    if kind == "referral":
-        return check_referral_routing(fields, sender, agency_types, registry)
     if kind == "referral_outcome":
         return _check_triage(fields, sender, agency_types, facts.referral)
     if kind == "decision":
@@ -145,19 +144,21 @@ def check_workflow(
 
 
 def check_referral_routing(
-    fields: EnvelopeFields, sender: str, agency_types: Mapping[str, str], registry: Registry
+    fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
     """WF-01: a Prevent referral reaches the LA Prevent lead and police together.
 
-    Stateless, so the node's pre-flight runs it too. The sender's own agency counts as
-    reached (a local authority's referral only needs the police).
+    Stateless, so it is one of the policy engine's rules (hub, pre-flight and ``hub policy
+    check`` alike). The sender's own agency counts as reached (a local authority's
+    referral only needs the police); recipients that are not active nodes reach no one.
     """
     if fields.kind != "referral" or fields.purpose != "PREVENT_REFERRAL":
         return []
+    sender = facts.sender.node_id
     exception = registry.settings.referral_routing_exceptions.get(sender)
     if exception is not None and set(exception) <= set(fields.recipients):
         return []
-    reached = {agency_types.get(r) for r in (*fields.recipients, sender)}
+    reached = {party.agency_type for party in (*facts.recipients.values(), facts.sender)}
     missing = [t for t in registry.settings.referral_requires if t not in reached]
     if not missing:
         return []

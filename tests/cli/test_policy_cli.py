@@ -64,3 +64,12 @@ def test_docs_policy_md_is_current() -> None:
     assert DOCS.read_text(encoding="utf-8") == expected, (
         "docs/policy.md is out of date; run: hub policy explain --out docs/policy.md"
     )
+
+
+def test_check_applies_referral_routing_like_the_hub(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WF-01 is one of the engine's rules: the offline check refuses what the hub would.
+    draft = _draft(tmp_path, recipients=["la.wiltshire"])
+    assert main(["policy", "check", str(draft)]) == 1
+    assert [v["rule"] for v in json.loads(capsys.readouterr().out)] == ["WF-01"]
