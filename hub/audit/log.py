@@ -34,6 +34,7 @@ from hub.store import AuditRow, StoredHead, UnitOfWork
 __all__ = [
     "AuditLog",
     "entry_leaf_hash",
+    "stored_tree_head",
     "tree_head_document",
     "verify_receipt_inclusion",
     "verify_tree_head",
@@ -112,7 +113,7 @@ class AuditLog:
         stored = await view.audit.latest_head()
         if stored is None:
             return self.sign_head(0, EMPTY_ROOT, now)
-        return _tree_head(stored)
+        return stored_tree_head(stored)
 
     @staticmethod
     async def inclusion(view: UnitOfWork, index: int, size: int) -> list[bytes]:
@@ -123,7 +124,8 @@ class AuditLog:
         return consistency_proof(await view.audit.leaf_hashes(second), first, second)
 
 
-def _tree_head(stored: StoredHead) -> TreeHead:
+def stored_tree_head(stored: StoredHead) -> TreeHead:
+    """A stored head as the signed wire model (for serving it and for verifying it)."""
     return TreeHead.model_validate(
         {
             "size": stored.size,

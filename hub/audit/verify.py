@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from hub.audit.log import entry_leaf_hash, verify_tree_head
+from hub.audit.log import entry_leaf_hash, stored_tree_head, verify_tree_head
 from hub.audit.merkle import CompactTree
-from hub.model import AuditEntry, TreeHead
+from hub.model import AuditEntry
 from hub.store import AuditRow, StoredHead
 
 __all__ = ["LogVerification", "verify_log"]
@@ -70,16 +70,7 @@ def verify_log(
         if tree.size in wanted:
             roots[tree.size] = tree.root()
     for head in sorted(heads, key=lambda h: h.size):
-        signed = TreeHead.model_validate(
-            {
-                "size": head.size,
-                "root_hash": head.root_hash.hex(),
-                "timestamp": head.signed_at,
-                "signature": head.signature,
-            },
-            strict=False,
-        )
-        if not verify_tree_head(signed, hub_signing_key):
+        if not verify_tree_head(stored_tree_head(head), hub_signing_key):
             return bad(None, f"the tree head of size {head.size} is not signed by the hub")
         if head.size > len(rows):
             return bad(

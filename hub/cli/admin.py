@@ -36,10 +36,6 @@ def hub_public_signing_key(config: HubConfig) -> bytes:
 
 
 def hub_config(path: Path) -> HubConfig:
-    return _config(path)
-
-
-def _config(path: Path) -> HubConfig:
     try:
         return load_hub_config(path)
     except ConfigError as exc:
@@ -56,7 +52,7 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = _config(args.config)
+    config = hub_config(args.config)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -136,7 +132,7 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    return asyncio.run(_with_store(_config(args.config), args.admin_action, args))
+    return asyncio.run(_with_store(hub_config(args.config), args.admin_action, args))
 
 
 def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

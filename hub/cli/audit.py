@@ -12,7 +12,7 @@ from hub.audit.register import Disclosure, render_register_text
 from hub.audit.report import AssuranceReport
 from hub.audit.verify import LogVerification, verify_log
 from hub.cli.admin import hub_config, hub_public_signing_key
-from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError, print_json
+from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError, print_json, write_output
 from hub.config import HubConfig
 from hub.policy.registry import RegistryError, load_registry
 from hub.server.reports import load_assurance, load_register
@@ -94,11 +94,7 @@ def _assurance(args: argparse.Namespace) -> int:
         text = report.to_csv()
     else:
         text = report.to_svg()
-    if args.out is not None:
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}")
-    else:
-        print(text, end="")
+    write_output(text, args.out)
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, print_json
+from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, print_json, write_output
 from hub.cli.node import client_for, load_draft, node_profile
 from hub.errors import HubError
 from hub.model import Draft, EnvelopeFields, Violation
@@ -102,13 +102,7 @@ def _party_arg(text: str) -> tuple[str, str]:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    text = explain_markdown(_registry(args.registry))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}")
-    else:
-        print(text, end="")
+    write_output(explain_markdown(_registry(args.registry)), args.out)
     return EXIT_OK
 
 

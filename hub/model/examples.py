@@ -59,7 +59,7 @@ from hub.model.payloads import (
     TriageOutcome,
     TriageOutcomePayload,
     VulnerabilityAssessment,
-    is_valid_nhs_number,
+    nhs_check_digit,
 )
 
 __all__ = [
@@ -104,11 +104,10 @@ def synthetic_nhs_number(seed: int = 0) -> str:
     """A 999-range NHS number with a valid check digit, different for nearby seeds."""
     body = (seed * 104_729 + 12_345) % 1_000_000
     while True:
-        candidate_stem = f"999{body:06d}"
-        for check in range(10):
-            candidate = f"{candidate_stem}{check}"
-            if is_valid_nhs_number(candidate):
-                return candidate
+        stem = f"999{body:06d}"
+        check = nhs_check_digit(stem)
+        if check is not None:
+            return f"{stem}{check}"
         # This stem's check digit would be 10: such numbers are never issued.
         body = (body + 1) % 1_000_000
 

@@ -7,7 +7,7 @@ and any earlier messages this one answers, and passes them in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from hub.model import EnvelopeFields
@@ -35,4 +35,3 @@ class PolicyFacts:
     answers: EnvelopeFields | None = None
     # The node that sent the answered message (for the reply-marking rule, MK-12).
     answers_sender: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)

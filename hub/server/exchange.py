@@ -48,7 +48,7 @@ from hub.policy.routing import check_recipients
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.workflows import load_workflow_facts, record_workflow, workflow_violations
-from hub.store import GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
+from hub.store import BlobRecord, GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
 from hub.validation import parse_wire
 
 __all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
@@ -179,9 +179,13 @@ class ExchangeService:
         agency_types = {n: r.agency_type for n, r in recipients.items() if r is not None}
         agency_types[node.id] = node.agency_type
         async with self._store.read() as view:
-            loaded = await load_workflow_facts(view, envelope, node.id)
+            workflow_facts = await load_workflow_facts(view, envelope, node.id)
         violations += workflow_violations(
-            envelope, loaded, agency_types=agency_types, registry=self._registry, now=received_at
+            envelope,
+            workflow_facts,
+            agency_types=agency_types,
+            registry=self._registry,
+            now=received_at,
         )
         if violations:
             # An identical resubmission still gets its original receipt, even if, say, a
@@ -227,7 +231,7 @@ class ExchangeService:
                 ),
                 envelope.recipients,
             )
-            await record_workflow(tx, envelope, fresh.facts, received_at)
+            await record_workflow(tx, envelope, fresh, received_at)
             return signed
 
         outcome = await self._writes.run(store_message)
@@ -299,7 +303,7 @@ class ExchangeService:
         )
 
     def _payload_violations(
-        self, envelope: Envelope, sender: NodeRecord, blob: Any
+        self, envelope: Envelope, sender: NodeRecord, blob: BlobRecord | None
     ) -> list[Violation]:
         payload = envelope.payload
         violations = []

@@ -7,7 +7,6 @@ decisions cannot both pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,18 +28,11 @@ from hub.store import NodeRecord, Store, UnitOfWork, WorkflowRecord
 __all__ = ["WorkflowService", "load_workflow_facts", "record_workflow"]
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedFacts:
-    facts: WorkflowFacts
-    violations: tuple[Violation, ...]
-
-
-async def load_workflow_facts(uow: UnitOfWork, envelope: Envelope, sender: str) -> LoadedFacts:
+async def load_workflow_facts(uow: UnitOfWork, envelope: Envelope, sender: str) -> WorkflowFacts:
     """The workflows a message touches, as far as its sender may see them."""
     request: RequestState | None = None
     referral: ReferralState | None = None
     case: CaseState | None = None
-    violations: list[Violation] = []
     if envelope.in_reply_to is not None:
         pointer = await uow.workflows.for_message(envelope.in_reply_to)
         if pointer is not None and await uow.workflows.is_party(*pointer, sender):
@@ -57,25 +49,22 @@ async def load_workflow_facts(uow: UnitOfWork, envelope: Envelope, sender: str) 
                 case = CaseState.model_validate_json(record.state_json)
             else:
                 taken = True
-    return LoadedFacts(
-        facts=WorkflowFacts(request=request, referral=referral, case=case, case_ref_taken=taken),
-        violations=tuple(violations),
-    )
+    return WorkflowFacts(request=request, referral=referral, case=case, case_ref_taken=taken)
 
 
 def workflow_violations(
     envelope: Envelope,
-    loaded: LoadedFacts,
+    facts: WorkflowFacts,
     *,
     agency_types: dict[str, str],
     registry: Registry,
     now: datetime,
 ) -> list[Violation]:
-    return list(loaded.violations) + check_workflow(
+    return check_workflow(
         envelope,
         sender=envelope.sender,
         agency_types=agency_types,
-        facts=loaded.facts,
+        facts=facts,
         registry=registry,
         now=now,
     )

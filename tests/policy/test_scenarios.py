@@ -11,6 +11,7 @@ import copy
 import functools
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -611,7 +612,7 @@ def test_scenario(scenario: Scenario) -> None:
     facts = PolicyFacts(
         sender=PARTIES[scenario.sender],
         recipients={r: PARTIES[r] for r in fields.recipients},
-        today=__import__("datetime").date.fromisoformat(TODAY_ISO),
+        today=date.fromisoformat(TODAY_ISO),
         answers=_fields(scenario.answers) if scenario.answers is not None else None,
         answers_sender=scenario.answers_sender,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import pytest
 
@@ -114,7 +115,7 @@ async def test_overdue_requests_are_listed_to_both_parties(
     await send(health, decision_doc(answered.message_id, "APPROVED_FULL", [MH_ITEM, MED_ITEM]))
     assert await police.requests(overdue=True) == []
     due_hours = (
-        __import__("datetime").datetime.fromisoformat(
+        datetime.fromisoformat(
             (await police.request_state(waiting.message_id))["due_at"].replace("Z", "+00:00")
         )
         - hub.clock()
