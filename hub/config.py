@@ -14,7 +14,14 @@ from typing import Any
 from hub.policy.registry import DEFAULT_REGISTRY_DIR
 from hub.store import database_url_for_path
 
-__all__ = ["ConfigError", "HubConfig", "Limits", "load_hub_config", "render_hub_config"]
+__all__ = [
+    "ConfigError",
+    "HubConfig",
+    "Limits",
+    "load_hub_config",
+    "render_hub_config",
+    "toml_string",
+]
 
 
 class ConfigError(ValueError):
@@ -141,7 +148,8 @@ def load_hub_config(path: Path) -> HubConfig:
     )
 
 
-def _toml_str(value: str) -> str:
+def toml_string(value: str) -> str:
+    """A TOML basic string: quoted, with backslashes and quotes escaped."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
@@ -152,9 +160,9 @@ def render_hub_config(
     """A minimal hub.toml (paths relative to the file's folder)."""
     return (
         "# Safeguarding Exchange Hub configuration. Paths are relative to this file.\n"
-        f"[hub]\nid = {_toml_str(hub_id)}\n\n"
-        f"[server]\nhost = {_toml_str(host)}\nport = {port}\n\n"
+        f"[hub]\nid = {toml_string(hub_id)}\n\n"
+        f"[server]\nhost = {toml_string(host)}\nport = {port}\n\n"
         f'[storage]\n# SQLite (WAL); use url = "postgresql://..." for PostgreSQL.\n'
-        f"database = {_toml_str(database)}\nblob_dir = {_toml_str(blob_dir)}\n\n"
-        f"[keys]\nsigning_key = {_toml_str(signing_key)}\n"
+        f"database = {toml_string(database)}\nblob_dir = {toml_string(blob_dir)}\n\n"
+        f"[keys]\nsigning_key = {toml_string(signing_key)}\n"
     )

@@ -11,7 +11,14 @@ from hub.crypto import PublicKeys
 from hub.model import AgencyType, AuditEntry, is_node_id
 from hub.store import DuplicateRecord, NodeRecord, Store
 
-__all__ = ["ACCREDITATIONS", "RegistryError", "enrol_node", "list_nodes", "set_node_status"]
+__all__ = [
+    "ACCREDITATIONS",
+    "RegistryError",
+    "check_node_id",
+    "enrol_node",
+    "list_nodes",
+    "set_node_status",
+]
 
 ACCREDITATIONS = ("OFFICIAL", "OFFICIAL-SENSITIVE")
 _AGENCY_TYPES: tuple[str, ...] = get_args(AgencyType)
@@ -19,6 +26,15 @@ _AGENCY_TYPES: tuple[str, ...] = get_args(AgencyType)
 
 class RegistryError(ValueError):
     """An enrolment or status change that the registry refuses, with the reason."""
+
+
+def check_node_id(node_id: str) -> None:
+    """Refuse a node id that is not ``<agency>.<organisation>`` (RegistryError says how)."""
+    if not is_node_id(node_id):
+        raise RegistryError(
+            f"node id {node_id!r} must look like '<agency>.<organisation>', lower case, "
+            "e.g. 'health.bsw-icb'"
+        )
 
 
 async def enrol_node(
@@ -32,11 +48,7 @@ async def enrol_node(
     now: datetime,
     audit: AuditLog | None = None,
 ) -> NodeRecord:
-    if not is_node_id(node_id):
-        raise RegistryError(
-            f"node id {node_id!r} must look like '<agency>.<organisation>', lower case, "
-            "e.g. 'health.bsw-icb'"
-        )
+    check_node_id(node_id)
     if agency_type not in _AGENCY_TYPES:
         raise RegistryError(
             f"agency type {agency_type!r} is not one of: {', '.join(_AGENCY_TYPES)}"

@@ -31,6 +31,7 @@ from hub.errors import HubError
 from hub.model import Draft, Envelope, EnvelopeFields, Problem
 from hub.model.payload_checks import check_payload
 from hub.policy.registry import Registry
+from hub.registry import RegistryError, check_node_id
 from hub.validation import parse_wire
 
 __all__ = [
@@ -261,6 +262,10 @@ async def _status(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     root: Path = args.node
+    try:
+        check_node_id(args.node_id)
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from exc
     if (root / "node.toml").exists():
         raise CommandError(f"{root} is already a node folder")
     try:

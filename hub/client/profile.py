@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from hub.config import toml_string
 from hub.crypto import NodeKeys, read_key_file
 
 __all__ = ["NodeProfile", "ProfileError", "load_node_profile", "write_node_profile"]
@@ -172,11 +173,11 @@ def write_node_profile(
     config = root / "node.toml"
     config.write_text(
         "# Agency node configuration. Paths are relative to this folder.\n"
-        f'[node]\nid = "{node_id}"\nagency_type = "{agency_type}"\n\n'
-        f'[hub]\nurl = "{hub_url}"\nid = "{hub_id}"\n'
+        f"[node]\nid = {toml_string(node_id)}\nagency_type = {toml_string(agency_type)}\n\n"
+        f"[hub]\nurl = {toml_string(hub_url)}\nid = {toml_string(hub_id)}\n"
         "# The hub's Ed25519 public key, pinned: receipts and the directory must verify.\n"
         f'signing_key = "{base64.b64encode(hub_signing_key).decode()}"\n\n'
-        f'[keys]\nkey_file = "{key_file}"\n',
+        f"[keys]\nkey_file = {toml_string(key_file)}\n",
         encoding="utf-8",
     )
     return config
