@@ -28,7 +28,7 @@ from hub.crypto import (
     sign_document,
     verify_document,
 )
-from hub.model import AuditEntry, LogPosition, TreeHead
+from hub.model import AuditEntry, LogPosition, TreeHead, rfc3339
 from hub.store import AuditRow, StoredHead, UnitOfWork
 
 __all__ = [
@@ -41,23 +41,19 @@ __all__ = [
 ]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def entry_leaf_hash(entry_json: str) -> bytes:
     """RFC 9162 leaf hash of an entry's canonical JSON."""
     return leaf_hash(entry_json.encode("utf-8"))
 
 
 def tree_head_document(size: int, root: bytes, timestamp: datetime) -> dict[str, Any]:
-    return {"size": size, "root_hash": root.hex(), "timestamp": _iso(timestamp)}
+    return {"size": size, "root_hash": root.hex(), "timestamp": rfc3339(timestamp)}
 
 
 def verify_tree_head(head: TreeHead, hub_signing_key: bytes) -> bool:
     """True when ``head`` carries the hub's signature over its size, root and time."""
     document = head.model_dump(mode="json")
-    document["timestamp"] = _iso(head.timestamp)
+    document["timestamp"] = rfc3339(head.timestamp)
     try:
         verify_document(document, hub_signing_key, SignatureContext.TREE_HEAD)
     except SignatureInvalid:

@@ -17,7 +17,7 @@ from agency_adapters.health.release_builder import build_release
 from agency_adapters.health.synthetic import synthetic_patient_bundle
 from agency_adapters.node.release_check import require_release_matches
 from hub.client import HubProblem, NodeClient, PayloadSource, ReceivedMessage
-from hub.model import EnvelopeFields, Marking, Receipt, ScopeItem
+from hub.model import EnvelopeFields, Marking, Receipt, ScopeItem, rfc3339
 from hub.model.examples import (
     synthetic_case_open,
     synthetic_case_pack,
@@ -269,7 +269,7 @@ class Story:
             DisclosureRecord.model_validate_json(
                 json.dumps(
                     {
-                        "disclosed_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                        "disclosed_at": rfc3339(datetime.now(UTC)),
                         "categories": sorted(release.categories),
                         "resource_count": release.resource_count,
                         "release_sha256": release.sha256,
@@ -379,7 +379,7 @@ class Story:
                 "art9": "UKGDPR-A9-2g",
                 "sch1": "DPA2018-S1P2p18",
             },
-            "access_expires_at": expires.isoformat().replace("+00:00", "Z"),
+            "access_expires_at": rfc3339(expires),
         }
         # Each member gets the sections it needs, in a message of its own (DESIGN.md 6):
         # police the whole pack; health not the police triage summary.

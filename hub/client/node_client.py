@@ -63,6 +63,7 @@ from hub.model import (
     RecipientStatus,
     TreeHead,
     Violation,
+    rfc3339,
 )
 from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
@@ -78,10 +79,6 @@ _IO_CHUNK = 64 * 1024
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +270,7 @@ class NodeClient:
             "version": 1,
             "id": message_id or uuid7(moment),
             "sender": self.node_id,
-            "created_at": _rfc3339(moment),
+            "created_at": rfc3339(moment),
         }
         if ciphertext_size(payload.size()) <= INLINE_PAYLOAD_MAX_BYTES:
             envelope["payload"] = self._inline_payload(payload, readers)
@@ -497,7 +494,7 @@ class NodeClient:
             "message_id": message.envelope.id,
             "node": self.node_id,
             "envelope_sha256": message.receipt.envelope_sha256,
-            "acknowledged_at": _rfc3339(self._clock()),
+            "acknowledged_at": rfc3339(self._clock()),
         }
         ack["signature"] = sign_document(ack, self._keys.signing, SignatureContext.ACK)
         Acknowledgement.model_validate_json(json.dumps(ack))

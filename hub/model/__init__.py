@@ -4,7 +4,15 @@
 """
 
 from hub.model.audit import AuditAction, AuditEntry, LogPosition, TreeHead
-from hub.model.base import Base64Str, NodeId, OpaqueRef, Sha256Hex, WireModel, is_node_id
+from hub.model.base import (
+    Base64Str,
+    NodeId,
+    OpaqueRef,
+    Sha256Hex,
+    WireModel,
+    is_node_id,
+    rfc3339,
+)
 from hub.model.draft import Draft, DraftEnvelope, DraftPayload
 from hub.model.envelope import (
     INLINE_PAYLOAD_MAX_BYTES,
@@ -120,6 +128,7 @@ __all__ = [
     "is_valid_nhs_number",
     "loads_strict",
     "missing_items",
+    "rfc3339",
 ]
 
 # The models that get a JSON Schema in schemas/json/ (tests/model/test_schemas.py).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -15,6 +16,7 @@ __all__ = [
     "Sha256Hex",
     "WireModel",
     "is_node_id",
+    "rfc3339",
 ]
 
 # Node ids read as "<agency>.<organisation>", e.g. "health.bsw-icb", "police.ctp-sw".
@@ -39,6 +41,11 @@ class WireModel(BaseModel):
         frozen=True,
         extra="forbid",
     )
+
+
+def rfc3339(moment: datetime) -> str:
+    """A UTC timestamp as RFC 3339 with ``Z``, the one spelling every wire document uses."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def is_node_id(value: str) -> bool:

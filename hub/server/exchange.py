@@ -40,14 +40,21 @@ from hub.model import (
     Receipt,
     RecipientStatus,
     Violation,
+    rfc3339,
 )
 from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
 from hub.policy.registry import Registry
 from hub.policy.routing import check_recipients
+from hub.policy.workflow import WorkflowFacts
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
-from hub.server.workflows import load_workflow_facts, record_workflow, workflow_violations
+from hub.server.workflows import (
+    load_workflow_facts,
+    record_workflow,
+    touches_existing_workflow,
+    workflow_violations,
+)
 from hub.store import BlobRecord, GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
 from hub.validation import parse_wire
 
@@ -178,8 +185,10 @@ class ExchangeService:
         violations += evaluate(envelope, facts, self._registry)
         agency_types = {n: r.agency_type for n, r in recipients.items() if r is not None}
         agency_types[node.id] = node.agency_type
-        async with self._store.read() as view:
-            workflow_facts = await load_workflow_facts(view, envelope, node.id)
+        workflow_facts = WorkflowFacts()
+        if touches_existing_workflow(envelope):  # no read for a message that starts afresh
+            async with self._store.read() as view:
+                workflow_facts = await load_workflow_facts(view, envelope, node.id)
         violations += workflow_violations(
             envelope,
             workflow_facts,
@@ -565,7 +574,7 @@ class ExchangeService:
             nodes = await view.nodes.list_all()
         body: dict[str, Any] = {
             "hub_id": self._hub.hub_id,
-            "issued_at": self._clock().isoformat().replace("+00:00", "Z"),
+            "issued_at": rfc3339(self._clock()),
             "nodes": [
                 {
                     "id": n.id,

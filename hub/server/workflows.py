@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.errors import NotFound
-from hub.model import Envelope, Violation
+from hub.model import Envelope, Violation, rfc3339
 from hub.policy.registry import Registry
 from hub.policy.workflow import (
     CaseState,
@@ -25,11 +25,24 @@ from hub.policy.workflow import (
 )
 from hub.store import NodeRecord, Store, UnitOfWork, WorkflowRecord
 
-__all__ = ["WorkflowService", "load_workflow_facts", "record_workflow"]
+__all__ = [
+    "WorkflowService",
+    "load_workflow_facts",
+    "record_workflow",
+    "touches_existing_workflow",
+    "workflow_violations",
+]
+
+
+def touches_existing_workflow(envelope: Envelope) -> bool:
+    """Only a reply or a case message can concern workflow state the hub already holds."""
+    return envelope.in_reply_to is not None or envelope.case_ref is not None
 
 
 async def load_workflow_facts(uow: UnitOfWork, envelope: Envelope, sender: str) -> WorkflowFacts:
     """The workflows a message touches, as far as its sender may see them."""
+    if not touches_existing_workflow(envelope):
+        return WorkflowFacts()
     request: RequestState | None = None
     referral: ReferralState | None = None
     case: CaseState | None = None
@@ -110,7 +123,7 @@ def _summary(envelope: Envelope) -> str:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    return None if moment is None else rfc3339(moment)
 
 
 class WorkflowService:

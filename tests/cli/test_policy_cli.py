@@ -46,7 +46,9 @@ def test_check_needs_to_know_the_parties(
     draft = _draft(tmp_path, recipients=["mystery.org"])
     assert main(["policy", "check", str(draft)]) == 2
     assert "--party mystery.org=AGENCY_TYPE" in capsys.readouterr().err
-    assert main(["policy", "check", str(draft), "--party", "mystery.org=police"]) in (0, 1)
+    # Named, the party is checked like any other: police alone is not both LA and police.
+    assert main(["policy", "check", str(draft), "--party", "mystery.org=police"]) == 1
+    assert "WF-01" in {v["rule"] for v in json.loads(capsys.readouterr().out)}
 
 
 def test_explain_prints_the_registry_tables(capsys: pytest.CaptureFixture[str]) -> None:
