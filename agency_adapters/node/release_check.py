@@ -5,7 +5,10 @@ approved, rule REL-01) but never sees the payload. The receiving node is the fir
 the bundle itself can be checked against that envelope, so it does so before storing or
 showing anything: a bundle that holds more than the envelope says, or is about someone
 else, is rejected. The rules are the sender's own (``agency_adapters.health.mapping``),
-so a correct release always passes.
+so a correct release always passes: every resource must be exactly its own released
+form (the allow-list, and the element rules, recomputed here), so an element the
+allow-list does not name, a coding of another category, or a reference to something
+not in the release is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any, Protocol
 from agency_adapters.health.mapping import (
     CATEGORY_SYSTEM,
     CONFIDENTIALITY_SYSTEM,
-    DROPPED_ELEMENTS,
     EVENT_CATEGORIES,
     LINKED_RESOURCES,
     MARKING_SYSTEM,
@@ -30,8 +32,11 @@ from agency_adapters.health.mapping import (
     category_tags,
     classify,
     event_date,
+    extra_paths,
     in_approved_period,
     references_at,
+    released_form,
+    released_patient,
     values_at,
 )
 from agency_adapters.health.release_builder import InvalidRecord, validate_bundle
@@ -81,8 +86,8 @@ def check_release(envelope: ReleaseEnvelope, bundle_json: bytes) -> list[str]:
     The bundle must parse as strict JSON and validate as a FHIR R4 Bundle; name the
     envelope's subject in ``Bundle.identifier``; and every resource must carry the
     envelope's marking and a category tag that the envelope's scope names, belong to that
-    category by the shared mapping, be about the subject, and (for a history category)
-    be dated inside the category's approved period.
+    category by the shared mapping, be about the subject, hold nothing beyond its
+    released form, and (for a history category) meet the category's approved period.
     """
     problems: list[str] = []
     if envelope.kind != "release":
@@ -113,10 +118,13 @@ def check_release(envelope: ReleaseEnvelope, bundle_json: bytes) -> list[str]:
     if len(resources) != len(document.get("entry", [])):
         problems.append("every entry of a release carries a resource")
     referenced = _references(resources)
+    released = frozenset(
+        f"{r['resourceType']}/{r['id']}" for r in resources if isinstance(r.get("id"), str)
+    )
     for number, resource in enumerate(resources, start=1):
         where = f"entry {number} ({resource['resourceType']}/{resource.get('id', '?')})"
         problems.extend(_label_problems(where, resource, marking))
-        problems.extend(_resource_problems(where, resource, scope, referenced))
+        problems.extend(_resource_problems(where, resource, scope, referenced, released))
     if sum(1 for r in resources if r["resourceType"] == "Patient") > 1:
         problems.append("a release holds at most one Patient")
     return problems
@@ -164,11 +172,27 @@ def _references(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
     return links
 
 
+def _beyond_form(
+    where: str, resource: Mapping[str, Any], expected: Mapping[str, Any], tags: Sequence[str]
+) -> list[str]:
+    """Elements the resource carries beyond its released form under ``tags``."""
+    actual = {key: value for key, value in resource.items() if key != "meta"}
+    extra = extra_paths(actual, expected)
+    if not extra:
+        return []
+    return [
+        f"{where} carries {', '.join(extra)}, which a release under {', '.join(tags)} "
+        "never holds (outside the allow-list, another category's codes, a reference to "
+        "something not released, or outside the approved period)"
+    ]
+
+
 def _resource_problems(
     where: str,
     resource: Mapping[str, Any],
     scope: Mapping[str, Sequence[ScopeItem]],
     referenced: Mapping[str, set[str]],
+    released: frozenset[str],
 ) -> list[str]:
     tags = category_tags(resource)
     if not tags:
@@ -178,21 +202,19 @@ def _resource_problems(
         for tag in tags
         if tag not in scope
     ]
-    problems.extend(
-        f"{where} carries {element}, which a release never holds"
-        for element in DROPPED_ELEMENTS
-        if element in resource
-    )
     resource_type = resource["resourceType"]
     if resource_type == "Patient":
-        return problems + _patient_problems(where, resource, tags)
+        return problems + _patient_problems(where, resource, tags, scope, released)
     if resource_type in _LINKED_BY_TYPE:
         link = _LINKED_BY_TYPE[resource_type]
         if tags != [link.category]:
             problems.append(f"{where} belongs only under {link.category}, not {', '.join(tags)}")
-        elif f"{resource_type}/{resource.get('id')}" not in referenced[link.category]:
+            return problems
+        if f"{resource_type}/{resource.get('id')}" not in referenced[link.category]:
             problems.append(f"{where} is not referenced by a released {link.category} resource")
-        return problems
+        return problems + _beyond_form(
+            where, resource, released_form(resource, link.category, released), tags
+        )
     if resource_type not in SUBJECT_ELEMENTS:
         return [*problems, f"{where} is a resource type no category releases"]
 
@@ -206,6 +228,9 @@ def _resource_problems(
     subjects = references_at(resource, SUBJECT_ELEMENTS[resource_type])
     if RELEASE_PATIENT_REFERENCE not in subjects:
         problems.append(f"{where} is not about the release subject ({RELEASE_PATIENT_REFERENCE})")
+    problems.extend(
+        _beyond_form(where, resource, released_form(resource, category, released), tags)
+    )
     if category in EVENT_CATEGORIES and category in scope:
         when = event_date(resource)
         if when is None:
@@ -222,20 +247,19 @@ def _resource_problems(
     return problems
 
 
-def _patient_problems(where: str, patient: Mapping[str, Any], tags: Sequence[str]) -> list[str]:
+def _patient_problems(
+    where: str,
+    patient: Mapping[str, Any],
+    tags: Sequence[str],
+    scope: Mapping[str, Sequence[ScopeItem]],
+    released: frozenset[str],
+) -> list[str]:
     problems: list[str] = []
     unknown = [tag for tag in tags if tag not in PATIENT_ELEMENTS]
     if unknown:
-        problems.append(f"{where}: a Patient is released only under identity or gp_registration")
+        problems.append(f"{where}: a Patient is released only under {', '.join(PATIENT_ELEMENTS)}")
     if patient.get("id") != RELEASE_PATIENT_ID:
         problems.append(f"{where}: the released Patient's id must be {RELEASE_PATIENT_ID!r}")
-    allowed = {"resourceType", "id", "meta"}
-    for tag in tags:
-        allowed.update(PATIENT_ELEMENTS.get(tag, ()))
-    extra = sorted(set(patient) - allowed)
-    if extra:
-        problems.append(
-            f"{where} carries {', '.join(extra)}, which its categories "
-            f"({', '.join(tags)}) do not release"
-        )
-    return problems
+        return problems
+    expected = released_patient(patient, tags, scope, released)
+    return problems + _beyond_form(where, patient, expected, tags)
