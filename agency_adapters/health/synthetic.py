@@ -70,6 +70,7 @@ def synthetic_patient_bundle(seed: int = 0, *, today: date) -> dict[str, Any]:
     patient_id = f"synthetic-patient-{seed}"
     subject = {"reference": f"Patient/{patient_id}", "display": "Synthetic Patient"}
     age_days = rng.randint(16 * 365, 45 * 365)
+    moved_in = days_ago(400, 600)
 
     practice = {
         "resourceType": "Organization",
@@ -90,10 +91,29 @@ def synthetic_patient_bundle(seed: int = 0, *, today: date) -> dict[str, Any]:
         "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": synthetic_nhs_number(rng)}],
         "active": True,
         "name": [{"use": "official", "family": "Synthetic", "given": [rng.choice(_GIVEN_NAMES)]}],
-        "telecom": [{"system": "email", "value": f"patient{seed}@synthetic.invalid"}],
+        "telecom": [
+            {
+                "system": "email",
+                "value": f"patient{seed}@synthetic.invalid",
+                "period": {"start": days_ago(900, 1000)},
+            }
+        ],
         "gender": rng.choice(("female", "male", "other", "unknown")),
         "birthDate": (today - timedelta(days=age_days)).isoformat(),
-        "address": [{"line": [f"{seed + 2} Synthetic Road"], "city": "Testtown"}],
+        "address": [
+            {
+                "use": "home",
+                "line": [f"{seed + 2} Synthetic Road"],
+                "city": "Testtown",
+                "period": {"start": moved_in},
+            },
+            {
+                "use": "old",
+                "line": [f"{seed + 40} Former Street"],
+                "city": "Testtown",
+                "period": {"start": days_ago(1500, 2000), "end": moved_in},
+            },
+        ],
         "generalPractitioner": [{"reference": "Organization/gp-practice"}],
     }
 
@@ -161,6 +181,16 @@ def synthetic_patient_bundle(seed: int = 0, *, today: date) -> dict[str, Any]:
             "medicationCodeableConcept": {"text": "Sertraline 50mg tablets"},
             "subject": subject,
             "effectiveDateTime": days_ago(140, 149),
+            # What the release must not let slip when only medication is approved.
+            "reasonCode": [{"text": "Moderate depressive episode"}],
+            "reasonReference": [{"reference": "Condition/cond-depression"}],
+            "dosage": [
+                {
+                    "text": "One tablet daily for depression",
+                    "patientInstruction": "Take in the morning; for low mood",
+                    "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                }
+            ],
         },
         {
             "resourceType": "MedicationStatement",
