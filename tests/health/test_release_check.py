@@ -22,6 +22,7 @@ TODAY = date(2025, 6, 1)
 SUBJECT_REF = "subj-7f3a9c"
 MARKING = Marking(tier="OFFICIAL", sensitive=True, descriptors=("PERSONAL_DATA",))
 YEAR = (date(2024, 6, 1), TODAY)
+JUSTIFIED: dict[str, Any] = {"justification_present": True}
 CATEGORIES = (
     "mental_health_diagnoses",
     "medication",
@@ -240,3 +241,129 @@ def test_require_release_matches_raises_with_the_problems(release: bytes) -> Non
 
     assert len(caught.value.problems) == 1
     assert "subj-someone-else" in str(caught.value)
+
+
+# --- issue 8: the check shares the builder's allow-list and period rules ----------------
+
+
+def medication_statement(bundle: dict[str, Any], ident: str) -> dict[str, Any]:
+    return next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "MedicationStatement" and e["resource"]["id"] == ident
+    )
+
+
+def test_an_ongoing_medication_begun_before_the_period_passes(release: bytes) -> None:
+    salbutamol = medication_statement(json.loads(release), "med-salbutamol")
+
+    assert salbutamol["effectivePeriod"]["start"] < YEAR[0].isoformat()
+    assert "end" not in salbutamol["effectivePeriod"]
+    assert check_release(envelope(), release) == []
+
+
+def test_a_medication_that_ended_before_the_period_is_rejected(release: bytes) -> None:
+    def end_it(bundle: dict[str, Any]) -> None:
+        medication_statement(bundle, "med-salbutamol")["effectivePeriod"]["end"] = "2024-05-31"
+
+    one_problem(
+        check_release(envelope(), tampered(release, end_it)),
+        "MedicationStatement/med-salbutamol",
+        "outside the approved period for medication",
+    )
+
+
+def test_a_reason_code_on_a_medication_is_rejected(release: bytes) -> None:
+    def add_reason(bundle: dict[str, Any]) -> None:
+        medication_statement(bundle, "med-sertraline")["reasonCode"] = [{"text": "Depression"}]
+
+    one_problem(
+        check_release(envelope(), tampered(release, add_reason)),
+        "MedicationStatement/med-sertraline",
+        "carries reasonCode",
+    )
+
+
+def test_dosage_text_is_rejected(release: bytes) -> None:
+    def add_text(bundle: dict[str, Any]) -> None:
+        dosage = medication_statement(bundle, "med-sertraline")["dosage"][0]
+        dosage["patientInstruction"] = "for low mood"
+
+    one_problem(
+        check_release(envelope(), tampered(release, add_text)),
+        "carries dosage[0].patientInstruction",
+    )
+
+
+def test_a_reason_reference_to_a_resource_not_released_is_rejected() -> None:
+    record = synthetic_patient_bundle(3, today=TODAY)
+    medication_only = (
+        ScopeItem(category="medication", period_from=YEAR[0], period_to=YEAR[1], **JUSTIFIED),
+    )
+    bundle_json = build_release(
+        record, medication_only, marking=MARKING, subject_ref=SUBJECT_REF
+    ).bundle_json
+
+    def point_at_diagnosis(bundle: dict[str, Any]) -> None:
+        medication_statement(bundle, "med-sertraline")["reasonReference"] = [
+            {"reference": "Condition/cond-depression"}
+        ]
+
+    assert check_release(envelope(scope=medication_only), bundle_json) == []
+    one_problem(
+        check_release(envelope(scope=medication_only), tampered(bundle_json, point_at_diagnosis)),
+        "carries reasonReference",
+    )
+
+
+def test_a_coding_of_another_category_is_rejected(release: bytes) -> None:
+    def add_physical_code(bundle: dict[str, Any]) -> None:
+        condition = resource_of(bundle, "Condition")
+        condition["code"]["coding"].append(
+            {"system": "http://snomed.info/sct", "code": "195967001"}
+        )
+
+    one_problem(
+        check_release(envelope(), tampered(release, add_physical_code)), "carries code.coding[1]"
+    )
+
+
+def test_a_condition_with_an_unclassified_code_is_rejected(release: bytes) -> None:
+    def add_unknown_code(bundle: dict[str, Any]) -> None:
+        condition = resource_of(bundle, "Condition")
+        condition["code"]["coding"].append(
+            {"system": "http://snomed.info/sct", "code": "191526005"}
+        )
+
+    one_problem(
+        check_release(envelope(), tampered(release, add_unknown_code)),
+        "belongs to no releasable category",
+    )
+
+
+def test_contact_details_outside_the_approved_period_are_rejected() -> None:
+    record = synthetic_patient_bundle(3, today=TODAY)
+    contact = (
+        ScopeItem(
+            category="contact_address_history",
+            period_from=YEAR[0],
+            period_to=YEAR[1],
+            **JUSTIFIED,
+        ),
+    )
+    bundle_json = build_release(
+        record, contact, marking=MARKING, subject_ref=SUBJECT_REF
+    ).bundle_json
+
+    def add_old_address(bundle: dict[str, Any]) -> None:
+        resource_of(bundle, "Patient")["address"].append(
+            {"line": ["9 Former Street"], "period": {"start": "2019-01-01", "end": "2020-01-01"}}
+        )
+
+    assert "address" in resource_of(json.loads(bundle_json), "Patient")
+    assert check_release(envelope(scope=contact), bundle_json) == []
+    one_problem(
+        check_release(envelope(scope=contact), tampered(bundle_json, add_old_address)),
+        "Patient/subject",
+        "carries address[1]",
+    )
