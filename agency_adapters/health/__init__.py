@@ -1,7 +1,8 @@
 """The health node's edge to its clinical record (FHIR R4).
 
-Build a release bundle from a patient's record for an approved scope
-(:func:`build_release`, rules in :mod:`agency_adapters.health.mapping`), record each
+Build a release bundle from a patient's record for an approved scope, closed by default
+(:func:`build_release`, rules and allow-lists in :mod:`agency_adapters.health.mapping`;
+what it withheld and why in ``ReleaseResult.withheld``), record each
 disclosure in the node's local log (:class:`DisclosureLog`), and make synthetic records
 for tests and the demo (:func:`synthetic_patient_bundle`). Never real data in tests.
 """
@@ -18,6 +19,7 @@ from agency_adapters.health.release_builder import (
     InvalidRecord,
     ReleaseResult,
     UnsupportedScope,
+    WithheldResource,
     build_release,
     validate_bundle,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "LogAnchor",
     "ReleaseResult",
     "UnsupportedScope",
+    "WithheldResource",
     "build_release",
     "nhs_number_valid",
     "synthetic_patient_bundle",
