@@ -245,6 +245,8 @@ class _Selection:
         return found
 
     def _patient_tags(self, dropped: set[int]) -> list[str]:
+        if self.patient_position in dropped:
+            return []
         patient = self.resources[self.patient_position]
         tags = [category for category in PATIENT_ELEMENTS if category in self.scope]
         if "gp_registration" in tags and not self._linked({}, ["gp_registration"]).keys() - (
@@ -274,7 +276,7 @@ class _Selection:
             self._report_contact_entries()
         # A released form that is not valid FHIR (a required element was not on the
         # allow-list, or pointed at something withheld) is withheld in turn, and the
-        # rest recomputed, until nothing changes.
+        # rest recomputed, until nothing changes (each round drops at least one more).
         dropped: set[int] = set()
         while True:
             chosen = {p: c for p, c in self.events.items() if p not in dropped}

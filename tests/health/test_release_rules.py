@@ -273,6 +273,22 @@ def test_a_medication_period_ending_before_it_starts_is_withheld_and_reported() 
     assert [w.resource for w in result.withheld] == ["MedicationStatement/m"]
 
 
+def test_a_statement_whose_medication_is_not_in_the_record_is_withheld_and_reported() -> None:
+    dangling = statement("ms-1", "active", effectiveDateTime="2024-05-01")
+    del dangling["medicationCodeableConcept"]
+    dangling["medicationReference"] = {"reference": "Medication/absent", "display": "Drug"}
+    kept = statement("ms-2", "active", effectiveDateTime="2024-05-01")
+    scope = [item("medication")]
+
+    result = build(record(dangling, kept), scope)
+
+    assert set(released(result)) == {"MedicationStatement/ms-2"}
+    [withheld] = result.withheld
+    assert withheld.resource == "MedicationStatement/ms-1"
+    assert "not valid FHIR" in withheld.reason
+    assert passes_the_receivers_check(result, scope)
+
+
 # --- 3. A medication-only release says nothing of the diagnosis ------------------------
 
 
