@@ -96,12 +96,15 @@ def referral_fields(**overrides: Any) -> EnvelopeFields:
 
 # A lawful Prevent referral without consent (REFERENCE.md 2.1-2.3, 3.2): CDA 1998 s115
 # power, public task, Art 9(2)(g) with DPA 2018 Sch 1 para 18, consent not sought because
-# seeking it would prejudice the outcome.
+# seeking it would prejudice the outcome; health names its exception to the common law
+# duty of confidentiality, the public interest (seed 004 Appendix 4a: "The CLDC is an
+# additional legal requirement for health").
 REFERRAL_LEGAL_BASIS: dict[str, Any] = {
     "powers": ["CDA1998-s115"],
     "art6": "UKGDPR-A6-1e",
     "art9": "UKGDPR-A9-2g",
     "sch1": "DPA2018-S1P2p18",
+    "confidentiality": ["CLDC-PUBINT"],
 }
 REFERRAL_CONSENT: dict[str, Any] = {
     "state": "NOT_SOUGHT",

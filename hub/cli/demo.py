@@ -59,12 +59,14 @@ DEMO_REFERRAL_DRAFT: dict[str, Any] = {
         "purpose": "PREVENT_REFERRAL",
         "urgency": "routine",
         # The lawful basis (REFERENCE.md 2.1): a power to share, public task, and for the
-        # special category data a referral holds, Art 9(2)(g) with DPA 2018 Sch 1 para 18.
+        # special category data a referral holds, Art 9(2)(g) with DPA 2018 Sch 1 para 18;
+        # without consent health names its exception to confidentiality (GW-13).
         "legal_basis": {
             "powers": ["CDA1998-s115", "CTSA2015-s38"],
             "art6": "UKGDPR-A6-1e",
             "art9": "UKGDPR-A9-2g",
             "sch1": "DPA2018-S1P2p18",
+            "confidentiality": ["CLDC-PUBINT"],
             "agreement": "DSA-WILTS-PREVENT-2026",
         },
         # Not told: the referrer judged that telling them could increase the risk.

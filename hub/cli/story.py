@@ -122,6 +122,8 @@ class Story:
                 "art6": "UKGDPR-A6-1e",
                 "art9": "UKGDPR-A9-2g",
                 "sch1": "DPA2018-S1P2p18",
+                # Health refers without consent: the CLDC exception it relies on (GW-13).
+                "confidentiality": ["CLDC-PUBINT"],
                 "agreement": "DSA-WILTS-PREVENT-2026",
             },
             "consent": WITHOUT_CONSENT,
@@ -191,6 +193,9 @@ class Story:
                 "art6": "UKGDPR-A6-1e",
                 "art9": "UKGDPR-A9-2g",
                 "sch1": "DPA2018-S1P2p10",
+                # The public interest health's release relies on to set aside confidence
+                # (GW-13; seed 004 Appendix 4a section 5).
+                "confidentiality": ["CLDC-PUBINT"],
             },
             "consent": WITHOUT_CONSENT,
             "scope": scope,

@@ -166,6 +166,12 @@ class LegalBasis(WireModel):
     agreement: GatewayId | None = None
     # RQ-12: the requester states it needs the data for its public task (Art 6(1)(ea)).
     public_task_statement: bool = False
+    # The discloser's appropriate policy document reference, where a Schedule 1 condition
+    # needs one (DPA 2018 Sch 1 para 5; rule GW-14).
+    appropriate_policy_document: GatewayId | None = None
+    # The registry id of the statutory function an implied power to share rests on (seed
+    # 001, 003 Annex 1: a power implied because sharing is necessary for it; rule GW-15).
+    statutory_function: GatewayId | None = None
 
 
 class Consent(WireModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hub.model import Consent, EnvelopeFields, Violation
 from hub.policy.facts import PolicyFacts
-from hub.policy.lawful_basis import cited_gateways
+from hub.policy.lawful_basis import CONSENT_STATES, cited_gateways
 from hub.policy.registry import Gateway, Registry
 
 __all__ = [
@@ -26,12 +26,17 @@ __all__ = [
 # the Channel steps, where consent is what the process turns on (REFERENCE.md 4).
 CONSENT_CHECKED_KINDS = frozenset({"case_open", "consent_record", "panel_outcome"})
 
-# States that are consent to share; every other state is sharing without consent.
-CONSENT_STATES = frozenset({"OBTAINED", "CHILD_PARENT_CONSENT", "CHILD_OWN_CONSENT"})
+# CONSENT_STATES (from lawful_basis): states that are consent to share; every other
+# state is sharing without consent.
 # Under-18 consent given by a parent or guardian (for Channel support, CS-04).
 _PARENTAL_CONSENT_STATES = frozenset({"OBTAINED", "CHILD_PARENT_CONSENT"})
 _CHILD_STATES = frozenset({"CHILD_PARENT_CONSENT", "CHILD_OWN_CONSENT"})
 _UNDER_18 = frozenset({"UNDER_16", "AGED_16_17"})
+
+# "Not yet sought: to be sought as the support plan sets out" (REFERENCE 4.2 stage 7;
+# seed 004 para 59) fits only sharing for a Channel panel's assessment, before support.
+SUPPORT_PLAN_REASON = "NOT_YET_SOUGHT_SUPPORT_PLAN"
+_REASON_PURPOSES = {SUPPORT_PLAN_REASON: frozenset({"CHANNEL_ASSESSMENT"})}
 
 # Why consent was deliberately not sought (REFERENCE.md 3.2 NOT_SOUGHT, 6A).
 NOT_SOUGHT_REASONS = frozenset(
@@ -42,16 +47,15 @@ NOT_SOUGHT_REASONS = frozenset(
         "CANNOT_CONTACT",
         "TERRORISM_RISK",
         "DECONFLICTION_STAGE",
+        SUPPORT_PLAN_REASON,
     }
 )
-
-CHANNEL_SUPPORT = "CHANNEL_SUPPORT"
 
 
 def check_consent(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
-    """CS-01..CS-07, GW-00 and DC-TERR-1 for kinds that share or turn on consent.
+    """CS-01..CS-08, GW-00 and DC-TERR-1 for kinds that share or turn on consent.
 
     The checks that depend on the gateways cited (GW-00, CS-05 and the gateway half of
     CS-03) apply to the kinds that must cite a lawful basis; on the Channel steps
@@ -73,18 +77,22 @@ def check_consent(
                 ),
             )
         ]
+    purpose = registry.purpose(fields.purpose)
+    needs_consent = purpose is not None and purpose.consent_required
     violations = [
-        *_state_shape(consent),
+        *_state_shape(fields, consent),
         *_age_fit(consent),
-        *_channel_support(fields, consent),
-        *_not_to_be_told(fields, consent),
+        *_channel_support(fields, consent, needs_consent),
+        *_not_to_be_told(fields, consent, needs_consent),
     ]
     if discloses:
         violations.extend(_gateways_without_consent(fields, consent, registry))
+        if needs_consent:
+            violations.extend(_adult_consent_for_purpose(fields, consent))
     return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
 
 
-def _state_shape(consent: Consent) -> list[Violation]:
+def _state_shape(fields: EnvelopeFields, consent: Consent) -> list[Violation]:
     violations: list[Violation] = []
     if consent.state == "UNKNOWN":
         violations.append(
@@ -110,6 +118,23 @@ def _state_shape(consent: Consent) -> list[Violation]:
                 message=(
                     f"consent was not sought and {given}: set consent.reason_code to one of "
                     f"{', '.join(sorted(NOT_SOUGHT_REASONS))}"
+                ),
+            )
+        )
+    allowed_for = _REASON_PURPOSES.get(consent.reason_code or "")
+    if (
+        consent.state == "NOT_SOUGHT"
+        and allowed_for is not None
+        and fields.purpose not in allowed_for
+    ):
+        violations.append(
+            Violation(
+                rule="CS-02",
+                path="$.consent.reason_code",
+                message=(
+                    f"{consent.reason_code} (not yet sought: to be sought as the support plan "
+                    f"sets out) fits only {', '.join(sorted(allowed_for))}, not "
+                    f"{fields.purpose}: give the reason consent was not sought"
                 ),
             )
         )
@@ -155,14 +180,17 @@ def _age_fit(consent: Consent) -> list[Violation]:
     return violations
 
 
-def _channel_support(fields: EnvelopeFields, consent: Consent) -> list[Violation]:
+def _channel_support(
+    fields: EnvelopeFields, consent: Consent, needs_consent: bool
+) -> list[Violation]:
     """CS-04: Channel support for an under-18 needs parent or guardian consent (CTSA s36(4)).
 
+    Applies to every purpose the registry marks ``consent_required`` (Channel support).
     An unstated age band counts as possibly under 18, so the rule cannot be side-stepped
     by leaving ``subject_age`` at its default. A ``consent_record`` that records a refusal
     or withdrawal is not support being given and is let through.
     """
-    if fields.purpose != CHANNEL_SUPPORT or consent.subject_age == "ADULT":
+    if not needs_consent or consent.subject_age == "ADULT":
         return []
     if fields.kind == "consent_record" and consent.state not in CONSENT_STATES:
         return []
@@ -183,7 +211,46 @@ def _channel_support(fields: EnvelopeFields, consent: Consent) -> list[Violation
     return [Violation(rule="CS-04", path="$.consent.given_by", message=message)]
 
 
-def _not_to_be_told(fields: EnvelopeFields, consent: Consent) -> list[Violation]:
+def _adult_consent_for_purpose(fields: EnvelopeFields, consent: Consent) -> list[Violation]:
+    """CS-08: sharing for Channel support needs the adult's own consent, whatever is cited.
+
+    Seed 004 para 43: the person "must also consent to participating in the process and
+    for their personal sensitive information to be shared with multi-agency partners";
+    Appendix 5: Channel "requires the consent of the individual and or their parent or
+    guardian (if aged under 18 years) to participate"; CTSA 2015 s36(4). Consent is
+    checked per purpose, not per gateway: citing s38 or LGA 1972 s111 beside s36 does not
+    make support-stage sharing lawful without it. Under-18s (and an unstated age) are
+    CS-04's; a child state for an adult is CS-07's.
+    """
+    if consent.subject_age != "ADULT" or consent.state in {
+        "CHILD_PARENT_CONSENT",
+        "CHILD_OWN_CONSENT",
+    }:
+        return []
+    if consent.state == "OBTAINED" and consent.given_by != "PARENT_OR_GUARDIAN":
+        return []
+    return [
+        Violation(
+            rule="CS-08",
+            path="$.consent.state",
+            message=(
+                f"sharing for {fields.purpose} needs the adult's own consent (CTSA 2015 "
+                f"s36(4)); the consent position is {consent.state}"
+                + (
+                    " given by a parent or guardian"
+                    if consent.given_by == "PARENT_OR_GUARDIAN"
+                    else ""
+                )
+                + ": seek it as the support plan sets out, or share for the panel's "
+                "assessment (CHANNEL_ASSESSMENT) instead"
+            ),
+        )
+    ]
+
+
+def _not_to_be_told(
+    fields: EnvelopeFields, consent: Consent, needs_consent: bool
+) -> list[Violation]:
     """DC-TERR-1: a subject who must not be told cannot be in a consent-based step.
 
     Channel support is voluntary and consent-based, so such a case is routed to police-led
@@ -193,7 +260,7 @@ def _not_to_be_told(fields: EnvelopeFields, consent: Consent) -> list[Violation]
     if not consent.subject_not_to_be_told:
         return []
     violations: list[Violation] = []
-    if fields.purpose == CHANNEL_SUPPORT:
+    if needs_consent:
         violations.append(
             Violation(
                 rule="DC-TERR-1",

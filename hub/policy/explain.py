@@ -8,6 +8,12 @@ from hub.policy.registry import Registry
 
 __all__ = ["explain_markdown"]
 
+_APD_WORDS = {
+    "not_needed": "no",
+    "needed": "yes",
+    "needed_unless_to_competent_authority": "yes, unless to a competent authority",
+}
+
 
 def _cell(value: object) -> str:
     if isinstance(value, bool):
@@ -43,7 +49,11 @@ def explain_markdown(registry: Registry) -> str:
         "## Lawful gateways",
         "",
         "Who may rely on a gateway (as discloser) and to whom it permits disclosure, by agency",
-        "type; `ANY` admits every type.",
+        "type; `ANY` admits every type. Each discloser and each recipient must be covered by a",
+        "gateway in every layer cited (GW-08, GW-09). Consent for Channel support follows the",
+        "purpose (see Purposes), not the gateway. *APD*: whether relying on it needs an",
+        "appropriate policy document reference (GW-14); *function*: an enactment conferring a",
+        "statutory function that the implied power (IMPLIED-FUNCTION, GW-15) may rest on.",
         "",
         *_table(
             (
@@ -54,6 +64,8 @@ def explain_markdown(registry: Registry) -> str:
                 "to whom",
                 "consent needed",
                 "overrides refusal",
+                "APD",
+                "function",
                 "citation",
             ),
             (
@@ -65,6 +77,8 @@ def explain_markdown(registry: Registry) -> str:
                     g.to_whom,
                     g.consent_required,
                     g.overrides_refusal,
+                    _APD_WORDS[g.appropriate_policy_document],
+                    g.statutory_function,
                     g.citation,
                 )
                 for g in registry.gateways
@@ -75,6 +89,8 @@ def explain_markdown(registry: Registry) -> str:
         "",
         f"A request names at most {registry.settings.max_scope_categories} categories; "
         f"these ids are refused as 'whole record': {_cell(registry.settings.whole_record_ids)}.",
+        "The longest periods are local policy defaults for proportionality, not law: the sources",
+        "set no period for any category.",
         "",
         *_table(
             (
@@ -102,25 +118,70 @@ def explain_markdown(registry: Registry) -> str:
         "",
         "## Purposes",
         "",
+        "*Law enforcement*: sharing for the prevention or detection of crime, which goes to no",
+        "one but the police or another competent authority (GW-10). *Consent needed*: sharing",
+        "for the purpose needs the person's consent (a parent's or guardian's under 18) whatever",
+        "gateway is cited (CS-08, CS-04). *Function*: the statutory function the purpose serves",
+        "(GW-15).",
+        "",
         *_table(
-            ("id", "name", "message kinds", "routine deadline (h)", "urgent deadline (h)"),
+            (
+                "id",
+                "name",
+                "message kinds",
+                "law enforcement",
+                "consent needed",
+                "function",
+                "source",
+            ),
             (
                 (
                     p.id,
                     p.name,
                     p.kinds,
-                    p.deadlines.routine_hours if p.deadlines else None,
-                    p.deadlines.urgent_hours if p.deadlines else None,
+                    p.law_enforcement,
+                    p.consent_required,
+                    p.statutory_function,
+                    p.source,
                 )
                 for p in registry.purposes
+            ),
+        ),
+        "",
+        "### Request deadlines",
+        "",
+        "The sources set no time limit for answering a request: where *local policy* is yes, the",
+        "hours are a local policy choice, not law.",
+        "",
+        *_table(
+            ("purpose", "routine (h)", "urgent (h)", "local policy", "basis"),
+            (
+                (
+                    p.id,
+                    p.deadlines.routine_hours,
+                    p.deadlines.urgent_hours,
+                    p.deadlines.local_policy,
+                    p.deadlines.basis,
+                )
+                for p in registry.purposes
+                if p.deadlines is not None
             ),
         ),
         "",
         "## Agency types",
         "",
         *_table(
-            ("id", "name", "public body", "competent authority (DPA 2018 Sch 7)"),
-            ((a.id, a.name, a.public_body, a.competent_authority) for a in registry.agency_types),
+            (
+                "id",
+                "name",
+                "public body",
+                "competent authority (DPA 2018 Sch 7)",
+                "common law confidentiality (GW-13)",
+            ),
+            (
+                (a.id, a.name, a.public_body, a.competent_authority, a.common_law_confidentiality)
+                for a in registry.agency_types
+            ),
         ),
         "",
         "## Protective markings",

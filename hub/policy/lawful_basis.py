@@ -27,6 +27,7 @@ from hub.policy.registry import Gateway, GatewayFamily, Registry
 
 __all__ = [
     "ANY_AGENCY",
+    "CONSENT_STATES",
     "LEGITIMATE_INTEREST_BASES",
     "SLOT_FAMILIES",
     "CitedGateway",
@@ -81,6 +82,9 @@ _FAMILY_SLOT = {
 # (REFERENCE.md 2.2, ICO guidance [SRC:S12]).
 RECOGNISED_LEGITIMATE_INTEREST = "UKGDPR-A6-1ea"
 LEGITIMATE_INTEREST_BASES = frozenset({RECOGNISED_LEGITIMATE_INTEREST, "UKGDPR-A6-1f"})
+
+# Consent states that are consent to share (the common law duty is then met).
+CONSENT_STATES = frozenset({"OBTAINED", "CHILD_PARENT_CONSENT", "CHILD_OWN_CONSENT"})
 
 # Prevent referrals and Channel case packs are special category by default: ideology,
 # religion, politics and health are inherent in them (REFERENCE.md 3.4 SC-04).
@@ -166,7 +170,7 @@ def scope_categories(fields: EnvelopeFields) -> tuple[ScopeItem, ...]:
 def check_lawful_basis(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
-    """Apply the layered test (GW-01..GW-12, GW-EX); consent-related GW-00 is in consent.
+    """Apply the layered test (GW-01..GW-15, GW-EX); consent-related GW-00 is in consent.
 
     Kinds in ``settings.legal_basis_required_for`` must cite a complete basis. Other
     kinds need not cite one, but what they do cite is still checked: the ids exist, sit
@@ -194,9 +198,14 @@ def check_lawful_basis(
     violations: list[Violation] = []
     violations.extend(_unknown_or_misplaced(cited))
     violations.extend(_who_and_to_whom(cited, disclosers, receivers, registry))
+    violations.extend(_competent_authority_for_law_enforcement(fields, receivers, registry))
     violations.extend(_legitimate_interests(legal_basis, disclosers, registry))
+    violations.extend(_named_function(fields, legal_basis, cited, disclosers, registry))
     if required:
         violations.extend(_layers_complete(fields, legal_basis, cited, disclosers, registry))
+        violations.extend(_common_law_confidentiality(fields, cited, disclosers, registry))
+        if fields.kind != "information_request":
+            violations.extend(_appropriate_policy_document(legal_basis, cited, receivers, registry))
     return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
 
 
@@ -260,59 +269,257 @@ def _who_and_to_whom(
     receivers: Sequence[Party],
     registry: Registry,
 ) -> list[Violation]:
+    """GW-08 and GW-09, judged per party and per layer, not per gateway.
+
+    Each discloser needs, in every layer (slot) cited, a gateway it may rely on; each
+    receiver needs, in every layer cited, a gateway that permits disclosure to it. A case
+    pack to three panel members may cite one power that reaches two of them and another
+    that reaches the third: every member is covered, so nothing is refused.
+    """
+    by_slot: dict[str, list[CitedGateway]] = {}
+    for item in cited:
+        if item.gateway is not None and item.well_placed:
+            by_slot.setdefault(item.slot, []).append(item)
+    violations: list[Violation] = []
+    for slot, items in by_slot.items():
+        gateways = [item.gateway for item in items if item.gateway is not None]
+        path = items[0].path if len(items) == 1 else f"$.legal_basis.{slot}"
+        names = ", ".join(g.id for g in gateways)
+        barred = [
+            p
+            for p in disclosers
+            if not any(_admits(g.who, p.agency_type) for g in gateways)
+            # GW-11 already says why a public body cannot rely on (ea) or (f).
+            and not (
+                all(g.id in LEGITIMATE_INTEREST_BASES for g in gateways) and _is_public(p, registry)
+            )
+        ]
+        if barred:
+            whose = "; ".join(f"{g.id} is for {', '.join(g.who)}" for g in gateways)
+            violations.append(
+                Violation(
+                    rule="GW-08",
+                    path=path,
+                    message=(
+                        f"{_parties(barred)} cannot rely on {names} as discloser ({whose}); "
+                        "cite a gateway the discloser may rely on, or address the message "
+                        "to a discloser who may"
+                    ),
+                )
+            )
+        unreached = [
+            p for p in receivers if not any(_admits(g.to_whom, p.agency_type) for g in gateways)
+        ]
+        if unreached:
+            reach = "; ".join(f"{g.id} to {', '.join(g.to_whom) or 'no one'}" for g in gateways)
+            violations.append(
+                Violation(
+                    rule="GW-09",
+                    path=path,
+                    message=(
+                        f"no gateway cited in legal_basis.{slot} permits disclosure to "
+                        f"{_parties(unreached)} ({reach}); cite one that permits disclosure "
+                        "to each recipient"
+                    ),
+                )
+            )
+    return violations
+
+
+def _competent_authority_for_law_enforcement(
+    fields: EnvelopeFields, receivers: Sequence[Party], registry: Registry
+) -> list[Violation]:
+    """GW-10: the competent-authority test follows the purpose, not the citation.
+
+    Seed 004 Appendix 4: "if the sharing is to any organisation other than the Police, if
+    the disclosure is for the purposes of the prevention and detection of crime, that
+    receiving organisation must be a competent authority". That is DPA 2018 Part 3
+    processing, so it binds purposes the registry marks ``law_enforcement``. A Prevent
+    referral or request, or Channel, is a safeguarding purpose: UK GDPR processing that a
+    local authority may receive, whatever Schedule 1 condition or exemption is cited
+    (Appendix 4a sends a referral citing s115 and Sch 2 para 2 to the local authority).
+    """
+    purpose = registry.purpose(fields.purpose)
+    if purpose is None or not purpose.law_enforcement:
+        return []
+    not_competent = [p for p in receivers if not _is_competent(p, registry)]
+    if not not_competent:
+        return []
+    return [
+        Violation(
+            rule="GW-10",
+            path="$.recipients",
+            message=(
+                f"{purpose.id} is sharing for the prevention or detection of crime (DPA 2018 "
+                f"Part 3), which goes to no one but the police or another competent "
+                f"authority (DPA 2018 Sch 7); {_parties(not_competent)} is not one: share "
+                "with them for a safeguarding purpose instead, or only with the police"
+            ),
+        )
+    ]
+
+
+def _common_law_confidentiality(
+    fields: EnvelopeFields,
+    cited: Sequence[CitedGateway],
+    disclosers: Sequence[Party],
+    registry: Registry,
+) -> list[Violation]:
+    """GW-13: a discloser that owes the common law duty names its exception without consent.
+
+    Seed 004 Appendix 4a section 5: "The CLDC is an additional legal requirement for
+    health and must be satisfied in addition to the DPA 2018/HRA1998." With consent the
+    duty is met; without it the disclosure names its exception (public interest, best
+    interests of a person lacking capacity, required or permitted by law) in
+    ``legal_basis.confidentiality``. Requests are left out: the discloser is the one
+    asked, and its release names the exception.
+    """
+    consent = fields.consent
+    if fields.kind == "information_request" or consent is None:
+        return []
+    if consent.state in CONSENT_STATES:
+        return []
+    bound = [
+        p
+        for p in disclosers
+        if (agency := registry.agency(p.agency_type)) is not None
+        and agency.common_law_confidentiality
+    ]
+    if not bound:
+        return []
+    exceptions = [
+        c.gateway
+        for c in cited
+        if c.slot == "confidentiality"
+        and c.well_placed
+        and c.gateway is not None
+        and not c.gateway.consent_required
+    ]
+    unexcepted = [p for p in bound if not any(_admits(g.who, p.agency_type) for g in exceptions)]
+    if not unexcepted:
+        return []
+    return [
+        Violation(
+            rule="GW-13",
+            path="$.legal_basis.confidentiality",
+            message=(
+                f"{_parties(unexcepted)} owes the common law duty of confidentiality and the "
+                f"consent position is {consent.state}: name the exception relied on in "
+                "legal_basis.confidentiality (CLDC-PUBINT public interest, CLDC-BESTINT best "
+                "interests of a person lacking capacity, CLDC-LAW required or permitted by law)"
+            ),
+        )
+    ]
+
+
+def _appropriate_policy_document(
+    legal_basis: LegalBasis,
+    cited: Sequence[CitedGateway],
+    receivers: Sequence[Party],
+    registry: Registry,
+) -> list[Violation]:
+    """GW-14: a Schedule 1 condition that needs an appropriate policy document names it.
+
+    DPA 2018 Sch 1 para 5 (REFERENCE 2.3): relying on a Part 2 condition needs an
+    appropriate policy document; for para 10 not where the disclosure is to a competent
+    authority. Which conditions need one is registry data (``appropriate_policy_document``).
+    """
+    if legal_basis.appropriate_policy_document is not None:
+        return []
     violations: list[Violation] = []
     for item in cited:
         gateway = item.gateway
         if gateway is None or not item.well_placed:
             continue
-        barred = [
-            p
-            for p in disclosers
-            if not _admits(gateway.who, p.agency_type)
-            # GW-11 already says why a public body cannot rely on (ea) or (f).
-            and not (item.gateway_id in LEGITIMATE_INTEREST_BASES and _is_public(p, registry))
-        ]
-        if barred:
-            violations.append(
-                Violation(
-                    rule="GW-08",
-                    path=item.path,
-                    message=(
-                        f"{_parties(barred)} cannot rely on {gateway.id} as discloser (it is "
-                        f"for {', '.join(gateway.who)}); cite a gateway the discloser may "
-                        "rely on, or address the message to a discloser who may"
-                    ),
-                )
+        need = gateway.appropriate_policy_document
+        if need == "not_needed":
+            continue
+        to_non_competent = [p for p in receivers if not _is_competent(p, registry)]
+        if need == "needed_unless_to_competent_authority" and not to_non_competent:
+            continue
+        why = (
+            f" (the disclosure is to {_parties(to_non_competent)}, not a competent authority)"
+            if need == "needed_unless_to_competent_authority"
+            else ""
+        )
+        violations.append(
+            Violation(
+                rule="GW-14",
+                path="$.legal_basis.appropriate_policy_document",
+                message=(
+                    f"relying on {gateway.id} needs the discloser's appropriate policy "
+                    f"document (DPA 2018 Sch 1 para 5){why}: give its reference in "
+                    "legal_basis.appropriate_policy_document"
+                ),
             )
-        unreached = [p for p in receivers if not _admits(gateway.to_whom, p.agency_type)]
-        if unreached:
-            violations.append(
-                Violation(
-                    rule="GW-09",
-                    path=item.path,
-                    message=(
-                        f"{gateway.id} permits disclosure only to {', '.join(gateway.to_whom)}, "
-                        f"not to {_parties(unreached)}; cite a gateway that permits disclosure "
-                        "to them"
-                    ),
-                )
-            )
-        if gateway.requires_competent_authority_recipient:
-            not_competent = [p for p in receivers if not _is_competent(p, registry)]
-            if not_competent:
-                violations.append(
-                    Violation(
-                        rule="GW-10",
-                        path=item.path,
-                        message=(
-                            f"{gateway.id} covers disclosure for the prevention or detection "
-                            f"of crime only to a competent authority (DPA 2018 Sch 7); "
-                            f"{_parties(not_competent)} is not one: rely on another gateway "
-                            "or disclose to the police"
-                        ),
-                    )
-                )
+        )
     return violations
+
+
+def _named_function(
+    fields: EnvelopeFields,
+    legal_basis: LegalBasis,
+    cited: Sequence[CitedGateway],
+    disclosers: Sequence[Party],
+    registry: Registry,
+) -> list[Violation]:
+    """GW-15: an implied power to share names the statutory function it rests on.
+
+    Seeds 001 and 003 (Annex 1): "it will be possible to imply a power to share information
+    because it is necessary for the fulfilment of an organisation's statutory functions."
+    The function named must be one the registry marks ``statutory_function``, and be the
+    discloser's own (its agency type may rely on that entry) or the function the
+    message's purpose serves.
+    """
+    implied = [
+        c.gateway
+        for c in cited
+        if c.gateway is not None and c.well_placed and c.gateway.needs_named_function
+    ]
+    if not implied:
+        return []
+    named = legal_basis.statutory_function
+    names = ", ".join(g.id for g in implied)
+    if named is None:
+        return [
+            Violation(
+                rule="GW-15",
+                path="$.legal_basis.statutory_function",
+                message=(
+                    f"{names} is an implied power: name the statutory function that depends "
+                    "on the sharing in legal_basis.statutory_function (e.g. CareA2014-s42, "
+                    "CA1989-s47, CA2004-s11, CTSA2015-s26)"
+                ),
+            )
+        ]
+    function = registry.gateway(named)
+    if function is None or not function.statutory_function:
+        return [
+            Violation(
+                rule="GW-15",
+                path="$.legal_basis.statutory_function",
+                message=(
+                    f"{named} is not a statutory function in the registry: name one marked "
+                    "statutory_function in gateways.yaml"
+                ),
+            )
+        ]
+    purpose = registry.purpose(fields.purpose)
+    serves = purpose is not None and purpose.statutory_function == named
+    foreign = [p for p in disclosers if not serves and not _admits(function.who, p.agency_type)]
+    if not foreign:
+        return []
+    return [
+        Violation(
+            rule="GW-15",
+            path="$.legal_basis.statutory_function",
+            message=(
+                f"{named} is a function of {', '.join(function.who)}, not of "
+                f"{_parties(foreign)}, and the purpose {fields.purpose} does not serve it: "
+                "name the discloser's own function, or the one the purpose serves"
+            ),
+        )
+    ]
 
 
 def _is_public(party: Party, registry: Registry) -> bool:

@@ -147,6 +147,9 @@ class AgencyTypeEntry(RegistryModel):
     public_body: bool
     # DPA 2018 Sch 7 competent authority for the law enforcement purposes.
     competent_authority: bool
+    # Owes the common law duty of confidentiality as an additional legal requirement, so
+    # a disclosure without consent names its exception to it (GW-13).
+    common_law_confidentiality: bool = False
     summary: str = ""
 
 
@@ -163,9 +166,19 @@ class Gateway(RegistryModel):
     overrides_refusal: bool = False
     # Covers a person who lacks capacity, in their best interests (MCA s4).
     best_interests: bool = False
-    requires_competent_authority_recipient: bool = False
     # An Art 9 condition that must be paired with a Sch 1 condition (Art 9(2)(g)).
     needs_sch1: bool = False
+    # Whether relying on it needs an appropriate policy document reference in
+    # legal_basis.appropriate_policy_document (DPA 2018 Sch 1 para 5; GW-14).
+    appropriate_policy_document: Literal[
+        "not_needed", "needed", "needed_unless_to_competent_authority"
+    ] = "not_needed"
+    # An enactment conferring a statutory function or duty that an implied power to share
+    # may rest on (seed 001, 003 Annex 1); legal_basis.statutory_function may name it.
+    statutory_function: bool = False
+    # An implied power: usable only with legal_basis.statutory_function naming the
+    # function that depends on the sharing (GW-15).
+    needs_named_function: bool = False
     conditions: str = ""
     provenance: str = ""
 
@@ -185,6 +198,10 @@ class DataCategory(RegistryModel):
 class Deadlines(RegistryModel):
     routine_hours: Annotated[int, Field(gt=0)]
     urgent_hours: Annotated[int, Field(gt=0)]
+    # True where the sources set no time limit and the hours are a local policy choice,
+    # not law; ``basis`` says where the figure comes from.
+    local_policy: bool
+    basis: str
 
 
 class Purpose(RegistryModel):
@@ -192,6 +209,16 @@ class Purpose(RegistryModel):
     name: str
     kinds: list[MessageKindRef]
     deadlines: Deadlines | None = None
+    # Sharing for the law enforcement purposes (the prevention or detection of crime):
+    # to anyone but the police only to a competent authority (GW-10).
+    law_enforcement: bool = False
+    # Sharing for this purpose needs the person's consent (a parent's or guardian's under
+    # 18) whatever gateway is cited (CS-08, CS-04).
+    consent_required: bool = False
+    # The gateway id of the statutory function this purpose serves, which an implied
+    # power to share may rest on (GW-15).
+    statutory_function: str | None = None
+    source: str = ""
     summary: str = ""
 
 
@@ -217,9 +244,11 @@ class PolicySettings(RegistryModel):
     ]
     # Kinds that must name a specific data scope.
     scope_required_for: list[MessageKindRef] = ["information_request", "release"]
-    # Agency types a referral must reach together (WF-01), and the local exceptions:
-    # sender node id -> the recipients that suffice for it.
-    referral_requires: list[str] = ["local_authority", "police"]
+    # Agency types a Prevent referral must always reach (WF-01): the local authority
+    # (Prevent lead or MASH); the police Prevent team alongside it is the default but not
+    # required (seed 004 Appendix 3, Appendix 6). Local exceptions: sender node id -> the
+    # recipients that suffice for it.
+    referral_requires: list[str] = ["local_authority"]
     referral_routing_exceptions: dict[str, list[str]] = {}
     # Category ids that mean "everything" and are refused by name (SCOPE-03).
     whole_record_ids: list[str] = ["all", "everything", "whole_record", "full_record"]
@@ -284,6 +313,15 @@ class Registry(RegistryModel):
                     problems.append(
                         f"agreements.yaml: agreement {agreement.id}: unknown purpose {ref!r}"
                     )
+        functions = {g.id for g in self.gateways if g.statutory_function}
+        for purpose in self.purposes:
+            if purpose.statutory_function is not None and (
+                purpose.statutory_function not in functions
+            ):
+                problems.append(
+                    f"purposes.yaml: purpose {purpose.id}: statutory_function "
+                    f"{purpose.statutory_function!r} is not a gateway marked statutory_function"
+                )
         for descriptor in self.markings.descriptors:
             if descriptor.current_equivalent is not None and descriptor.current_equivalent not in {
                 d.id for d in self.markings.descriptors

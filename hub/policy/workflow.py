@@ -146,11 +146,22 @@ def check_workflow(
 def check_referral_routing(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
-    """WF-01: a Prevent referral reaches the LA Prevent lead and police together.
+    """WF-01: a Prevent referral always reaches the local authority.
+
+    Seed 004 Appendix 3 (the National Prevent Referral Form): "By sending this form you
+    consent for it to arrive with both your dedicated Local Authority safeguarding team &
+    Prevent policing team for a joint assessment", sent to "[Insert name of MASH] and your
+    local authority Prevent Lead"; para 30 and the Appendix 6 flowchart route an onward
+    referral to the local authority. So the local authority (Prevent lead or MASH) is
+    always a recipient; the police Prevent team alongside it is the default but not
+    required, and a referral to the police alone is refused. Which agency types must be
+    reached is ``settings.referral_requires``; local exceptions are
+    ``settings.referral_routing_exceptions``.
 
     Stateless, so it is one of the policy engine's rules (hub, pre-flight and ``hub policy
     check`` alike). The sender's own agency counts as reached (a local authority's
-    referral only needs the police); recipients that are not active nodes reach no one.
+    referral needs no other local authority); recipients that are not active nodes reach
+    no one.
     """
     if fields.kind != "referral" or fields.purpose != "PREVENT_REFERRAL":
         return []
@@ -166,9 +177,9 @@ def check_referral_routing(
         _v(
             "WF-01",
             "$.recipients",
-            "a referral goes to the local authority Prevent lead and the police Prevent "
-            f"team in one message; add a {' and a '.join(m.replace('_', ' ') for m in missing)} "
-            "recipient",
+            "a Prevent referral always goes to the local authority Prevent lead or MASH, "
+            "with the police Prevent team alongside it by default; add a "
+            f"{' and a '.join(m.replace('_', ' ') for m in missing)} recipient",
         )
     ]
 

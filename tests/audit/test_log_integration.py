@@ -89,7 +89,9 @@ async def test_refusals_deliveries_and_acks_are_logged_and_visible_to_their_acto
     async with audited_hub.client(HEALTH) as health, audited_hub.client(LA) as la:
         with pytest.raises(HubProblem):
             await health.send(
-                referral_fields(recipients=("la.wiltshire",)),
+                # The police alone: a Prevent referral always reaches the local authority
+                # (WF-01; seed 004 Appendix 4a).
+                referral_fields(recipients=("police.ctp-sw",)),
                 PayloadSource.json({}),
                 preflight=False,
             )

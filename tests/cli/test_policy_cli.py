@@ -46,7 +46,7 @@ def test_check_needs_to_know_the_parties(
     draft = _draft(tmp_path, recipients=["mystery.org"])
     assert main(["policy", "check", str(draft)]) == 2
     assert "--party mystery.org=AGENCY_TYPE" in capsys.readouterr().err
-    # Named, the party is checked like any other: police alone is not both LA and police.
+    # Named, the party is checked like any other: police alone miss the local authority.
     assert main(["policy", "check", str(draft), "--party", "mystery.org=police"]) == 1
     assert "WF-01" in {v["rule"] for v in json.loads(capsys.readouterr().out)}
 
@@ -71,7 +71,8 @@ def test_docs_policy_md_is_current() -> None:
 def test_check_applies_referral_routing_like_the_hub(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # WF-01 is one of the engine's rules: the offline check refuses what the hub would.
-    draft = _draft(tmp_path, recipients=["la.wiltshire"])
+    # WF-01 is one of the engine's rules: the offline check refuses what the hub would. A
+    # referral to the police alone misses the local authority (seed 004 Appendix 3).
+    draft = _draft(tmp_path, recipients=["police.ctp-sw"])
     assert main(["policy", "check", str(draft)]) == 1
     assert [v["rule"] for v in json.loads(capsys.readouterr().out)] == ["WF-01"]

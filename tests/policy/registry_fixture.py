@@ -67,16 +67,24 @@ def _category(category_id: str, held_by: list[str], **flags: Any) -> dict[str, A
     }
 
 
-def _purpose(purpose_id: str, kinds: list[str]) -> dict[str, Any]:
-    return {"id": purpose_id, "name": purpose_id.replace("_", " ").title(), "kinds": kinds}
+def _purpose(purpose_id: str, kinds: list[str], **flags: Any) -> dict[str, Any]:
+    return {
+        "id": purpose_id,
+        "name": purpose_id.replace("_", " ").title(),
+        "kinds": kinds,
+        **flags,
+    }
 
 
-def _agency(agency_id: str, *, public_body: bool, competent_authority: bool) -> dict[str, Any]:
+def _agency(
+    agency_id: str, *, public_body: bool, competent_authority: bool, **flags: Any
+) -> dict[str, Any]:
     return {
         "id": agency_id,
         "name": agency_id.replace("_", " ").title(),
         "public_body": public_body,
         "competent_authority": competent_authority,
+        **flags,
     }
 
 
@@ -102,7 +110,9 @@ SYNTHETIC_REGISTRY: dict[str, Any] = {
         _agency("police", public_body=True, competent_authority=True),
         _agency("probation", public_body=True, competent_authority=True),
         _agency("local_authority", public_body=True, competent_authority=False),
-        _agency("health", public_body=True, competent_authority=False),
+        _agency(
+            "health", public_body=True, competent_authority=False, common_law_confidentiality=True
+        ),
         _agency("education", public_body=True, competent_authority=False),
         _agency("voluntary", public_body=False, competent_authority=False),
     ],
@@ -118,7 +128,7 @@ SYNTHETIC_REGISTRY: dict[str, Any] = {
             "power",
             who=["local_authority", "police"],
             to_whom=["local_authority", "police", "health", "education"],
-            consent_required=True,
+            statutory_function=True,
         ),
         _gateway(
             "CTSA2015-s38",
@@ -127,6 +137,8 @@ SYNTHETIC_REGISTRY: dict[str, Any] = {
             to_whom=["police", "local_authority"],
         ),
         _gateway("CL-POLICING", "power", who=["police"]),
+        _gateway("LGA1972-s111", "power", who=["local_authority"]),
+        _gateway("IMPLIED-FUNCTION", "power", who=PUBLIC_BODIES, needs_named_function=True),
         _gateway("TA2000-s38B", "power", to_whom=["police"], overrides_refusal=True),
         _gateway("CareA2014-s45", "power", to_whom=["local_authority"], overrides_refusal=True),
         _gateway(
@@ -149,19 +161,34 @@ SYNTHETIC_REGISTRY: dict[str, Any] = {
         _gateway("UKGDPR-A9-2g", "art9", needs_sch1=True),
         _gateway("UKGDPR-A9-2c", "art9"),
         _gateway("DPA2018-S1P2p18", "sch1"),
-        _gateway("DPA2018-S1P2p10", "sch1"),
+        _gateway(
+            "DPA2018-S1P2p10",
+            "sch1",
+            appropriate_policy_document="needed_unless_to_competent_authority",
+        ),
         _gateway("UKGDPR-A10-OA", "art10", who=PUBLIC_BODIES),
         _gateway("DPA2018-Pt3", "part3", who=["police", "probation"]),
         _gateway("DPA2018-S8p4", "part3", who=["police", "probation"]),
-        _gateway(
-            "DPA2018-S2P1p2",
-            "exemption",
-            requires_competent_authority_recipient=True,
-        ),
+        _gateway("DPA2018-S2P1p2", "exemption"),
         _gateway("DPA2018-S2P1p5", "exemption"),
         # Not gateways at all
         _gateway("TA2000-s39", "constraint"),
-        _gateway("CALD-P7", "guidance", who=["health", "local_authority"]),
+        _gateway("CALD-P7", "guidance", who=["health", "local_authority"], to_whom=[]),
+        # Statutory functions an implied power may rest on (seed 001, 003 Annex 1)
+        _gateway(
+            "CareA2014-s42",
+            "guidance",
+            who=["local_authority"],
+            to_whom=[],
+            statutory_function=True,
+        ),
+        _gateway(
+            "CA2004-s11",
+            "guidance",
+            who=["local_authority", "health", "police"],
+            to_whom=[],
+            statutory_function=True,
+        ),
     ],
     "data_categories": [
         _category(
@@ -203,8 +230,14 @@ SYNTHETIC_REGISTRY: dict[str, Any] = {
         _purpose(
             "CHANNEL_SUPPORT",
             [*REQUEST_KINDS, "case_pack", "panel_outcome", "consent_record", "case_review"],
+            consent_required=True,
         ),
-        _purpose("ADULT_SAFEGUARDING_S42", REQUEST_KINDS),
+        _purpose(
+            "ADULT_SAFEGUARDING_S42",
+            [*REQUEST_KINDS, "referral"],
+            statutory_function="CareA2014-s42",
+        ),
+        _purpose("CRIME_PREVENTION", REQUEST_KINDS, law_enforcement=True),
         _purpose("TERRORISM_DISCLOSURE_S38B", ["release", "note"]),
     ],
     "agreements": [

@@ -88,14 +88,43 @@ CASES: list[tuple[str, EnvelopeFields, set[str]]] = [
         envelope(consent={"state": "NOT_SOUGHT", "reason_code": "TOO_BUSY", **ADULT}),
         {"CS-02"},
     ),
+    # Was GW-00 (s36 "needed" consent). Consent is needed for Channel support, not for the
+    # panel's assessment (seed 004 para 43; para 59, "limited and proportionate
+    # information prior to seeking informed consent"): the rule follows the purpose.
     (
-        "the local authority shares a Channel case pack without consent relying only on "
-        "CTSA s36, which needs it → GW-00",
+        "the local authority shares a Channel assessment pack without consent relying only "
+        "on CTSA s36: assessment needs no consent, lawful",
         case_pack(
             {"state": "NOT_SOUGHT", "reason_code": "URGENT_NO_TIME", **ADULT},
             purpose="CHANNEL_ASSESSMENT",
         ),
-        {"GW-00"},
+        set(),
+    ),
+    (
+        "the local authority shares a Channel support pack for an adult without consent "
+        "under CTSA s36 and CDA s115 → CS-08",
+        case_pack(
+            {"state": "NOT_SOUGHT", "reason_code": "URGENT_NO_TIME", **ADULT},
+            legal_basis={**CHANNEL_BASIS, "powers": ["CTSA2015-s36", "CDA1998-s115"]},
+        ),
+        {"CS-08"},
+    ),
+    (
+        "a Channel assessment pack, consent not yet sought (to be sought as the support plan "
+        "sets out): lawful",
+        case_pack(
+            {"state": "NOT_SOUGHT", "reason_code": "NOT_YET_SOUGHT_SUPPORT_PLAN", **ADULT},
+            purpose="CHANNEL_ASSESSMENT",
+        ),
+        set(),
+    ),
+    (
+        "police ask health giving 'to be sought as the support plan sets out', which fits "
+        "only a Channel assessment → CS-02",
+        envelope(
+            consent={"state": "NOT_SOUGHT", "reason_code": "NOT_YET_SOUGHT_SUPPORT_PLAN", **ADULT}
+        ),
+        {"CS-02"},
     ),
     (
         "the local authority shares a Channel assessment pack without consent under CTSA "
@@ -278,7 +307,8 @@ CASES: list[tuple[str, EnvelopeFields, set[str]]] = [
         set(),
     ),
     (
-        "a Channel support pack for a subject who must not be told → DC-TERR-1",
+        "a Channel support pack for a subject who must not be told, consent not sought → "
+        "DC-TERR-1, CS-08",
         case_pack(
             {
                 "state": "NOT_SOUGHT",
@@ -288,7 +318,7 @@ CASES: list[tuple[str, EnvelopeFields, set[str]]] = [
             },
             legal_basis={**CHANNEL_BASIS, "powers": ["CDA1998-s115"]},
         ),
-        {"DC-TERR-1"},
+        {"DC-TERR-1", "CS-08"},
     ),
     (
         "police ask health with the subject's consent yet say the subject must not be told "
@@ -368,8 +398,12 @@ def test_gw_00_points_at_the_layer_met_only_with_consent() -> None:
     fields = case_pack(
         {"state": "REFUSED", "given_by": "SUBJECT", **ADULT},
         purpose="CHANNEL_ASSESSMENT",
-        legal_basis={**CHANNEL_BASIS, "confidentiality": ["CLDC-PUBINT"]},
+        legal_basis={
+            **CHANNEL_BASIS,
+            "art6": "UKGDPR-A6-1a",
+            "confidentiality": ["CLDC-PUBINT"],
+        },
     )
     assert located(check_consent(fields, facts(fields, LA), REGISTRY)) == {
-        ("GW-00", "$.legal_basis.powers")
+        ("GW-00", "$.legal_basis.art6")
     }

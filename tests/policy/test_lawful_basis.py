@@ -1,4 +1,4 @@
-"""The layered lawful-basis test (REFERENCE.md 2.1-2.9): GW-01..GW-12 and GW-EX."""
+"""The layered lawful-basis test (REFERENCE.md 2.1-2.9): GW-01..GW-15 and GW-EX."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ SPECIAL: dict[str, Any] = {
 }
 
 
+# Health disclosing without consent names its exception to the common law duty of
+# confidentiality (GW-13; seed 004 Appendix 4a section 5).
+HEALTH_BASIS: dict[str, Any] = {**LAWFUL_BASIS, "confidentiality": ["CLDC-PUBINT"]}
+
+
 def check(fields: EnvelopeFields, sender: str = POLICE) -> set[str]:
     return rules_of(check_lawful_basis(fields, facts(fields, sender), REGISTRY))
 
@@ -65,7 +70,7 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
             "referral",
             recipients=[LA, POLICE],
             purpose="PREVENT_REFERRAL",
-            legal_basis={**SPECIAL, "sch1": "DPA2018-S1P2p18"},
+            legal_basis={**SPECIAL, "sch1": "DPA2018-S1P2p18", "confidentiality": ["CLDC-PUBINT"]},
             scope=[],
         ),
         HEALTH,
@@ -96,7 +101,13 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
     (
         "health refers a person to police with s115 and public task but no Art 9 condition: "
         "a Prevent referral is special category by default → GW-03",
-        envelope("referral", recipients=[POLICE], purpose="PREVENT_REFERRAL", scope=[]),
+        envelope(
+            "referral",
+            recipients=[POLICE],
+            purpose="PREVENT_REFERRAL",
+            legal_basis=HEALTH_BASIS,
+            scope=[],
+        ),
         HEALTH,
         {"GW-03"},
     ),
@@ -172,7 +183,7 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
         envelope(
             "release",
             recipients=[POLICE],
-            legal_basis={**LAWFUL_BASIS, "powers": ["CDA1998-s115", "CALD-P7"]},
+            legal_basis={**HEALTH_BASIS, "powers": ["CDA1998-s115", "CALD-P7"]},
         ),
         HEALTH,
         {"GW-07"},
@@ -212,17 +223,35 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
         envelope(
             "release",
             recipients=[SCHOOL],
-            legal_basis={**LAWFUL_BASIS, "powers": ["CTSA2015-s38"]},
+            legal_basis={**HEALTH_BASIS, "powers": ["CTSA2015-s38"]},
         ),
         HEALTH,
         {"GW-09"},
     ),
+    # Was GW-10 on the exemption. Seed 004 Appendix 4 binds the competent-authority test
+    # to disclosure "for the purposes of the prevention and detection of crime" (Part 3);
+    # Appendix 4a cites the exemption in a Prevent referral to the local authority. So a
+    # safeguarding purpose may reach the council; a law-enforcement purpose may not.
     (
-        "the local authority asks health relying on the Sch 2 crime exemption, which needs a "
-        "competent authority recipient → GW-10",
+        "the local authority asks health for Prevent triage citing s115 and the Sch 2 crime "
+        "exemption: a safeguarding purpose, lawful",
         envelope(legal_basis={**LAWFUL_BASIS, "exemptions": ["DPA2018-S2P1p2"]}),
         LA,
+        set(),
+    ),
+    (
+        "the local authority asks health for the prevention or detection of crime, a law "
+        "enforcement purpose, but is not a competent authority → GW-10",
+        envelope(purpose="CRIME_PREVENTION"),
+        LA,
         {"GW-10"},
+    ),
+    (
+        "police ask health for the prevention or detection of crime: police are a competent "
+        "authority, lawful",
+        envelope(purpose="CRIME_PREVENTION"),
+        POLICE,
+        set(),
     ),
     (
         "police ask health relying on the Sch 2 crime exemption besides s115 and public "
@@ -249,7 +278,7 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
         envelope(
             "release",
             recipients=[POLICE],
-            legal_basis={**LAWFUL_BASIS, "art6": "UKGDPR-A6-1f"},
+            legal_basis={**HEALTH_BASIS, "art6": "UKGDPR-A6-1f"},
         ),
         HEALTH,
         {"GW-11"},
@@ -334,7 +363,7 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
         envelope(
             "release",
             recipients=[POLICE],
-            legal_basis={"powers": ["CDA1998-s115"], "art6": "DPA2018-Pt3"},
+            legal_basis={**HEALTH_BASIS, "art6": "DPA2018-Pt3"},
         ),
         HEALTH,
         {"GW-08"},
@@ -352,25 +381,25 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
     ),
     (
         "health releases to police giving the public-interest exception to confidentiality "
-        "as its only power → GW-07, GW-01",
+        "as its only power, so no exception is named where it counts → GW-07, GW-01, GW-13",
         envelope(
             "release",
             recipients=[POLICE],
             legal_basis={**LAWFUL_BASIS, "powers": ["CLDC-PUBINT"]},
         ),
         HEALTH,
-        {"GW-07", "GW-01"},
+        {"GW-07", "GW-01", "GW-13"},
     ),
     (
         "health cites the Prevent duty to have regard (guidance) as a confidentiality "
-        "exception beside s115 → GW-07",
+        "exception beside s115, and so names no real exception → GW-07, GW-13",
         envelope(
             "release",
             recipients=[POLICE],
             legal_basis={**LAWFUL_BASIS, "confidentiality": ["CALD-P7"]},
         ),
         HEALTH,
-        {"GW-07"},
+        {"GW-07", "GW-13"},
     ),
     (
         "police send health a note citing the Sch 2 exemption as a power: a cited basis is "
@@ -433,13 +462,26 @@ def test_the_brief_example_points_at_each_missing_layer() -> None:
 def test_a_request_to_several_disclosers_names_each_one_that_cannot_rely_on_the_power() -> None:
     # MCA 2005 s4 is for health, local authorities and police; the school cannot rely on it.
     fields = envelope(
+        recipients=[HEALTH, SCHOOL], legal_basis={**LAWFUL_BASIS, "powers": ["MCA2005-s4"]}
+    )
+    violations = check_lawful_basis(fields, facts(fields, LA), REGISTRY)
+    assert located(violations) == {
+        ("GW-01", "$.legal_basis.powers"),
+        ("GW-08", "$.legal_basis.powers[0]"),
+    }
+    gw08 = next(v for v in violations if v.rule == "GW-08")
+    assert SCHOOL in gw08.message
+    assert HEALTH not in gw08.message
+
+
+def test_each_discloser_needs_one_power_it_may_rely_on_not_every_power_cited() -> None:
+    """GW-08 is judged per discloser and layer (REFERENCE 2.9): s115 is for anyone, so the
+    school asked beside health may rely on it even though MCA 2005 s4 is not for schools."""
+    fields = envelope(
         recipients=[HEALTH, SCHOOL],
         legal_basis={**LAWFUL_BASIS, "powers": ["CDA1998-s115", "MCA2005-s4"]},
     )
-    violations = check_lawful_basis(fields, facts(fields, LA), REGISTRY)
-    assert located(violations) == {("GW-08", "$.legal_basis.powers[1]")}
-    assert SCHOOL in violations[0].message
-    assert HEALTH not in violations[0].message
+    assert check(fields, LA) == set()
 
 
 def test_legitimate_interests_for_a_public_body_is_reported_once_not_also_as_gw_08() -> None:

@@ -102,6 +102,9 @@ REFERENCE_GATEWAY_IDS = frozenset(
         "CTA2008-s19",
         "EA2002-s175",
         "NHSA2006-s251",
+        # Not in REFERENCE 2.7: the implied power to share for a statutory function, from
+        # seed 001 and seed 003 Annex 1 ("Power to share").
+        "IMPLIED-FUNCTION",
         # 2.8 common law, human rights and professional gateways
         "CL-POLICING",
         "CLDC-CONSENT",
@@ -261,9 +264,10 @@ def test_gateway_flags(registry: Registry) -> None:
     def flagged(flag: str) -> set[str]:
         return {g.id for g in registry.gateways if getattr(g, flag)}
 
-    assert {"CTSA2015-s36", "UKGDPR-A6-1a", "UKGDPR-A9-2a", "CLDC-CONSENT"} == flagged(
-        "consent_required"
-    )
+    # CTSA 2015 s36 no longer: consent is needed for Channel support, not for the panel's
+    # assessment, so the consent rule follows the purpose (purposes.yaml consent_required;
+    # seed 004 paras 43 and 59).
+    assert {"UKGDPR-A6-1a", "UKGDPR-A9-2a", "CLDC-CONSENT"} == flagged("consent_required")
     assert {
         "CLDC-PUBINT",
         "CLDC-LAW",
@@ -274,9 +278,17 @@ def test_gateway_flags(registry: Registry) -> None:
     } <= flagged("overrides_refusal")
     assert "MCA2005-s4" not in flagged("overrides_refusal")
     assert flagged("best_interests") == {"MCA2005-s4", "CLDC-BESTINT"}
-    assert {"DPA2018-S1P2p10", "DPA2018-S2P1p2"} <= flagged(
-        "requires_competent_authority_recipient"
+    # The competent-authority test follows a law-enforcement purpose (GW-10), not these
+    # gateways; para 10 needs an appropriate policy document unless disclosed to one.
+    apd = {g.id: g.appropriate_policy_document for g in registry.gateways}
+    assert apd["DPA2018-S1P2p10"] == "needed_unless_to_competent_authority"
+    assert flagged("needs_named_function") == {"IMPLIED-FUNCTION"}
+    assert {"CareA2014-s42", "CA1989-s17", "CA1989-s47", "CTSA2015-s26"} <= flagged(
+        "statutory_function"
     )
+    law_enforcement = {p.id for p in registry.purposes if p.law_enforcement}
+    assert law_enforcement == {"CRIME_PREVENTION", "TERRORISM_DISCLOSURE_S38B"}
+    assert {p.id for p in registry.purposes if p.consent_required} == {"CHANNEL_SUPPORT"}
     assert flagged("needs_sch1") == {
         "UKGDPR-A9-2b",
         "UKGDPR-A9-2g",

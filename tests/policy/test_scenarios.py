@@ -35,12 +35,18 @@ PARTIES = {
 
 AUTHOR = {"user_ref": "u-0001", "role": "SAFEGUARDING_LEAD", "vetting": "BPSS"}
 OS_PERSONAL = {"tier": "OFFICIAL", "sensitive": True, "descriptors": ["PERSONAL_DATA"]}
+# Health refers without consent, so it names its exception to the common law duty of
+# confidentiality (GW-13): seed 004 Appendix 4a section 4, "explain which public
+# interest/best interest considerations have been applied to set aside their rights under
+# the CLDC", and section 5, "The CLDC is an additional legal requirement for health".
 REFERRAL_BASIS = {
     "powers": ["CDA1998-s115"],
     "art6": "UKGDPR-A6-1e",
     "art9": "UKGDPR-A9-2g",
     "sch1": "DPA2018-S1P2p18",
+    "confidentiality": ["CLDC-PUBINT"],
 }
+NO_CLDC = {k: v for k, v in REFERRAL_BASIS.items() if k != "confidentiality"}
 NOT_SOUGHT = {
     "state": "NOT_SOUGHT",
     "reason_code": "WOULD_PREJUDICE_OUTCOME",
@@ -100,7 +106,8 @@ RELEASE = {
     **{k: v for k, v in DECISION.items() if k != "decision"},
     "kind": "release",
     "in_reply_to": "01a1fca0-7fb0-756c-a2a0-f908835c17ee",
-    "legal_basis": REQUEST["legal_basis"],
+    # Health discloses without consent: it names its public-interest exception (GW-13).
+    "legal_basis": {**REQUEST["legal_basis"], "confidentiality": ["CLDC-PUBINT"]},
     "consent": NOT_SOUGHT,
     "scope": REQUEST["scope"],
 }
@@ -201,12 +208,16 @@ SCENARIOS = [
         {"CS-06"},
         consent={"state": "UNKNOWN", "subject_age": "ADULT"},
     ),
-    # The crime exemption also needs a competent-authority recipient (seed 004): not the LA.
+    # Was also GW-10 (the exemption "needed" a competent-authority recipient). Seed 004
+    # Appendix 4 puts that restriction on disclosure for the prevention and detection of
+    # crime (Part 3), and Appendix 4a cites this exemption in a referral to the local
+    # authority: the test follows the purpose (GW-10 on CRIME_PREVENTION), not the
+    # exemption. Without consent health must also name its CLDC exception (GW-13).
     s(
         "referral citing only the Sch 2 crime exemption",
         REFERRAL,
         "health.bsw-icb",
-        {"GW-01", "GW-02", "GW-03", "GW-10", "GW-EX"},
+        {"GW-01", "GW-02", "GW-03", "GW-13", "GW-EX"},
         legal_basis={"exemptions": ["DPA2018-S2P1p2"]},
     ),
     s(
@@ -216,12 +227,15 @@ SCENARIOS = [
         {"GW-04"},
         legal_basis={k: v for k, v in REFERRAL_BASIS.items() if k != "sch1"},
     ),
+    # Against a refusal health names no exception to confidentiality either (GW-13, seed
+    # 004 Appendix 4a section 5).
     s(
         "referral against the person's refusal with only CDA s115",
         REFERRAL,
         "health.bsw-icb",
-        {"CS-05"},
+        {"CS-05", "GW-13"},
         consent={"state": "REFUSED", "given_by": "SUBJECT", "subject_age": "ADULT"},
+        legal_basis=NO_CLDC,
     ),
     s(
         "referral against refusal in the public interest",
@@ -237,7 +251,11 @@ SCENARIOS = [
         "health.bsw-icb",
         set(),
         consent={"state": "LACKS_CAPACITY", "best_interests": True, "subject_age": "ADULT"},
-        legal_basis={**REFERRAL_BASIS, "powers": ["CDA1998-s115", "MCA2005-s4"]},
+        legal_basis={
+            **REFERRAL_BASIS,
+            "powers": ["CDA1998-s115", "MCA2005-s4"],
+            "confidentiality": ["CLDC-BESTINT"],
+        },
     ),
     s(
         "referral for an adult lacking capacity, no best-interests decision",
@@ -385,11 +403,22 @@ SCENARIOS = [
             }
         ],
     ),
+    # Was GW-10. A Prevent triage request is a safeguarding purpose, UK GDPR processing a
+    # local authority may make and receive; s115 reaches local authorities expressly (seed
+    # 003 Annex 1, seed 004 Appendix 4). The competent-authority test binds a law
+    # enforcement purpose (seed 004 Appendix 4), as the next scenario shows.
     s(
-        "LA asks health citing the crime condition (needs a competent authority)",
+        "LA asks health for Prevent triage citing Sch 1 para 10: a safeguarding purpose",
+        REQUEST,
+        "la.wiltshire",
+        set(),
+    ),
+    s(
+        "LA asks health for the prevention or detection of crime (needs a competent authority)",
         REQUEST,
         "la.wiltshire",
         {"GW-10"},
+        purpose="CRIME_PREVENTION",
     ),
     s(
         "LA relies on legitimate interests",
@@ -581,7 +610,13 @@ SCENARIOS = [
         RELEASE,
         "health.bsw-icb",
         {"REL-02"},
-        answers={**DECISION, "decision": {"outcome": "REFUSED", "reason_code": "NOT_NECESSARY"}},
+        answers={
+            **DECISION,
+            "decision": {
+                "outcome": "REFUSED",
+                "reason_code": "NOT_NECESSARY",
+            },
+        },
         answers_sender="health.bsw-icb",
     ),
     # Only the originator of a marking may lower it (HR-01): police marked the request.

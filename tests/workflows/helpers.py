@@ -84,6 +84,9 @@ def release_doc(decision_id: str, scope: list[dict[str, Any]], **changes: Any) -
         in_reply_to=decision_id,
         scope=scope,
     )
+    # Health discloses without consent: it names the public-interest exception to the
+    # common law duty of confidentiality (seed 004 Appendix 4a, GW-13).
+    doc["legal_basis"] = {**doc["legal_basis"], "confidentiality": ["CLDC-PUBINT"]}
     doc.update(changes)
     return doc
 

@@ -67,7 +67,10 @@ async def test_referral_goes_to_la_and_police_and_is_triaged_once(
     nodes: dict[str, NodeClient],
 ) -> None:
     health, police, la = nodes[HEALTH], nodes[POLICE], nodes[LA]
-    assert "WF-01" in await refused(health, referral_doc(recipients=[LA]))
+    # The local authority is always a recipient; the police alone are refused, the local
+    # authority alone is the flowchart's route (seed 004 Appendix 3, Appendix 6; WF-01).
+    assert "WF-01" in await refused(health, referral_doc(recipients=[POLICE]))
+    await send(health, referral_doc(recipients=[LA], subject_ref="subj-wf-0003"))
     referral = await send(health, referral_doc())
     assert "WF-02" in await refused(
         la, triage_doc(referral.message_id, recipients=[HEALTH, POLICE])
