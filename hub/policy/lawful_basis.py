@@ -170,7 +170,7 @@ def scope_categories(fields: EnvelopeFields) -> tuple[ScopeItem, ...]:
 def check_lawful_basis(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
-    """Apply the layered test (GW-01..GW-15, GW-EX); consent-related GW-00 is in consent.
+    """Apply the layered test (GW-01..GW-16, GW-EX); consent-related GW-00 is in consent.
 
     Kinds in ``settings.legal_basis_required_for`` must cite a complete basis. Other
     kinds need not cite one, but what they do cite is still checked: the ids exist, sit
@@ -204,6 +204,7 @@ def check_lawful_basis(
     if required:
         violations.extend(_layers_complete(fields, legal_basis, cited, disclosers, registry))
         violations.extend(_common_law_confidentiality(fields, cited, disclosers, registry))
+        violations.extend(_part3_regime(fields, cited, disclosers, registry))
         if fields.kind != "information_request":
             violations.extend(_appropriate_policy_document(legal_basis, cited, receivers, registry))
     return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
@@ -357,6 +358,67 @@ def _competent_authority_for_law_enforcement(
             ),
         )
     ]
+
+
+def _part3_regime(
+    fields: EnvelopeFields,
+    cited: Sequence[CitedGateway],
+    disclosers: Sequence[Party],
+    registry: Registry,
+) -> list[Violation]:
+    """GW-16: a law-enforcement purpose brings DPA 2018 Part 3 and its Schedule 8 conditions.
+
+    Seed 004 Appendix 4: "Part 3 of the DPA 2018 allows for the processing of personal
+    data by a competent authority for the purposes of the detection and/or prevention of
+    crime ... Part 3 (Schedule 8) allows for the processing of sensitive data"; REFERENCE
+    2.6. So a competent authority sharing for a law-enforcement purpose cites the Part 3
+    basis, and the two regimes are not mixed: a Schedule 8 condition stands in for
+    Article 9 only under a Part 3 basis, and a Part 3 basis takes a Schedule 8 condition,
+    not an Article 9 one. A discloser that is not a competent authority (health, the
+    council) shares under UK GDPR even for a law-enforcement purpose (REFERENCE 2.6).
+    """
+
+    def valid(slot: str) -> list[Gateway]:
+        return [c.gateway for c in cited if c.slot == slot and c.well_placed and c.gateway]
+
+    art6, art9 = valid("art6"), valid("art9")
+    part3_basis = any(g.family == "part3" for g in art6)
+    violations: list[Violation] = []
+    if art6 and art9 and part3_basis != (art9[0].family == "part3"):
+        violations.append(
+            Violation(
+                rule="GW-16",
+                path="$.legal_basis.art9",
+                message=(
+                    f"{art9[0].id} does not go with {art6[0].id}: under a DPA 2018 Part 3 basis "
+                    "sensitive processing needs a Schedule 8 condition (e.g. DPA2018-S8p4); "
+                    "under UK GDPR an Article 9(2) condition (e.g. UKGDPR-A9-2g with a "
+                    "Schedule 1 condition)"
+                ),
+            )
+        )
+    purpose = registry.purpose(fields.purpose)
+    law_enforcement = purpose is not None and purpose.law_enforcement
+    if (
+        law_enforcement
+        and art6
+        and not part3_basis
+        and disclosers
+        and all(_is_competent(p, registry) for p in disclosers)
+    ):
+        violations.append(
+            Violation(
+                rule="GW-16",
+                path="$.legal_basis.art6",
+                message=(
+                    f"{_parties(disclosers)} is a competent authority sharing for "
+                    f"{fields.purpose}, a law enforcement purpose: that is DPA 2018 Part 3 "
+                    "processing, so cite DPA2018-Pt3 (and for special category data a "
+                    "Schedule 8 condition) rather than a UK GDPR basis"
+                ),
+            )
+        )
+    return violations
 
 
 def _common_law_confidentiality(

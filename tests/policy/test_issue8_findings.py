@@ -196,6 +196,30 @@ def test_sharing_for_crime_prevention_with_a_local_authority_is_refused_with_gw_
     assert rules(REQUEST, POLICE, purpose="CRIME_PREVENTION") == set()
 
 
+def test_a_law_enforcement_purpose_brings_part_3_and_schedule_8() -> None:
+    """Seed 004 Appendix 4: "Part 3 of the DPA 2018 allows for the processing of personal
+    data by a competent authority for the purposes of the detection and/or prevention of
+    crime ... Part 3 (Schedule 8) allows for the processing of sensitive data to safeguard
+    children and adults at risk". Police releasing for CRIME_PREVENTION cite Part 3 with a
+    Schedule 8 condition; the UK GDPR Art 9(2)(g) condition under Part 3 is refused with
+    GW-16."""
+    release = {
+        **REQUEST,
+        "kind": "release",
+        "recipients": [YOT],
+        "purpose": "CRIME_PREVENTION",
+        "in_reply_to": "01a1fca0-7fb0-756c-a2a0-f908835c17ee",
+        "legal_basis": {
+            "powers": ["CL-POLICING"],
+            "art6": "DPA2018-Pt3",
+            "art9": "DPA2018-S8p4",
+        },
+    }
+    assert "GW-16" not in rules(release, POLICE)
+    mixed = {**release["legal_basis"], "art9": "UKGDPR-A9-2g", "sch1": "DPA2018-S1P2p10"}
+    assert "GW-16" in rules(release, POLICE, legal_basis=mixed)
+
+
 # --- Finding 2: Channel consent follows the purpose -------------------------------------
 
 

@@ -358,6 +358,46 @@ CASES: list[tuple[str, EnvelopeFields, str, set[str]]] = [
         set(),
     ),
     (
+        "probation releases special category data to police under Part 3 but with the UK "
+        "GDPR Art 9(2)(g) condition, mixing the regimes → GW-16",
+        envelope(
+            "release",
+            recipients=[POLICE],
+            legal_basis={
+                "powers": ["CDA1998-s115"],
+                "art6": "DPA2018-Pt3",
+                "art9": "UKGDPR-A9-2g",
+                "sch1": "DPA2018-S1P2p18",
+            },
+            scope=[item("mental_health_diagnoses")],
+        ),
+        PROBATION,
+        {"GW-16"},
+    ),
+    (
+        "police release to probation for the prevention or detection of crime citing the UK "
+        "GDPR public task: a competent authority's law-enforcement sharing is Part 3 → GW-16",
+        envelope(
+            "release",
+            recipients=[PROBATION],
+            purpose="CRIME_PREVENTION",
+            legal_basis={"powers": ["CL-POLICING"], "art6": "UKGDPR-A6-1e"},
+        ),
+        POLICE,
+        {"GW-16"},
+    ),
+    (
+        "police release to probation for the prevention or detection of crime under Part 3: lawful",
+        envelope(
+            "release",
+            recipients=[PROBATION],
+            purpose="CRIME_PREVENTION",
+            legal_basis={"powers": ["CL-POLICING"], "art6": "DPA2018-Pt3"},
+        ),
+        POLICE,
+        set(),
+    ),
+    (
         "health releases to police relying on DPA 2018 Part 3, which is for competent "
         "authorities → GW-08",
         envelope(
