@@ -52,6 +52,15 @@ NOT_SOUGHT_REASONS = frozenset(
 )
 
 
+def _reasons_for(purpose: str) -> frozenset[str]:
+    """The not-sought reasons that fit a purpose (some fit only particular purposes)."""
+    return frozenset(
+        reason
+        for reason in NOT_SOUGHT_REASONS
+        if reason not in _REASON_PURPOSES or purpose in _REASON_PURPOSES[reason]
+    )
+
+
 def check_consent(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
@@ -117,7 +126,7 @@ def _state_shape(fields: EnvelopeFields, consent: Consent) -> list[Violation]:
                 path="$.consent.reason_code",
                 message=(
                     f"consent was not sought and {given}: set consent.reason_code to one of "
-                    f"{', '.join(sorted(NOT_SOUGHT_REASONS))}"
+                    f"{', '.join(sorted(_reasons_for(fields.purpose)))}"
                 ),
             )
         )

@@ -407,3 +407,15 @@ def test_gw_00_points_at_the_layer_met_only_with_consent() -> None:
     assert located(check_consent(fields, facts(fields, LA), REGISTRY)) == {
         ("GW-00", "$.legal_basis.art6")
     }
+
+
+def test_the_not_sought_reasons_offered_fit_the_purpose() -> None:
+    """CS-02 lists the reasons to choose from; "not yet sought: to be sought as the support
+    plan sets out" only where it fits, a Channel panel's assessment (REFERENCE 4.2 stage 7)."""
+    request = envelope(consent={"state": "NOT_SOUGHT", **ADULT})
+    (violation,) = check_consent(request, facts(request), REGISTRY)
+    assert "WOULD_PREJUDICE_OUTCOME" in violation.message
+    assert "NOT_YET_SOUGHT_SUPPORT_PLAN" not in violation.message
+    pack = case_pack({"state": "NOT_SOUGHT", **ADULT}, purpose="CHANNEL_ASSESSMENT")
+    (violation,) = check_consent(pack, facts(pack, LA), REGISTRY)
+    assert "NOT_YET_SOUGHT_SUPPORT_PLAN" in violation.message
