@@ -80,7 +80,7 @@ class HubFixture:
 def referral_fields(**overrides: Any) -> EnvelopeFields:
     values: dict[str, Any] = {
         "kind": "referral",
-        "author": Author(user_ref="u-7f3a91", role="REFERRER", vetting="BPSS"),
+        "author": Author(user_ref="u-7f3a91", role="SAFEGUARDING_LEAD", vetting="BPSS"),
         "recipients": ("la.wiltshire", "police.ctp-sw"),
         "marking": Marking(tier="OFFICIAL", sensitive=True, descriptors=("PERSONAL_DATA",)),
         "subject_ref": "subj-000123",

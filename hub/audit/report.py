@@ -56,7 +56,15 @@ _DECISION_OUTCOMES = (
     "RETURNED_INCOMPLETE",
     "ESCALATED",
 )
-_CASE_STAGES = ("OPEN", "SUPPORT", "NOT_ADOPTED_REFERRED_ON", "EXITED", "CLOSED")
+_CASE_STAGES = (
+    "OPEN",
+    "CONSENT_SOUGHT",
+    "SUPPORT",
+    "NOT_ADOPTED_NFA",
+    "NOT_ADOPTED_REFERRED_ON",
+    "EXITED",
+    "CLOSED",
+)
 # A request still waits for a decision when none was made, or it was escalated to the
 # Caldicott guardian and the final decision has not followed.
 _AWAITING_DECISION = (None, "ESCALATED")
@@ -403,7 +411,9 @@ _WORDS = {
     "RETURNED_INCOMPLETE": "returned incomplete",
     "ESCALATED": "escalated (Caldicott)",
     "OPEN": "open",
+    "CONSENT_SOUGHT": "adopted, consent sought",
     "SUPPORT": "in support",
+    "NOT_ADOPTED_NFA": "not adopted, no further action",
     "NOT_ADOPTED_REFERRED_ON": "not adopted, referred on",
     "EXITED": "exited, under review",
     "CLOSED": "closed",

@@ -27,10 +27,11 @@ from hub.client import (
     write_node_profile,
 )
 from hub.crypto import CryptoError, KeyFileError, NodeKeys, PublicKeys, write_key_file
-from hub.errors import HubError
+from hub.errors import HubError, Unprocessable
 from hub.model import Draft, Envelope, EnvelopeFields, Problem
 from hub.model.payload_checks import check_payload
-from hub.policy.registry import Registry
+from hub.policy.marking_text import resolve_draft_marking
+from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
 from hub.validation import parse_wire
 
@@ -76,13 +77,18 @@ def _problem_of(exc: HubError) -> dict[str, Any]:
     ).model_dump(mode="json", exclude_none=True)
 
 
-def load_draft(path: Path) -> tuple[Draft, PayloadSource]:
-    """Read and validate a draft; a problem JSON on failure (as the hub would answer)."""
+def load_draft(path: Path, registry: Registry | None = None) -> tuple[Draft, PayloadSource]:
+    """Read and validate a draft; a problem JSON on failure (as the hub would answer).
+
+    A marking written as text is read with the hub's marking parser (``registry``, by
+    default the installed one); what it normalised is printed to stderr.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read draft {path}: {exc.strerror}") from exc
     _, draft = parse_wire(Draft, raw, what="draft")
+    draft = _structured_marking(draft, registry)
     if draft.payload.file is not None:
         file_path = Path(draft.payload.file)
         if not file_path.is_absolute():
@@ -91,6 +97,26 @@ def load_draft(path: Path) -> tuple[Draft, PayloadSource]:
             raise CommandError(f"draft payload file {file_path} does not exist")
         return draft, PayloadSource.file(file_path, draft.payload.media_type)
     return draft, PayloadSource.json(draft.payload.content, draft.payload.media_type)
+
+
+def _structured_marking(draft: Draft, registry: Registry | None) -> Draft:
+    """The draft with a text marking read into its structured form (MK-14), said on stderr."""
+    if draft.envelope.text_marking() is None:
+        return draft
+    try:
+        resolution = resolve_draft_marking(draft.envelope, registry or load_registry())
+    except ValueError as exc:  # the policy registry is invalid
+        raise CommandError(str(exc)) from exc
+    for note in resolution.notes:
+        print(f"marking: {note}", file=sys.stderr)
+    if resolution.envelope is None:
+        raise Unprocessable(
+            "The draft's marking cannot be read.",
+            slug="invalid-draft",
+            title="Invalid draft",
+            violations=resolution.violations,
+        )
+    return draft.model_copy(update={"envelope": resolution.envelope})
 
 
 async def submit_draft(

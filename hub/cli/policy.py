@@ -60,7 +60,7 @@ def _offline_party(node_id: str, overrides: dict[str, str]) -> Party:
 def _check(args: argparse.Namespace) -> int:
     registry = _registry(args.registry)
     try:
-        draft, _ = load_draft(args.draft)
+        draft, _ = load_draft(args.draft, registry)
     except HubError as exc:
         print_json(
             {

@@ -213,11 +213,14 @@ class Story:
         # 3. Health approves part of it, with a rationale.
         await self.receive(HEALTH, request)
         approved = scope[:2]
+        # The safeguarding lead decides an s115 request without consent in consultation
+        # with the Caldicott Guardian (seed 004 para 69; ROLE-02, ROLE-05) and documents
+        # it in the patient record (para 62; ROLE-06).
         decision_doc = {
             "kind": "decision",
             "author": {
                 "user_ref": "usr-demo-0003",
-                "role": "CALDICOTT_GUARDIAN",
+                "role": "SAFEGUARDING_LEAD",
                 "vetting": "BPSS",
             },
             "recipients": [POLICE],
@@ -229,14 +232,17 @@ class Story:
                 "outcome": "APPROVED_PARTIAL",
                 "approved_scope": approved,
                 "reason_code": "MINIMUM_NECESSARY",
+                "consulted": ["CALDICOTT_GUARDIAN"],
+                "recorded_in_subject_record": True,
             },
         }
         decision = await self.send(
             HEALTH,
             decision_doc,
-            _json_payload(synthetic_decision(1)),
-            "decision APPROVED_PARTIAL: diagnoses and medication; A&E attendance not "
-            "necessary (rationale in the payload)",
+            _json_payload(synthetic_decision(1, consulted=("CALDICOTT_GUARDIAN",))),
+            "decision APPROVED_PARTIAL by the safeguarding lead after consulting the "
+            "Caldicott Guardian: diagnoses and medication; A&E attendance not necessary "
+            "(rationale in the payload; entered in the patient record)",
         )
 
         # 4. The release builder sends only the approved FHIR resources.

@@ -22,8 +22,10 @@ __all__ = [
     "PAYLOAD_CIPHER",
     "UUID7_PATTERN",
     "Author",
+    "AuthorRole",
     "CaseRecord",
     "Consent",
+    "ConsultedRole",
     "DecisionRecord",
     "Envelope",
     "EnvelopeFields",
@@ -31,6 +33,7 @@ __all__ = [
     "Marking",
     "MessageKind",
     "PanelMember",
+    "PanelOutcomeCode",
     "PayloadDescriptor",
     "ScopeItem",
 ]
@@ -69,23 +72,35 @@ def _require_utc(value: datetime) -> datetime:
     return value
 
 
+# The role a person acts in; schemas/registry/roles.yaml says which roles may refer,
+# decide and release (rules ROLE-01..06).
+AuthorRole = Literal[
+    "REFERRER",
+    "SAFEGUARDING_LEAD",
+    "CALDICOTT_GUARDIAN",
+    "IG_LEAD",
+    "DPO",
+    "PREVENT_POLICE_OFFICER",
+    "CHANNEL_CHAIR",
+    "CHANNEL_COORDINATOR",
+    "PANEL_MEMBER",
+    "INTERVENTION_PROVIDER",
+    "AUDITOR",
+]
+# Whom a decider consulted (SEED 004 paras 61, 69: the Caldicott Guardian and/or the
+# Information Governance Officer); roles only, never names.
+ConsultedRole = Literal["CALDICOTT_GUARDIAN", "IG_LEAD", "DPO"]
+# A Channel panel's outcome (REFERENCE.md 4.2 stages 6-9; SEED 004 para 31): adopted
+# (consent then sought as the support plan sets out), not adopted with no further action,
+# not adopted and referred on (CTSA 2015 s36(6)), or exited from support.
+PanelOutcomeCode = Literal["ADOPTED", "NOT_ADOPTED_NFA", "NOT_ADOPTED_REFERRED_ON", "EXITED"]
+
+
 class Author(WireModel):
     """The person at the sending node, as the node asserts them; never their name."""
 
     user_ref: OpaqueRef
-    role: Literal[
-        "REFERRER",
-        "SAFEGUARDING_LEAD",
-        "CALDICOTT_GUARDIAN",
-        "IG_LEAD",
-        "DPO",
-        "PREVENT_POLICE_OFFICER",
-        "CHANNEL_CHAIR",
-        "CHANNEL_COORDINATOR",
-        "PANEL_MEMBER",
-        "INTERVENTION_PROVIDER",
-        "AUDITOR",
-    ]
+    role: AuthorRole
     vetting: Literal["BPSS", "CTC", "SC", "ESC", "DV", "EDV", "AC"]
 
 
@@ -243,6 +258,17 @@ class DecisionRecord(WireModel):
     ]
     approved_scope: tuple[ScopeItem, ...] = ()
     reason_code: CodeUpper | None = None
+    # Who the decider consulted, by role (ROLE-05); the advice travels in the payload.
+    consulted: Annotated[tuple[ConsultedRole, ...], Field(max_length=3)] = ()
+    # The decision was entered in the patient or client record (ROLE-06; SEED 004 para 62).
+    recorded_in_subject_record: bool = False
+
+    @field_validator("consulted")
+    @classmethod
+    def _consulted_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("consulted must not repeat a role")
+        return value
 
 
 class PayloadDescriptor(WireModel):
@@ -287,6 +313,9 @@ class EnvelopeFields(WireModel):
     author: Author
     recipients: Annotated[tuple[NodeId, ...], Field(min_length=1, max_length=64)]
     marking: Marking
+    # The marking exactly as the sender's document wrote it, when it was given as text;
+    # ``marking`` is what the hub's parser reads it as (MK-14), never lower.
+    marking_text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     subject_ref: OpaqueRef | None = None
     case_ref: OpaqueRef | None = None
     in_reply_to: Annotated[str, StringConstraints(pattern=UUID7_PATTERN)] | None = None
@@ -301,7 +330,7 @@ class EnvelopeFields(WireModel):
     case: CaseRecord | None = None
     # A case pack's payload is served until this time, then refused and purged by nodes.
     access_expires_at: datetime | None = None
-    panel_outcome: Literal["ADOPTED", "NOT_ADOPTED_REFERRED_ON", "EXITED"] | None = None
+    panel_outcome: PanelOutcomeCode | None = None
     review_point: Literal["6_MONTHS", "12_MONTHS"] | None = None
 
     @field_validator("access_expires_at")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
+from hub.model.envelope import ConsultedRole
 from hub.model.payloads import (
     Address,
     AnswerWithDetail,
@@ -26,6 +27,7 @@ from hub.model.payloads import (
     ConcernOriginator,
     ConsentRecordPayload,
     ConsentRequestPlan,
+    Consultation,
     DecisionMaker,
     DecisionOutcome,
     DecisionPayload,
@@ -297,9 +299,14 @@ def synthetic_information_request(
 
 
 def synthetic_decision(
-    seed: int = 0, *, outcome: DecisionOutcome = "APPROVED_PARTIAL"
+    seed: int = 0,
+    *,
+    outcome: DecisionOutcome = "APPROVED_PARTIAL",
+    consulted: Sequence[ConsultedRole] = (),
 ) -> DecisionPayload:
+    """A decision's reasons; ``consulted`` adds a consultation per role (SEED 004 p69)."""
     approved = outcome in ("APPROVED_FULL", "APPROVED_PARTIAL")
+    final = approved or outcome == "REFUSED"
     return DecisionPayload(
         outcome=outcome,
         rationale=_text(seed, "Only the information relevant to the concern is released."),
@@ -326,7 +333,17 @@ def synthetic_decision(
         )
         if approved
         else None,
-        recorded_in_subject_record=True if approved else None,
+        # Documented in the patient record whether or not shared (SEED 004 para 62).
+        recorded_in_subject_record=True if final else None,
+        subject_record_ref=f"EPR-SYNTH-{seed:06d}" if final else None,
+        consultations=tuple(
+            Consultation(
+                role=role,
+                consulted_at=datetime(2024, 6, 3, 10, 0, tzinfo=UTC),
+                advice=_text(seed, "Sharing is proportionate; release only what is relevant."),
+            )
+            for role in consulted
+        ),
     )
 
 
@@ -498,6 +515,12 @@ def synthetic_panel_outcome(
         rationale=_text(seed, "Panel decision recorded."),
         decided_by="UNANIMOUS",
         support_plan=(_support_plan_item(seed),) if outcome == "ADOPTED" else (),
+        # Adopted before consent: how it will be sought (CTSA 2015 s36(5)(a)).
+        consent_request=ConsentRequestPlan(
+            how="In person with the allocated mentor", by_whom="Channel coordinator"
+        )
+        if outcome == "ADOPTED"
+        else None,
         referred_on_to=(
             OnwardReferral(destination="EARLY_HELP", organisation="Synthetic Early Help"),
         )

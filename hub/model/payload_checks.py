@@ -84,6 +84,8 @@ def check_payload(fields: EnvelopeFields, payload_json: bytes, *, today: date) -
             f"the payload's outcome {payload.outcome} is not the envelope's "
             f"{fields.decision.outcome}"
         )
+    if isinstance(payload, DecisionPayload) and fields.decision is not None:
+        problems += _decision_record_mismatches(payload, fields)
     if isinstance(payload, ReferrerFeedback) and fields.triage_outcome is None:
         problems.append("a triage outcome message names its outcome in the envelope")
     if isinstance(payload, PanelOutcomePayload) and payload.outcome != fields.panel_outcome:
@@ -91,3 +93,22 @@ def check_payload(fields: EnvelopeFields, payload_json: bytes, *, today: date) -
             f"the payload's outcome {payload.outcome} is not the envelope's {fields.panel_outcome}"
         )
     return [Violation(rule="PAYLOAD-05", path="$.payload", message=m) for m in problems]
+
+
+def _decision_record_mismatches(payload: DecisionPayload, fields: EnvelopeFields) -> list[str]:
+    """The envelope's consultation roles and record flag are what the payload records."""
+    assert fields.decision is not None
+    problems: list[str] = []
+    envelope_roles = set(fields.decision.consulted)
+    payload_roles = payload.consulted_roles()
+    if envelope_roles != payload_roles:
+        problems.append(
+            f"the envelope names the consultations {sorted(envelope_roles)} but the payload "
+            f"records {sorted(payload_roles)}"
+        )
+    if fields.decision.recorded_in_subject_record and not payload.recorded_in_subject_record:
+        problems.append(
+            "the envelope says the decision was recorded in the subject's record; the payload "
+            "does not ('recorded_in_subject_record')"
+        )
+    return problems

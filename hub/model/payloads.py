@@ -34,7 +34,13 @@ from pydantic import (
 )
 
 from hub.model.base import NodeId, OpaqueRef, WireModel
-from hub.model.envelope import CategoryId, GatewayId, ScopeItem
+from hub.model.envelope import (
+    CategoryId,
+    ConsultedRole,
+    GatewayId,
+    PanelOutcomeCode,
+    ScopeItem,
+)
 
 __all__ = [
     "CONSENT_PRESENT_STATES",
@@ -58,6 +64,7 @@ __all__ = [
     "ConsentRecordPayload",
     "ConsentRequestPlan",
     "ConsentState",
+    "Consultation",
     "DeciderRole",
     "DecisionMaker",
     "DecisionOutcome",
@@ -827,6 +834,19 @@ class SubjectInformed(WireModel):
         return self
 
 
+class Consultation(WireModel):
+    """The decider's consultation with the Caldicott Guardian or IG officer (SEED 004 p69).
+
+    The envelope's ``decision.consulted`` names the roles for the hub (rule ROLE-05); the
+    payload records who was consulted, when, and what they advised.
+    """
+
+    role: ConsultedRole
+    name: Name | None = None
+    consulted_at: AwareDatetime
+    advice: Narrative
+
+
 class DecisionPayload(WireModel):
     """The reasons for a release decision, recorded whether or not anything is shared.
 
@@ -848,8 +868,12 @@ class DecisionPayload(WireModel):
     public_interest_considerations: Narrative | None = None
     # Required when something is released.
     subject_informed: SubjectInformed | None = None
-    # An entry of the disclosure was made in the patient or client record (seed 004 p62).
+    # An entry of the disclosure was made in the patient or client record (seed 004 p62),
+    # and where to find it there (the record system's own reference, never clinical text).
     recorded_in_subject_record: bool | None = None
+    subject_record_ref: ShortText | None = None
+    # The Caldicott Guardian / IG consultations behind the decision (ROLE-05).
+    consultations: Annotated[tuple[Consultation, ...], Field(max_length=6)] = ()
 
     @model_validator(mode="after")
     def _fields_for_outcome(self) -> DecisionPayload:
@@ -866,7 +890,15 @@ class DecisionPayload(WireModel):
         approved = self.outcome in ("APPROVED_FULL", "APPROVED_PARTIAL")
         if approved and self.subject_informed is None:
             raise ValueError("an approval records whether the subject was informed")
+        if self.subject_record_ref is not None and self.recorded_in_subject_record is not True:
+            raise ValueError(
+                "'subject_record_ref' is for a decision recorded in the subject's record "
+                "('recorded_in_subject_record': true)"
+            )
         return self
+
+    def consulted_roles(self) -> frozenset[str]:
+        return frozenset(c.role for c in self.consultations)
 
 
 # =======================================================================================
@@ -1242,11 +1274,17 @@ class CasePackPayload(WireModel):
         return any(section.is_sensitive() for section in self.sections)
 
 
-PanelOutcome = Literal["ADOPTED", "NOT_ADOPTED_REFERRED_ON", "EXITED"]
+PanelOutcome = PanelOutcomeCode
 
 
 class PanelOutcomePayload(WireModel):
-    """Payload of ``panel_outcome``: adopt with a support plan, refer on, or exit."""
+    """Payload of ``panel_outcome``: adopt, not adopt (no further action or refer on), exit.
+
+    A panel may adopt a case before the person has consented: the plan then says how,
+    when and by whom consent will be sought (CTSA 2015 s36(5)(a); REFERENCE.md 4.2 stage
+    7), and support starts only once it is given. Not adopting needs no further action in
+    many cases (SEED 004 para 31), or a referral elsewhere (s36(6)).
+    """
 
     outcome: PanelOutcome
     meeting_date: PastDate
@@ -1254,6 +1292,8 @@ class PanelOutcomePayload(WireModel):
     # Decided unanimously if possible, else by majority, else by the chair (s37).
     decided_by: Literal["UNANIMOUS", "MAJORITY", "CHAIR"] | None = None
     support_plan: Annotated[tuple[SupportPlanItem, ...], Field(max_length=32)] = ()  # ADOPTED
+    # ADOPTED before consent: how, when and by whom consent will be sought.
+    consent_request: ConsentRequestPlan | None = None
     referred_on_to: Annotated[tuple[OnwardReferral, ...], Field(max_length=10)] = ()
     exit_date: PastDate | None = None  # EXITED
     exit_reason: Literal["SUSCEPTIBILITY_REDUCED", "CONSENT_WITHDRAWN", "OTHER"] | None = None
@@ -1262,6 +1302,8 @@ class PanelOutcomePayload(WireModel):
     def _fields_for_outcome(self) -> PanelOutcomePayload:
         if (self.outcome == "ADOPTED") != bool(self.support_plan):
             raise ValueError("'support_plan' is required for ADOPTED and only for it")
+        if self.consent_request is not None and self.outcome != "ADOPTED":
+            raise ValueError("'consent_request' is only for ADOPTED")
         if (self.outcome == "NOT_ADOPTED_REFERRED_ON") != bool(self.referred_on_to):
             raise ValueError(
                 "'referred_on_to' is required for NOT_ADOPTED_REFERRED_ON and only for it"

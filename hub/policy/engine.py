@@ -15,8 +15,10 @@ from hub.policy.decisions import check_decision, check_release
 from hub.policy.facts import PolicyFacts
 from hub.policy.lawful_basis import check_lawful_basis
 from hub.policy.marking import check_marking
+from hub.policy.marking_text import check_marking_text
 from hub.policy.purposes import check_purpose
 from hub.policy.registry import Registry
+from hub.policy.roles import check_roles
 from hub.policy.scope import check_scope
 from hub.policy.workflow import check_referral_routing
 
@@ -26,6 +28,7 @@ Check = Callable[[EnvelopeFields, PolicyFacts, Registry], list[Violation]]
 
 RULE_CHECKS: tuple[Check, ...] = (
     check_marking,
+    check_marking_text,
     check_purpose,
     check_lawful_basis,
     check_consent,
@@ -34,6 +37,7 @@ RULE_CHECKS: tuple[Check, ...] = (
     check_release,
     check_agreement,
     check_referral_routing,
+    check_roles,
 )
 
 

@@ -168,6 +168,63 @@ def explain_markdown(registry: Registry) -> str:
             ),
         ),
         "",
+        "## Who acts",
+        "",
+        "Which author roles may refer, decide and release (ROLE-01 .. ROLE-04), per agency type",
+        "and purpose; the most specific entry decides. *Local policy*: the sources do not decide",
+        "it; the hub's operators chose it (`schemas/registry/roles.yaml`).",
+        "",
+        *_table(
+            (
+                "id",
+                "act",
+                "agency types",
+                "purposes",
+                "categories",
+                "roles",
+                "local policy",
+                "source",
+            ),
+            (
+                (
+                    g.id,
+                    g.act,
+                    g.agency_types,
+                    g.purposes or "every",
+                    g.categories or "every",
+                    g.roles,
+                    g.local_policy,
+                    g.source,
+                )
+                for g in registry.roles.grants
+            ),
+        ),
+        "",
+        "Decisions that must record a Caldicott Guardian or IG consultation (ROLE-05) and the",
+        "entry in the patient record (ROLE-06):",
+        "",
+        *_table(
+            ("id", "when", "consult one of", "local policy", "source"),
+            (
+                (
+                    c.id,
+                    c.summary,
+                    c.consult_one_of,
+                    c.local_policy,
+                    c.source,
+                )
+                for c in registry.roles.consultations
+            ),
+        ),
+        "",
+        *_table(
+            ("id", "agency types", "outcomes", "local policy", "source"),
+            (
+                (r.id, r.agency_types, r.outcomes, r.local_policy, r.source)
+                for r in registry.roles.subject_record_entry
+            ),
+        ),
+        "",
         "## Agency types",
         "",
         *_table(

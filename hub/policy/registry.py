@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from hub.model import MessageKind
+from hub.model import AuthorRole, ConsultedRole, MessageKind
 
 __all__ = [
     "DEFAULT_REGISTRY_DIR",
@@ -41,6 +41,8 @@ __all__ = [
     "Purpose",
     "Registry",
     "RegistryError",
+    "RoleGrant",
+    "RolesRegistry",
     "RuleText",
     "TierEntry",
     "load_registry",
@@ -76,6 +78,7 @@ _FILE_OF = {
     "purpose": "purposes.yaml",
     "agreement": "agreements.yaml",
     "rule": "rules.yaml",
+    "roles entry": "roles.yaml",
 }
 
 
@@ -254,6 +257,74 @@ class PolicySettings(RegistryModel):
     whole_record_ids: list[str] = ["all", "everything", "whole_record", "full_record"]
 
 
+# --- Who acts (roles.yaml; rules ROLE-01 .. ROLE-06 in hub/policy/roles.py) ------------
+
+RoleAct = Literal["refer", "decide", "release"]
+DecisionOutcomeRef = Literal[
+    "APPROVED_FULL", "APPROVED_PARTIAL", "REFUSED", "RETURNED_INCOMPLETE", "ESCALATED"
+]
+SubjectAgeRef = Literal["UNDER_16", "AGED_16_17", "ADULT", "UNKNOWN"]
+
+
+class RoleGrant(RegistryModel):
+    """Which author roles may refer, decide or release, for which agency types.
+
+    An entry with ``categories`` restricts those data categories further (ROLE-04);
+    without, it is the act's base grant (ROLE-01 .. ROLE-03). Where several entries match
+    a message, the most specific (a named agency type over ANY, a named purpose over
+    every purpose) decide, and their roles add up. ``local_policy`` marks entries the
+    sources do not decide.
+    """
+
+    id: Id
+    act: RoleAct
+    agency_types: list[AgencyRef]
+    purposes: list[str] = []  # empty: every purpose
+    categories: list[str] = []
+    roles: list[AuthorRole]
+    local_policy: bool
+    source: str
+    summary: str = ""
+
+
+class ConsultationRule(RegistryModel):
+    """A decision that must record a Caldicott Guardian or IG consultation (ROLE-05).
+
+    It applies to a decision by a node of ``agency_types`` with one of ``outcomes`` when
+    every condition given holds: the request cites one of ``powers``, consent is absent
+    (``without_consent``), the decision concerns one of ``categories``, or the subject's
+    age band is one of ``subject_ages``.
+    """
+
+    id: Id
+    summary: str
+    agency_types: list[AgencyRef]
+    outcomes: list[DecisionOutcomeRef]
+    powers: list[str] = []
+    without_consent: bool = False
+    categories: list[str] = []
+    subject_ages: list[SubjectAgeRef] = []
+    consult_one_of: Annotated[list[ConsultedRole], Field(min_length=1)]
+    local_policy: bool
+    source: str
+
+
+class SubjectRecordRule(RegistryModel):
+    """Decisions that record their entry in the patient or client record (ROLE-06)."""
+
+    id: Id
+    agency_types: list[AgencyRef]
+    outcomes: list[DecisionOutcomeRef]
+    local_policy: bool
+    source: str
+
+
+class RolesRegistry(RegistryModel):
+    grants: list[RoleGrant] = []
+    consultations: list[ConsultationRule] = []
+    subject_record_entry: list[SubjectRecordRule] = []
+
+
 class Registry(RegistryModel):
     markings: MarkingsRegistry
     agency_types: list[AgencyTypeEntry]
@@ -263,6 +334,7 @@ class Registry(RegistryModel):
     rules: list[RuleText]
     agreements: list[DataSharingAgreement] = []
     settings: PolicySettings = PolicySettings()
+    roles: RolesRegistry = RolesRegistry()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Registry:
@@ -275,6 +347,14 @@ class Registry(RegistryModel):
             ("purpose", [p.id for p in self.purposes]),
             ("agreement", [a.id for a in self.agreements]),
             ("rule", [r.id for r in self.rules]),
+            (
+                "roles entry",
+                [
+                    *(g.id for g in self.roles.grants),
+                    *(c.id for c in self.roles.consultations),
+                    *(s.id for s in self.roles.subject_record_entry),
+                ],
+            ),
         ):
             seen: set[str] = set()
             for item in items:
@@ -330,9 +410,37 @@ class Registry(RegistryModel):
                     f"markings.yaml: descriptor {descriptor.id}: unknown current_equivalent "
                     f"{descriptor.current_equivalent!r}"
                 )
+        problems += self._roles_references(agencies)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _roles_references(self, agencies: set[str]) -> list[str]:
+        problems: list[str] = []
+        gateways = {g.id for g in self.gateways}
+        categories = {c.id for c in self.data_categories}
+        purposes = {p.id for p in self.purposes}
+        entries: list[RoleGrant | ConsultationRule | SubjectRecordRule] = [
+            *self.roles.grants,
+            *self.roles.consultations,
+            *self.roles.subject_record_entry,
+        ]
+        for entry in entries:
+            refs: list[tuple[str, str, set[str]]] = [
+                ("agency type", ref, agencies | {"ANY"}) for ref in entry.agency_types
+            ]
+            if isinstance(entry, RoleGrant | ConsultationRule):
+                refs += [("data category", ref, categories) for ref in entry.categories]
+            if isinstance(entry, RoleGrant):
+                refs += [("purpose", ref, purposes) for ref in entry.purposes]
+            if isinstance(entry, ConsultationRule):
+                refs += [("gateway", ref, gateways) for ref in entry.powers]
+            problems += [
+                f"roles.yaml: {entry.id}: unknown {what} {ref!r}"
+                for what, ref, known in refs
+                if ref not in known
+            ]
+        return problems
 
     # -- lookups, indexed once (the model is frozen) ------------------------------------
 
@@ -377,6 +485,7 @@ REGISTRY_FILES = {
     "rules": "rules.yaml",
     "agreements": "agreements.yaml",
     "settings": "settings.yaml",
+    "roles": "roles.yaml",
 }
 _OPTIONAL = {"agreements", "settings"}
 

@@ -35,6 +35,7 @@ from hub.policy.registry import (
     MarkingsRegistry,
     PolicySettings,
     Purpose,
+    RolesRegistry,
     RuleText,
 )
 
@@ -104,6 +105,12 @@ class SettingsDocument(_RegistryDocument):
     settings: PolicySettings
 
 
+class RolesDocument(_RegistryDocument):
+    """``roles.yaml``: which roles may refer, decide and release; consultations to record."""
+
+    roles: RolesRegistry
+
+
 # One document model per registry file, keyed by the file's top-level key (which is also
 # its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
 REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -115,6 +122,7 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "rules": RulesDocument,
     "agreements": AgreementsDocument,
     "settings": SettingsDocument,
+    "roles": RolesDocument,
 }
 
 

@@ -5,8 +5,11 @@ together, then a police triage outcome back to the referrer); an **information r
 (decided once by a node it was sent to — an escalation is followed by a decision — then
 released, possibly in parts, by the decider to the requester); a **Channel case** (opened
 by a local authority, its chair alone changes membership and sends case packs, consent
-records and outcomes; support needs consent and a subject who may be told; reviews follow
-an exit). Pure: the caller passes the current state, the parties and the time.
+records and outcomes; the panel adopts a case, or does not adopt it with no further action
+or a referral elsewhere (SEED 004 para 31; CTSA 2015 s36(6)); an adopted case waits for
+consent, sought as the support plan sets out, and support and the sharing for it need
+that consent and a subject who may be told; reviews follow an exit). Pure: the caller
+passes the current state, the parties and the time.
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ CASE_KINDS = frozenset({"case_open", "consent_record", "case_pack", "panel_outco
 # Case messages only the chair sends; any member may send other messages about the case.
 _CHAIR_KINDS = frozenset({"consent_record", "case_pack", "panel_outcome", "case_review"})
 _CONSENTING = {"OBTAINED", "CHILD_PARENT_CONSENT", "CHILD_OWN_CONSENT"}
+# Stages in which the panel still meets: it may send case packs and record outcomes.
+_PANEL_STAGES = frozenset({"OPEN", "CONSENT_SOUGHT", "SUPPORT"})
+# Messages that bring a case to support, or record how it stands: not themselves sharing
+# for support, so they do not wait for consent (WF-14).
+_CONSENT_STEPS = frozenset({"consent_record", "panel_outcome", "case_review", "withdrawal"})
+_PANEL_STAGE: dict[str, str] = {
+    "NOT_ADOPTED_NFA": "NOT_ADOPTED_NFA",
+    "NOT_ADOPTED_REFERRED_ON": "NOT_ADOPTED_REFERRED_ON",
+    "EXITED": "EXITED",
+}
 
 
 class _State(BaseModel):
@@ -80,7 +93,16 @@ class CaseState(_State):
     opened_by: str
     chair: str
     members: tuple[tuple[str, str], ...]  # (node, role)
-    stage: Literal["OPEN", "SUPPORT", "NOT_ADOPTED_REFERRED_ON", "EXITED", "CLOSED"] = "OPEN"
+    # CONSENT_SOUGHT: adopted by the panel, consent not yet given (REFERENCE.md 4.2 stage 7).
+    stage: Literal[
+        "OPEN",
+        "CONSENT_SOUGHT",
+        "SUPPORT",
+        "NOT_ADOPTED_NFA",
+        "NOT_ADOPTED_REFERRED_ON",
+        "EXITED",
+        "CLOSED",
+    ] = "OPEN"
     consent: Literal["NONE", "GIVEN", "REFUSED", "WITHDRAWN"] = "NONE"
     not_to_be_told: bool = False
     exited_on: date | None = None
@@ -319,13 +341,26 @@ def _check_case(
         out.append(
             _v("WF-09", "$.recipients", f"not current panel members: {', '.join(strangers)}")
         )
-    if fields.kind in ("case_pack", "panel_outcome") and case.stage not in ("OPEN", "SUPPORT"):
+    if fields.kind in ("case_pack", "panel_outcome") and case.stage not in _PANEL_STAGES:
         out.append(
             _v(
                 "WF-13",
                 "$.kind",
-                f"a {fields.kind} is for a case that is open or in support (this one is "
-                f"{case.stage.replace('_', ' ').lower()})",
+                f"a {fields.kind} is for a case that is open, adopted awaiting consent or in "
+                f"support (this one is {case.stage.replace('_', ' ').lower()})",
+            )
+        )
+    if (
+        fields.purpose == "CHANNEL_SUPPORT"
+        and fields.kind not in _CONSENT_STEPS
+        and case.consent != "GIVEN"
+    ):
+        out.append(
+            _v(
+                "WF-14",
+                "$.purpose",
+                "sharing for Channel support needs the person's consent recorded first "
+                f"(consent is {case.consent}); seek it as the support plan sets out",
             )
         )
     if fields.kind == "case_pack" and (
@@ -348,14 +383,6 @@ def _check_case(
                         "$.panel_outcome",
                         "the subject must not be told (terrorism planning): the case cannot "
                         "enter Channel support; route it to police-led management",
-                    )
-                )
-            if case.consent != "GIVEN":
-                out.append(
-                    _v(
-                        "WF-11",
-                        "$.panel_outcome",
-                        f"Channel support needs consent recorded first (consent is {case.consent})",
                     )
                 )
     if fields.kind == "case_review":
@@ -466,16 +493,20 @@ def advance(
         elif recorded in ("REFUSED", "WITHDRAWN"):
             consent = recorded
         update["consent"] = consent
+        if consent == "GIVEN" and case.stage == "CONSENT_SOUGHT":
+            # Adopted and now consented: support starts (REFERENCE.md 4.2 stages 7-8).
+            update["stage"] = "SUPPORT"
         if consent == "WITHDRAWN" and case.stage == "SUPPORT":
             # Withdrawn consent stops support at once (CTSA 2015 s36; REFERENCE 3.2).
             update["stage"] = "EXITED"
             update["exited_on"] = at.date()
     if kind == "panel_outcome" and fields.panel_outcome is not None:
-        update["stage"] = {
-            "ADOPTED": "SUPPORT",
-            "NOT_ADOPTED_REFERRED_ON": "NOT_ADOPTED_REFERRED_ON",
-            "EXITED": "EXITED",
-        }[fields.panel_outcome]
+        if fields.panel_outcome == "ADOPTED":
+            # Adoption may come before consent; support starts only with it (WF-11, WF-14).
+            consented = update.get("consent", case.consent) == "GIVEN"
+            update["stage"] = "SUPPORT" if consented else "CONSENT_SOUGHT"
+        else:
+            update["stage"] = _PANEL_STAGE[fields.panel_outcome]
         if fields.panel_outcome == "EXITED":
             update["exited_on"] = at.date()
     if kind == "case_review" and fields.review_point is not None:

@@ -103,13 +103,20 @@ async def record_workflow(
         message_kind=envelope.kind,
         actor=envelope.sender,
         at=at,
-        summary=_summary(envelope),
+        summary=_summary(envelope, update),
     )
     return update
 
 
-def _summary(envelope: Envelope) -> str:
-    """What the event changed, from the envelope only (never payload text)."""
+def _summary(envelope: Envelope, update: WorkflowUpdate) -> str:
+    """What the event changed, from the envelope and the new state (never payload text)."""
+    if (
+        envelope.panel_outcome == "ADOPTED"
+        and isinstance(update.state, CaseState)
+        and update.state.stage == "CONSENT_SOUGHT"
+    ):
+        # Adopted before consent: support waits for it (WF-11, WF-14).
+        return "ADOPTED_CONSENT_PENDING"
     if envelope.decision is not None:
         return envelope.decision.outcome
     for value in (envelope.triage_outcome, envelope.panel_outcome, envelope.review_point):
@@ -189,6 +196,8 @@ class WorkflowService:
             "chair": state.chair,
             "members": [{"node": n, "role": r} for n, r in state.members],
             "consent": state.consent,
+            # Adopted by the panel and waiting for the person's consent before support.
+            "awaiting_consent": state.stage == "CONSENT_SOUGHT",
             "subject_not_to_be_told": state.not_to_be_told,
             "exited_on": None if state.exited_on is None else state.exited_on.isoformat(),
             "reviews_done": list(state.reviews),

@@ -395,7 +395,9 @@ def test_quarter_report_counts_exactly() -> None:
     assert report.refusals_by_rule == {"LB-02": 1, "SCOPE-03": 2, "WF-01": 1, "WF-06": 1}
     assert report.cases_by_stage == {
         "OPEN": 1,
+        "CONSENT_SOUGHT": 0,
         "SUPPORT": 1,
+        "NOT_ADOPTED_NFA": 0,
         "NOT_ADOPTED_REFERRED_ON": 1,
         "EXITED": 6,
         "CLOSED": 1,
@@ -598,8 +600,8 @@ def test_svg_is_a_self_contained_bar_chart() -> None:
     assert "Count" in texts  # x-axis label
     assert "Measure" in texts  # y-axis label
     bars = report.chart_bars()
-    # Referrals, requests, 5 decision outcomes, releases, overdue, 5 case stages.
-    assert len(bars) == 14
+    # Referrals, requests, 5 decision outcomes, releases, overdue, 7 case stages.
+    assert len(bars) == 16
     rects = list(root.iter(f"{SVG}rect"))
     assert len(rects) == len(bars)
     for rect, bar in zip(rects, bars, strict=True):

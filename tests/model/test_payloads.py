@@ -499,6 +499,40 @@ def test_decision_fields_follow_the_outcome(
     _refused(DecisionPayload, _changed(decision, change), message)
 
 
+def test_a_decision_records_its_consultations_and_patient_record_entry() -> None:
+    """SEED 004 para 69 (consultation with the Caldicott Guardian and/or IG officer) and
+    para 62 (documented in the patient record); Appendix 4a: "the decision and rationale
+    must be documented"."""
+    decision = ex.synthetic_decision(outcome="REFUSED", consulted=("CALDICOTT_GUARDIAN",))
+    parsed = _parse(DecisionPayload, _doc(decision))
+    assert parsed.consulted_roles() == frozenset({"CALDICOTT_GUARDIAN"})
+    assert parsed.consultations[0].advice
+    assert parsed.recorded_in_subject_record is True
+    assert parsed.subject_record_ref == "EPR-SYNTH-000000"
+    _refused(
+        DecisionPayload,
+        _changed(decision, lambda d: d.update(recorded_in_subject_record=False)),
+        "'subject_record_ref' is for a decision recorded",
+    )
+    _refused(
+        DecisionPayload,
+        _changed(decision, lambda d: d["consultations"][0].update(role="PANEL_MEMBER")),
+        "Input should be 'CALDICOTT_GUARDIAN'",
+    )
+    _refused(
+        DecisionPayload,
+        _changed(decision, lambda d: d["consultations"][0].pop("advice")),
+        "advice",
+    )
+    _refused(
+        DecisionPayload,
+        _changed(
+            decision, lambda d: d["consultations"][0].update(consulted_at="2024-06-03T10:00:00")
+        ),
+        "time zone",
+    )
+
+
 def test_returned_incomplete_may_say_what_is_missing_in_words() -> None:
     document = _changed(
         ex.synthetic_decision(outcome="RETURNED_INCOMPLETE"),
@@ -719,6 +753,8 @@ def test_withdrawal_is_timed_after_consent() -> None:
 def test_panel_outcomes(outcome: PanelOutcome) -> None:
     panel = ex.synthetic_panel_outcome(outcome=outcome)
     assert _parse(PanelOutcomePayload, _doc(panel)) == panel
+    if outcome == "NOT_ADOPTED_NFA":
+        return  # nothing further to require: see the next test
     others: dict[str, Any] = {
         "support_plan": [],
         "referred_on_to": [],
@@ -729,6 +765,38 @@ def test_panel_outcomes(outcome: PanelOutcome) -> None:
         PanelOutcomePayload,
         _changed(panel, lambda d: d.update(others)),
         "required for",
+    )
+
+
+def test_not_adopted_with_no_further_action_needs_only_the_rationale() -> None:
+    """SEED 004 para 31: "In many cases, no further action will be required"; REFERENCE
+    4.2 stage 6. The outcome carries no plan, onward referral or exit."""
+    panel = ex.synthetic_panel_outcome(outcome="NOT_ADOPTED_NFA")
+    assert (panel.support_plan, panel.referred_on_to, panel.exit_date) == ((), (), None)
+    plan = _doc(ex.synthetic_panel_outcome(outcome="ADOPTED"))["support_plan"]
+    _refused(
+        PanelOutcomePayload,
+        _changed(panel, lambda d: d.update(support_plan=plan)),
+        "'support_plan' is required for ADOPTED and only for it",
+    )
+    _refused(
+        PanelOutcomePayload,
+        _changed(panel, lambda d: d.update(referred_on_to=[{"destination": "EARLY_HELP"}])),
+        "required for NOT_ADOPTED_REFERRED_ON and only",
+    )
+
+
+def test_adoption_before_consent_says_how_consent_will_be_sought() -> None:
+    """CTSA 2015 s36(5)(a) (REFERENCE 4.2 stage 7): the plan says how, when and by whom
+    consent is requested; only an adoption carries it."""
+    adopted = ex.synthetic_panel_outcome(outcome="ADOPTED")
+    assert adopted.consent_request is not None
+    referred = ex.synthetic_panel_outcome(outcome="NOT_ADOPTED_REFERRED_ON")
+    request = _doc(adopted)["consent_request"]
+    _refused(
+        PanelOutcomePayload,
+        _changed(referred, lambda d: d.update(consent_request=request)),
+        "'consent_request' is only for ADOPTED",
     )
 
 

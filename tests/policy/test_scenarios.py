@@ -100,6 +100,8 @@ DECISION = {
     "decision": {
         "outcome": "APPROVED_FULL",
         "approved_scope": REQUEST["scope"],
+        # A health decision is documented in the patient record (ROLE-06; seed 004 p62).
+        "recorded_in_subject_record": True,
     },
 }
 RELEASE = {
@@ -515,6 +517,7 @@ SCENARIOS = [
         decision={
             "outcome": "APPROVED_PARTIAL",
             "reason_code": "MINIMUM_NECESSARY",
+            "recorded_in_subject_record": True,
             "approved_scope": [
                 {
                     "category": MH,
@@ -560,6 +563,7 @@ SCENARIOS = [
         answers_sender="police.ctp-sw",
         decision={
             "outcome": "APPROVED_PARTIAL",
+            "recorded_in_subject_record": True,
             "approved_scope": [
                 {
                     "category": MH,
@@ -577,7 +581,7 @@ SCENARIOS = [
         {"DEC-02"},
         answers=REQUEST,
         answers_sender="police.ctp-sw",
-        decision={"outcome": "REFUSED"},
+        decision={"outcome": "REFUSED", "recorded_in_subject_record": True},
     ),
     s("decision that answers no request", DECISION, "health.bsw-icb", {"DEC-05"}),
     s(
@@ -615,6 +619,7 @@ SCENARIOS = [
             "decision": {
                 "outcome": "REFUSED",
                 "reason_code": "NOT_NECESSARY",
+                "recorded_in_subject_record": True,
             },
         },
         answers_sender="health.bsw-icb",

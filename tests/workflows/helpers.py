@@ -68,7 +68,12 @@ def decision_doc(
         "subject_ref": "subj-wf-0001",
         "purpose": "PREVENT_TRIAGE",
         "in_reply_to": request_id,
-        "decision": {"outcome": outcome, "approved_scope": approved},
+        # Documented in the patient record (ROLE-06; seed 004 para 62).
+        "decision": {
+            "outcome": outcome,
+            "approved_scope": approved,
+            "recorded_in_subject_record": True,
+        },
     }
     if outcome not in ("APPROVED_FULL", "ESCALATED"):
         doc["decision"]["reason_code"] = "MINIMUM_NECESSARY"

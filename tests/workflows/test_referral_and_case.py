@@ -140,15 +140,22 @@ async def test_channel_case_from_opening_to_closure(
     past = (hub.clock() - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
     assert "WF-10" in await refused(la, {**pack, "access_expires_at": past})
 
-    # Support needs consent first.
-    adopted = case_doc("panel_outcome", panel_outcome="ADOPTED", purpose="CHANNEL_SUPPORT")
-    assert "WF-11" in await refused(la, adopted)
-    await send(la, case_doc("consent_record", purpose="CHANNEL_SUPPORT"))
+    # The panel may adopt before consent (seed 004 paras 31, 43; WF-11): consent is then
+    # sought as the support plan sets out, and sharing for support waits for it (WF-14).
     sent_pack = await send(la, pack, {"sections": ["SYNTHETIC referral summary"]})
     fetched = await health.fetch(sent_pack.message_id)
     assert await health.open_payload(fetched) is not None
+    adopted = case_doc("panel_outcome", panel_outcome="ADOPTED", purpose="CHANNEL_SUPPORT")
     await send(la, adopted)
-    assert (await health.case_state(CASE))["stage"] == "SUPPORT"
+    pending = await health.case_state(CASE)
+    assert (pending["stage"], pending["awaiting_consent"]) == ("CONSENT_SOUGHT", True)
+    assert pending["history"][-1]["summary"] == "ADOPTED_CONSENT_PENDING"
+    support_pack = {**pack, "purpose": "CHANNEL_SUPPORT"}
+    assert await refused(la, support_pack) == {"WF-14"}
+    await send(la, case_doc("consent_record", purpose="CHANNEL_SUPPORT"))
+    supported = await health.case_state(CASE)
+    assert (supported["stage"], supported["awaiting_consent"]) == ("SUPPORT", False)
+    await send(la, support_pack, {"sections": ["SYNTHETIC support plan"]})
 
     # After its access expiry the hub no longer serves the case pack to members.
     hub.clock.advance(8 * 24 * 3600)
@@ -172,8 +179,10 @@ async def test_channel_case_from_opening_to_closure(
     await send(la, {**review, "review_point": "12_MONTHS"})
     closed = await la.case_state(CASE)
     assert closed["stage"] == "CLOSED"
-    assert [e["kind"] for e in closed["history"]][:3] == [
+    assert [e["kind"] for e in closed["history"]][:5] == [
         "case_open",
+        "case_pack",
+        "panel_outcome",
         "consent_record",
         "case_pack",
     ]
