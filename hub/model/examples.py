@@ -521,6 +521,11 @@ def synthetic_panel_outcome(
         )
         if outcome == "ADOPTED"
         else None,
+        referral_considered=_text(
+            seed, "Referral to health or social care considered: not needed; GP aware."
+        )
+        if outcome == "NOT_ADOPTED_NFA"
+        else None,
         referred_on_to=(
             OnwardReferral(destination="EARLY_HELP", organisation="Synthetic Early Help"),
         )

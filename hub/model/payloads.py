@@ -1294,6 +1294,9 @@ class PanelOutcomePayload(WireModel):
     support_plan: Annotated[tuple[SupportPlanItem, ...], Field(max_length=32)] = ()  # ADOPTED
     # ADOPTED before consent: how, when and by whom consent will be sought.
     consent_request: ConsentRequestPlan | None = None
+    # NOT_ADOPTED_NFA: the panel "must consider" referring the person to health or social
+    # care services (CTSA 2015 s36(6); REFERENCE.md 4.2 stage 6), and says why not.
+    referral_considered: Narrative | None = None
     referred_on_to: Annotated[tuple[OnwardReferral, ...], Field(max_length=10)] = ()
     exit_date: PastDate | None = None  # EXITED
     exit_reason: Literal["SUSCEPTIBILITY_REDUCED", "CONSENT_WITHDRAWN", "OTHER"] | None = None
@@ -1304,6 +1307,11 @@ class PanelOutcomePayload(WireModel):
             raise ValueError("'support_plan' is required for ADOPTED and only for it")
         if self.consent_request is not None and self.outcome != "ADOPTED":
             raise ValueError("'consent_request' is only for ADOPTED")
+        if (self.outcome == "NOT_ADOPTED_NFA") != (self.referral_considered is not None):
+            raise ValueError(
+                "'referral_considered' is required for NOT_ADOPTED_NFA and only for it: say "
+                "why no referral to health or social care services is needed (CTSA 2015 s36(6))"
+            )
         if (self.outcome == "NOT_ADOPTED_REFERRED_ON") != bool(self.referred_on_to):
             raise ValueError(
                 "'referred_on_to' is required for NOT_ADOPTED_REFERRED_ON and only for it"

@@ -753,13 +753,12 @@ def test_withdrawal_is_timed_after_consent() -> None:
 def test_panel_outcomes(outcome: PanelOutcome) -> None:
     panel = ex.synthetic_panel_outcome(outcome=outcome)
     assert _parse(PanelOutcomePayload, _doc(panel)) == panel
-    if outcome == "NOT_ADOPTED_NFA":
-        return  # nothing further to require: see the next test
     others: dict[str, Any] = {
         "support_plan": [],
         "referred_on_to": [],
         "exit_date": None,
         "exit_reason": None,
+        "referral_considered": None,
     }
     _refused(
         PanelOutcomePayload,
@@ -768,7 +767,7 @@ def test_panel_outcomes(outcome: PanelOutcome) -> None:
     )
 
 
-def test_not_adopted_with_no_further_action_needs_only_the_rationale() -> None:
+def test_not_adopted_with_no_further_action_carries_no_plan_referral_or_exit() -> None:
     """SEED 004 para 31: "In many cases, no further action will be required"; REFERENCE
     4.2 stage 6. The outcome carries no plan, onward referral or exit."""
     panel = ex.synthetic_panel_outcome(outcome="NOT_ADOPTED_NFA")
@@ -783,6 +782,24 @@ def test_not_adopted_with_no_further_action_needs_only_the_rationale() -> None:
         PanelOutcomePayload,
         _changed(panel, lambda d: d.update(referred_on_to=[{"destination": "EARLY_HELP"}])),
         "required for NOT_ADOPTED_REFERRED_ON and only",
+    )
+
+
+def test_no_further_action_records_that_onward_referral_was_considered() -> None:
+    """CTSA 2015 s36(6) (REFERENCE 4.2 stage 6): a panel that does not adopt must consider
+    referring the person to health or social care services; the record says why not."""
+    panel = ex.synthetic_panel_outcome(outcome="NOT_ADOPTED_NFA")
+    assert panel.referral_considered is not None
+    _refused(
+        PanelOutcomePayload,
+        _changed(panel, lambda d: d.update(referral_considered=None)),
+        "'referral_considered' is required for NOT_ADOPTED_NFA",
+    )
+    exited = ex.synthetic_panel_outcome(outcome="EXITED")
+    _refused(
+        PanelOutcomePayload,
+        _changed(exited, lambda d: d.update(referral_considered="SYNTHETIC: considered.")),
+        "only for it",
     )
 
 
