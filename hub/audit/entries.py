@@ -51,4 +51,5 @@ def audit_entry(
         consent_state=None if envelope.consent is None else envelope.consent.state,
         outcome=outcome,
         rules=rules,
+        manifest=envelope.manifest,
     )

@@ -23,6 +23,8 @@ __all__ = [
     "DisclosedCategory",
     "Disclosure",
     "DisclosureKind",
+    "Rejected",
+    "ReleasedCategory",
     "disclosure_register",
     "render_register_text",
 ]
@@ -46,8 +48,27 @@ class DisclosedCategory(_Frozen):
     period_to: date | None = None
 
 
+class ReleasedCategory(DisclosedCategory):
+    """What a release's signed manifest says it holds under one category."""
+
+    resources: dict[str, int]
+
+
+class Rejected(_Frozen):
+    """A recipient that opened the disclosure and rejected it, with the rules it gave."""
+
+    node: str
+    at: datetime
+    rules: tuple[str, ...] = ()
+
+
 class Disclosure(_Frozen):
-    """One row of the register: a single accepted disclosing message."""
+    """One row of the register: a single accepted disclosing message.
+
+    For a release, ``released`` is what its signed content manifest says was sent (the
+    categories with resources by type), beside the envelope's ``scope``; ``rejected_by``
+    lists recipients that opened it and refused it (MAN-*, REL-03).
+    """
 
     kind: DisclosureKind
     message_id: str | None
@@ -66,6 +87,10 @@ class Disclosure(_Frozen):
     decision_outcome: str | None = None
     decided_by: str | None = None
     marking: str | None = None
+    released: tuple[ReleasedCategory, ...] = ()
+    resource_count: int | None = None
+    content_sha256: str | None = None
+    rejected_by: tuple[Rejected, ...] = ()
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -102,6 +127,13 @@ def disclosure_register(
         e.case_ref for e in entries if e.subject_ref == subject_ref and e.case_ref is not None
     }
 
+    rejections: dict[str, list[Rejected]] = {}
+    for e in entries:
+        if e.action == "rejected" and e.message_id is not None:
+            rejections.setdefault(e.message_id, []).append(
+                Rejected(node=e.actor, at=e.at, rules=e.rules)
+            )
+
     register: list[Disclosure] = []
     for entry in submitted:
         kind = _disclosing_kind(entry)
@@ -112,9 +144,13 @@ def disclosure_register(
                 continue
         elif entry.subject_ref != subject_ref:
             continue
-        register.append(
-            _disclosure(entry, kind, subject_ref, by_id, known_requests, requests_by_decision)
+        disclosure = _disclosure(
+            entry, kind, subject_ref, by_id, known_requests, requests_by_decision
         )
+        rejected = rejections.get(entry.message_id or "", [])
+        if rejected:
+            disclosure = disclosure.model_copy(update={"rejected_by": tuple(rejected)})
+        register.append(disclosure)
     register.sort(key=lambda d: (_sort_time(d.at), d.message_id or ""))
     return register
 
@@ -159,7 +195,28 @@ def _disclosure(
         purpose=entry.purpose,
         marking=entry.marking,
         **chain,
+        **_released(entry),
     )
+
+
+def _released(entry: AuditEntry) -> dict[str, Any]:
+    """What a release's manifest says it holds (nothing for other kinds)."""
+    manifest = entry.manifest
+    if manifest is None:
+        return {}
+    return {
+        "released": tuple(
+            ReleasedCategory(
+                category=c.category,
+                period_from=c.period_from,
+                period_to=c.period_to,
+                resources=dict(c.resources),
+            )
+            for c in manifest.categories
+        ),
+        "resource_count": manifest.resource_count,
+        "content_sha256": manifest.content_sha256,
+    }
 
 
 def _answered(
@@ -216,6 +273,7 @@ _COLUMNS = (
     "Decision",
     "Marking",
     "Message",
+    "Rejected by",
 )
 
 
@@ -268,7 +326,7 @@ def _row(d: Disclosure) -> list[list[str]]:
         [d.kind],
         [d.discloser],
         list(d.recipients) or ["-"],
-        [f"{item.category} {_period(item)}" for item in d.scope] or ["(not itemised)"],
+        _what(d),
         list(d.gateways) or ["-"],
         [d.consent_state or "-"],
         [d.purpose or "-"],
@@ -276,8 +334,20 @@ def _row(d: Disclosure) -> list[list[str]]:
         [decision or "-"],
         [d.marking or "-"],
         [d.message_id or "-"],
+        [f"{r.node} ({', '.join(r.rules)})" for r in d.rejected_by] or ["-"],
     ]
     return [[_printable(line) for line in cell] for cell in cells]
+
+
+def _what(d: Disclosure) -> list[str]:
+    """A release's manifest (what was sent, with resource counts), else the scope."""
+    if d.released:
+        return [
+            f"{item.category} {_period(item)}: "
+            + ", ".join(f"{n} {kind}" for kind, n in sorted(item.resources.items()))
+            for item in d.released
+        ]
+    return [f"{item.category} {_period(item)}" for item in d.scope] or ["(not itemised)"]
 
 
 def _when(at: datetime) -> str:

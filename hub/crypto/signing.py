@@ -27,6 +27,7 @@ class SignatureContext:
     ENVELOPE = b"seh/envelope/v1\x00"
     RECEIPT = b"seh/receipt/v1\x00"
     ACK = b"seh/ack/v1\x00"
+    REJECTION = b"seh/rejection/v1\x00"
     DIRECTORY = b"seh/directory/v1\x00"
     TREE_HEAD = b"seh/tree-head/v1\x00"
 

@@ -27,10 +27,12 @@ from hub.model.envelope import (
     Envelope,
     EnvelopeFields,
     LegalBasis,
+    ManifestCategory,
     Marking,
     MessageKind,
     PanelMember,
     PayloadDescriptor,
+    ReleaseManifest,
     ScopeItem,
 )
 from hub.model.jsonio import StrictJSONError, loads_strict
@@ -47,6 +49,7 @@ from hub.model.messages import (
     NodeStatus,
     Receipt,
     RecipientStatus,
+    Rejection,
 )
 from hub.model.payloads import (
     REQUEST_CHECKLIST,
@@ -105,6 +108,7 @@ __all__ = [
     "InformationRequestPayload",
     "LegalBasis",
     "LogPosition",
+    "ManifestCategory",
     "Marking",
     "MessageKind",
     "MessageStatus",
@@ -120,6 +124,8 @@ __all__ = [
     "Receipt",
     "RecipientStatus",
     "ReferrerFeedback",
+    "Rejection",
+    "ReleaseManifest",
     "ScopeItem",
     "Sha256Hex",
     "StrictJSONError",
@@ -143,6 +149,7 @@ SCHEMA_MODELS: dict[str, type[WireModel]] = {
     "audit-entry": AuditEntry,
     "tree-head": TreeHead,
     "acknowledgement": Acknowledgement,
+    "rejection": Rejection,
     "problem": Problem,
     "directory": Directory,
     "inbox-page": InboxPage,

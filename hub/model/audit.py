@@ -13,11 +13,13 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from hub.model.base import Base64Str, NodeId, OpaqueRef, Sha256Hex, WireModel
-from hub.model.envelope import UUID7_PATTERN, MessageKind, ScopeItem
+from hub.model.envelope import UUID7_PATTERN, MessageKind, ReleaseManifest, ScopeItem
 
 __all__ = ["AuditAction", "AuditEntry", "LogPosition", "TreeHead"]
 
-AuditAction = Literal["submitted", "refused", "delivered", "acknowledged", "purged", "key_change"]
+AuditAction = Literal[
+    "submitted", "refused", "delivered", "acknowledged", "rejected", "purged", "key_change"
+]
 
 
 class AuditEntry(WireModel):
@@ -38,8 +40,10 @@ class AuditEntry(WireModel):
     scope: tuple[ScopeItem, ...] = ()
     consent_state: Annotated[str, StringConstraints(max_length=40)] | None = None
     outcome: Annotated[str, StringConstraints(max_length=40)] | None = None
-    # For refusals: the rule ids broken.
+    # For refusals and rejections: the rule ids broken.
     rules: tuple[Annotated[str, StringConstraints(max_length=16)], ...] = ()
+    # For a release: its signed content manifest, what the release actually holds.
+    manifest: ReleaseManifest | None = None
 
 
 class TreeHead(WireModel):

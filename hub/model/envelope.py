@@ -30,11 +30,13 @@ __all__ = [
     "Envelope",
     "EnvelopeFields",
     "LegalBasis",
+    "ManifestCategory",
     "Marking",
     "MessageKind",
     "PanelMember",
     "PanelOutcomeCode",
     "PayloadDescriptor",
+    "ReleaseManifest",
     "ScopeItem",
 ]
 
@@ -221,6 +223,58 @@ class ScopeItem(WireModel):
     extension_reason_present: bool = False
 
 
+# FHIR resource type names (FHIR R4 2.1.0: an upper-case letter, then letters).
+FhirResourceType = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]{1,63}$")]
+
+
+class ManifestCategory(WireModel):
+    """One data category a release holds: the period it was selected for and its resources.
+
+    The period is the approved period the node selected the category's resources against
+    (open where the approval is open); ``resources`` counts the FHIR resources released
+    under the category, by type. A resource released under two categories (a Patient under
+    ``identity`` and ``gp_registration``) counts under each.
+    """
+
+    category: CategoryId
+    period_from: date | None = None
+    period_to: date | None = None
+    resources: Annotated[
+        dict[FhirResourceType, Annotated[int, Field(ge=1, le=1 << 31)]],
+        Field(min_length=1, max_length=64),
+    ]
+
+
+class ReleaseManifest(WireModel):
+    """What a release holds, signed in its envelope (issue: content bound to the approval).
+
+    The hub cannot read a release; the manifest is what it can check against the approval
+    on record (rules MAN-*), what the disclosure register records as released, and what
+    the receiving node checks the decrypted payload against before acknowledging it.
+    ``content_sha256`` is the SHA-256 of the payload's plaintext bytes (for a FHIR release,
+    the RFC 8785 canonical JSON of the bundle), so the manifest names one exact payload.
+    """
+
+    format: Literal["fhir-r4-bundle"] = "fhir-r4-bundle"
+    content_sha256: Sha256Hex
+    content_size: Annotated[int, Field(ge=0, le=1 << 50)]
+    resource_count: Annotated[int, Field(ge=0, le=1 << 31)]
+    categories: Annotated[tuple[ManifestCategory, ...], Field(max_length=64)] = ()
+
+    @model_validator(mode="after")
+    def _categories_once(self) -> ReleaseManifest:
+        names = [c.category for c in self.categories]
+        if len(set(names)) != len(names):
+            raise ValueError("a manifest names each category once")
+        for item in self.categories:
+            if sum(item.resources.values()) > self.resource_count:
+                raise ValueError(
+                    f"manifest category {item.category} counts more resources than the "
+                    "release holds (resource_count)"
+                )
+        return self
+
+
 class PanelMember(WireModel):
     """A Channel panel member: a node and the role it plays (REFERENCE.md 4.3)."""
 
@@ -332,6 +386,8 @@ class EnvelopeFields(WireModel):
     access_expires_at: datetime | None = None
     panel_outcome: PanelOutcomeCode | None = None
     review_point: Literal["6_MONTHS", "12_MONTHS"] | None = None
+    # A release's content manifest: what the payload holds (rules MAN-*).
+    manifest: ReleaseManifest | None = None
 
     @field_validator("access_expires_at")
     @classmethod

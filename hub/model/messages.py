@@ -24,6 +24,7 @@ __all__ = [
     "NodeStatus",
     "Receipt",
     "RecipientStatus",
+    "Rejection",
 ]
 
 MessageId = Annotated[str, StringConstraints(pattern=UUID7_PATTERN)]
@@ -39,6 +40,8 @@ AgencyType = Literal[
     "other",
 ]
 NodeStatus = Literal["active", "suspended", "revoked"]
+# A delivery ends acknowledged (opened and accepted) or rejected (opened and refused).
+DeliveryState = Literal["pending", "delivered", "acknowledged", "rejected"]
 Accreditation = Literal["OFFICIAL", "OFFICIAL-SENSITIVE"]
 
 
@@ -63,6 +66,31 @@ class Acknowledgement(WireModel):
     node: NodeId
     envelope_sha256: Sha256Hex
     acknowledged_at: datetime
+    signature: Base64Str
+
+
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,8}-[0-9A-Z]{2,4}$")]
+
+
+class Rejection(WireModel):
+    """A recipient's signed statement that it opened a message and refused its content.
+
+    The hub cannot read payloads, so only the recipient can find that a release holds more
+    than its manifest says (rules MAN-*), or that a payload fails its kind's model. It then
+    sends this instead of an acknowledgement; the sender sees it in the message's status
+    and the disclosure register shows it. ``reasons`` are the receiving node's findings in
+    metadata terms (rule ids, categories, resource types and counts), never payload text.
+    """
+
+    message_id: MessageId
+    node: NodeId
+    envelope_sha256: Sha256Hex
+    rejected_at: datetime
+    rules: Annotated[tuple[RuleId, ...], Field(min_length=1, max_length=32)]
+    reasons: Annotated[
+        tuple[Annotated[str, StringConstraints(min_length=1, max_length=300)], ...],
+        Field(max_length=32),
+    ] = ()
     signature: Base64Str
 
 
@@ -91,7 +119,7 @@ class InboxEntry(WireModel):
     sender: NodeId
     kind: MessageKind
     received_at: datetime
-    state: Literal["pending", "delivered", "acknowledged"]
+    state: DeliveryState
     payload_size: int
     transport: Literal["inline", "blob"]
 
@@ -103,9 +131,13 @@ class InboxPage(WireModel):
 
 class RecipientStatus(WireModel):
     node: NodeId
-    state: Literal["pending", "delivered", "acknowledged"]
+    state: DeliveryState
     delivered_at: datetime | None = None
     acknowledged_at: datetime | None = None
+    # A rejection (state "rejected"): when, and the rule ids and reasons the recipient gave.
+    rejected_at: datetime | None = None
+    rejection_rules: tuple[RuleId, ...] = ()
+    rejection_reasons: tuple[str, ...] = ()
 
 
 class MessageStatus(WireModel):

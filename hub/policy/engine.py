@@ -14,6 +14,7 @@ from hub.policy.consent import check_consent
 from hub.policy.decisions import check_decision, check_release
 from hub.policy.facts import PolicyFacts
 from hub.policy.lawful_basis import check_lawful_basis
+from hub.policy.manifest import check_manifest
 from hub.policy.marking import check_marking
 from hub.policy.marking_text import check_marking_text
 from hub.policy.purposes import check_purpose
@@ -35,6 +36,7 @@ RULE_CHECKS: tuple[Check, ...] = (
     check_scope,
     check_decision,
     check_release,
+    check_manifest,
     check_agreement,
     check_referral_routing,
     check_roles,

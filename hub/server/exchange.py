@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from hub.audit.entries import audit_entry
 from hub.audit.log import AuditLog
@@ -39,6 +39,7 @@ from hub.model import (
     MessageStatus,
     Receipt,
     RecipientStatus,
+    Rejection,
     Violation,
     rfc3339,
 )
@@ -55,7 +56,15 @@ from hub.server.workflows import (
     touches_existing_workflow,
     workflow_violations,
 )
-from hub.store import BlobRecord, GroupCommitter, NodeRecord, Store, StoredMessage, UnitOfWork
+from hub.store import (
+    BlobRecord,
+    DeliveryRecord,
+    GroupCommitter,
+    NodeRecord,
+    Store,
+    StoredMessage,
+    UnitOfWork,
+)
 from hub.validation import parse_wire
 
 __all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
@@ -80,9 +89,18 @@ class SubmitOutcome:
 
 
 def _follow_up(
-    message: StoredMessage, node_id: str, at: datetime, action: AuditAction
+    message: StoredMessage,
+    node_id: str,
+    at: datetime,
+    action: AuditAction,
+    *,
+    rules: tuple[str, ...] = (),
 ) -> AuditEntry:
-    """A delivery or acknowledgement entry: who, when, which message, about whom."""
+    """A delivery, acknowledgement or rejection entry: who, when, which message, about whom.
+
+    A rejection's entry carries the rule ids the recipient gave, so the log and the
+    disclosure register show that a disclosure was refused on arrival, and why.
+    """
     envelope = json.loads(message.envelope_json)
     return AuditEntry.model_validate(
         {
@@ -94,8 +112,29 @@ def _follow_up(
             "envelope_sha256": message.envelope_sha256,
             "subject_ref": envelope.get("subject_ref"),
             "case_ref": envelope.get("case_ref"),
+            "rules": list(rules),
         },
         strict=False,
+    )
+
+
+def _recipient_status(delivery: DeliveryRecord) -> RecipientStatus:
+    """A delivery as the sender sees it; a rejection with the recipient's rules and reasons."""
+    if delivery.state == "rejected" and delivery.ack_json is not None:
+        rejection = Rejection.model_validate_json(delivery.ack_json)
+        return RecipientStatus(
+            node=delivery.recipient,
+            state="rejected",
+            delivered_at=delivery.delivered_at,
+            rejected_at=delivery.acknowledged_at,
+            rejection_rules=rejection.rules,
+            rejection_reasons=rejection.reasons,
+        )
+    return RecipientStatus(
+        node=delivery.recipient,
+        state=delivery.state,  # type: ignore[arg-type]
+        delivered_at=delivery.delivered_at,
+        acknowledged_at=delivery.acknowledged_at,
     )
 
 
@@ -459,21 +498,55 @@ class ExchangeService:
     async def acknowledge(self, node: NodeRecord, message_id: str, raw: bytes) -> RecipientStatus:
         """Record a recipient's signed acknowledgement (idempotent)."""
         document, ack = parse_wire(Acknowledgement, raw, what="acknowledgement")
+        return await self._answer(
+            node, message_id, document, ack, SignatureContext.ACK, "acknowledged"
+        )
+
+    async def reject(self, node: NodeRecord, message_id: str, raw: bytes) -> RecipientStatus:
+        """Record a recipient's signed rejection of a message's content (idempotent).
+
+        The recipient opened the payload and found it does not match its envelope (a
+        release holding more than its manifest says, rules MAN-*) or its kind's model; the
+        rejection is logged with its rule ids and shown to the sender in the status.
+        """
+        document, rejection = parse_wire(Rejection, raw, what="rejection")
+        return await self._answer(
+            node,
+            message_id,
+            document,
+            rejection,
+            SignatureContext.REJECTION,
+            "rejected",
+            rules=rejection.rules,
+        )
+
+    async def _answer(
+        self,
+        node: NodeRecord,
+        message_id: str,
+        document: dict[str, Any],
+        answer: Acknowledgement | Rejection,
+        context: bytes,
+        action: Literal["acknowledged", "rejected"],
+        *,
+        rules: tuple[str, ...] = (),
+    ) -> RecipientStatus:
+        """Check and record a recipient's signed answer; the first answer stands."""
         async with self._store.read() as view:
             message = await view.messages.get(message_id)
             delivery = await view.messages.delivery(message_id, node.id)
         if message is None or delivery is None:
             raise NotFound(message_id=message_id, node=node.id)
         problems = []
-        if ack.message_id != message_id:
+        if answer.message_id != message_id:
             problems.append(
                 Violation(rule="ACK-01", path="$.message_id", message="must match the URL")
             )
-        if ack.node != node.id:
+        if answer.node != node.id:
             problems.append(
-                Violation(rule="ACK-01", path="$.node", message="must be the acknowledging node")
+                Violation(rule="ACK-01", path="$.node", message="must be the answering node")
             )
-        if ack.envelope_sha256 != message.envelope_sha256:
+        if answer.envelope_sha256 != message.envelope_sha256:
             problems.append(
                 Violation(
                     rule="ACK-02",
@@ -482,34 +555,38 @@ class ExchangeService:
                 )
             )
         try:
-            verify_document(document, node.signing_key, SignatureContext.ACK)
+            verify_document(document, node.signing_key, context)
         except SignatureInvalid:
             problems.append(
                 Violation(rule="SIG-01", path="$.signature", message="signature does not verify")
             )
         if problems:
             raise Unprocessable(
-                "The acknowledgement was refused.", slug="ack-refused", violations=problems
+                f"The {'acknowledgement' if action == 'acknowledged' else 'rejection'} was "
+                "refused.",
+                slug="ack-refused",
+                violations=problems,
             )
-        if delivery.state != "acknowledged":
-            acknowledged_at, ack_json = self._clock(), canonical_json(document).decode()
-
-            acknowledged = _follow_up(message, node.id, acknowledged_at, "acknowledged")
+        if delivery.state in ("acknowledged", "rejected") and delivery.state != action:
+            raise Conflict(
+                f"This node has already {delivery.state} the message; its first answer stands.",
+                debug={"message_id": message_id, "node": node.id},
+            )
+        if delivery.state != action:
+            answered_at, answer_json = self._clock(), canonical_json(document).decode()
+            entry = _follow_up(message, node.id, answered_at, action, rules=rules)
 
             async def record(tx: UnitOfWork) -> None:
-                await tx.messages.acknowledge(message_id, node.id, acknowledged_at, ack_json)
-                await self._audit.append(tx, acknowledged)
+                await tx.messages.acknowledge(
+                    message_id, node.id, answered_at, answer_json, state=action
+                )
+                await self._audit.append(tx, entry)
 
             await self._writes.run(record)
         async with self._store.read() as view:
             updated = await view.messages.delivery(message_id, node.id)
         assert updated is not None
-        return RecipientStatus(
-            node=updated.recipient,
-            state=updated.state,  # type: ignore[arg-type]
-            delivered_at=updated.delivered_at,
-            acknowledged_at=updated.acknowledged_at,
-        )
+        return _recipient_status(updated)
 
     async def status(self, node: NodeRecord, message_id: str) -> MessageStatus:
         """Per-recipient tracking, for the sender only."""
@@ -521,15 +598,7 @@ class ExchangeService:
         return MessageStatus(
             message_id=message_id,
             received_at=message.received_at,
-            recipients=tuple(
-                RecipientStatus(
-                    node=r.recipient,
-                    state=r.state,  # type: ignore[arg-type]
-                    delivered_at=r.delivered_at,
-                    acknowledged_at=r.acknowledged_at,
-                )
-                for r in rows
-            ),
+            recipients=tuple(_recipient_status(r) for r in rows),
         )
 
     async def inbox(self, node: NodeRecord, *, after: int, limit: int, wait: float) -> InboxPage:

@@ -142,6 +142,14 @@ async def acknowledge(request: web.Request) -> web.Response:
     return _json(status)
 
 
+@routes.post("/v1/messages/{message_id}/reject")
+async def reject(request: web.Request) -> web.Response:
+    body = await _read_body(request, request.app[CONFIG].limits.small_body_bytes)
+    auth = await _authenticate(request, body)
+    status = await request.app[EXCHANGE].reject(auth.node, _message_id(request), body)
+    return _json(status)
+
+
 @routes.get("/v1/messages/{message_id}/status")
 async def message_status(request: web.Request) -> web.Response:
     auth = await _authenticate(request, None)

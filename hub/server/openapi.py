@@ -16,6 +16,7 @@ from hub.model import (
     Problem,
     Receipt,
     RecipientStatus,
+    Rejection,
     TreeHead,
     WireModel,
 )
@@ -33,6 +34,7 @@ def _schemas() -> dict[str, Any]:
         Envelope,
         Receipt,
         Acknowledgement,
+        Rejection,
         Directory,
         InboxPage,
         MessageStatus,
@@ -189,6 +191,20 @@ def openapi_document() -> dict[str, Any]:
                     },
                     body="Acknowledgement",
                     errors=(400, 401, 404, 413, 422),
+                    params=[_MSG],
+                )
+            },
+            "/v1/messages/{message_id}/reject": {
+                "post": _op(
+                    "Recipient's signed rejection of a payload that does not match its envelope",
+                    {
+                        "200": {
+                            "description": "Delivery state (rejected, with the rules)",
+                            "content": _json_content("RecipientStatus"),
+                        }
+                    },
+                    body="Rejection",
+                    errors=(400, 401, 404, 409, 413, 422),
                     params=[_MSG],
                 )
             },

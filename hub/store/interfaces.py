@@ -46,8 +46,19 @@ class MessageRepository(Protocol):
     async def delivery(self, message_id: str, recipient: str) -> DeliveryRecord | None: ...
     async def mark_delivered(self, message_id: str, recipient: str, at: datetime) -> None: ...
     async def acknowledge(
-        self, message_id: str, recipient: str, at: datetime, ack_json: str
-    ) -> None: ...
+        self,
+        message_id: str,
+        recipient: str,
+        at: datetime,
+        ack_json: str,
+        state: str = "acknowledged",
+    ) -> None:
+        """Record a recipient's signed answer: ``acknowledged``, or ``rejected``.
+
+        The first answer stands; a later one of either kind changes nothing.
+        """
+        ...
+
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]: ...
     async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]: ...
 

@@ -215,17 +215,22 @@ class _Messages:
         )
 
     async def acknowledge(
-        self, message_id: str, recipient: str, at: datetime, ack_json: str
+        self,
+        message_id: str,
+        recipient: str,
+        at: datetime,
+        ack_json: str,
+        state: str = "acknowledged",
     ) -> None:
         await self._conn.execute(
             update(deliveries)
             .where(
                 deliveries.c.message_id == message_id,
                 deliveries.c.recipient == recipient,
-                deliveries.c.state != "acknowledged",
+                deliveries.c.state.notin_(("acknowledged", "rejected")),
             )
             .values(
-                state="acknowledged",
+                state=state,
                 acknowledged_at=at,
                 delivered_at=func.coalesce(deliveries.c.delivered_at, at),
                 ack_json=ack_json,

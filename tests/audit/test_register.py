@@ -22,7 +22,7 @@ from hub.audit.register import (
     disclosure_register,
     render_register_text,
 )
-from hub.model import AuditEntry, ScopeItem
+from hub.model import AuditEntry, ReleaseManifest, ScopeItem
 from hub.policy.workflow import RequestState
 
 SCHOOL = "education.kingsdown"
@@ -573,6 +573,7 @@ def test_render_register_text_is_a_readable_table() -> None:
         "Decision",
         "Marking",
         "Message",
+        "Rejected by",
     ]
     assert set(lines[1]) <= {"-", "+"}
     first_release = next(i for i, line in enumerate(lines) if RELEASE_A1 in line)
@@ -590,6 +591,7 @@ def test_render_register_text_is_a_readable_table() -> None:
         f"APPROVED_PARTIAL by {HEALTH}",
         OS,
         RELEASE_A1,
+        "-",
     ]
     continuation = [cell.strip() for cell in lines[first_release + 1].split(" | ")]
     assert continuation[5] == "UKGDPR-A6-1e"
@@ -599,7 +601,7 @@ def test_render_register_text_is_a_readable_table() -> None:
     assert lines[-1] == "4 disclosures."
     # Columns line up: every separator sits where the header's does.
     bars = [i for i, ch in enumerate(lines[0]) if ch == "|"]
-    assert len(bars) == 11
+    assert len(bars) == 12
     for line in lines[2:-2]:
         if set(line) <= {"-", "+"}:
             assert [i for i, ch in enumerate(line) if ch == "+"] == bars
@@ -617,3 +619,59 @@ def test_render_replaces_control_characters() -> None:
     assert "OFFICIAL?SENSITIVE" in text
     # Header, rule, a three-line row (three gateways), a blank line and the count.
     assert len(text.splitlines()) == 7
+
+
+def test_a_release_shows_its_manifest_and_any_rejection() -> None:
+    """What was actually sent (the signed manifest) and who refused it on arrival."""
+    manifest = ReleaseManifest.model_validate_json(
+        json.dumps(
+            {
+                "content_sha256": "ab" * 32,
+                "content_size": 2048,
+                "resource_count": 3,
+                "categories": [
+                    {
+                        "category": "medication",
+                        "period_from": "2025-11-01",
+                        "period_to": "2026-10-31",
+                        "resources": {"MedicationStatement": 3},
+                    }
+                ],
+            }
+        )
+    )
+    release_id = mid(0x301)
+    entries = [
+        entry(
+            at=at(8, 1),
+            actor=HEALTH,
+            kind="release",
+            message_id=release_id,
+            recipients=(POLICE,),
+            subject_ref=SUBJECT,
+            scope=(item("medication", date(2025, 11, 1), date(2026, 10, 31)),),
+            manifest=manifest,
+        ),
+        entry(
+            at=at(8, 1, 10),
+            action="rejected",
+            actor=POLICE,
+            kind="release",
+            message_id=release_id,
+            subject_ref=SUBJECT,
+            rules=("MAN-05", "REL-03"),
+        ),
+        # A rejection of another message does not attach to this one.
+        entry(at=at(8, 2), action="rejected", actor=POLICE, message_id=mid(0x302)),
+    ]
+    (row,) = disclosure_register(SUBJECT, entries)
+    assert row.resource_count == 3
+    assert row.content_sha256 == "ab" * 32
+    assert [(c.category, c.resources) for c in row.released] == [
+        ("medication", {"MedicationStatement": 3})
+    ]
+    assert [(r.node, r.rules) for r in row.rejected_by] == [(POLICE, ("MAN-05", "REL-03"))]
+    text = render_register_text([row])
+    assert "medication 2025-11-01..2026-10-31: 3 MedicationStatement" in text
+    assert f"{POLICE} (MAN-05, REL-03)" in text
+    assert row.to_json()["rejected_by"][0]["rules"] == ["MAN-05", "REL-03"]

@@ -112,6 +112,21 @@ RELEASE = {
     "legal_basis": {**REQUEST["legal_basis"], "confidentiality": ["CLDC-PUBINT"]},
     "consent": NOT_SOUGHT,
     "scope": REQUEST["scope"],
+    # What the release holds, signed (MAN-01..03): within its scope and the approval.
+    "manifest": {
+        "content_sha256": "0" * 64,
+        "content_size": 2048,
+        "resource_count": 2,
+        "categories": [
+            {
+                "category": item["category"],
+                "period_from": item["period_from"],
+                "period_to": item["period_to"],
+                "resources": {"Condition": 2},
+            }
+            for item in REQUEST["scope"]
+        ],
+    },
 }
 
 

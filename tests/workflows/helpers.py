@@ -88,12 +88,35 @@ def release_doc(decision_id: str, scope: list[dict[str, Any]], **changes: Any) -
         recipients=[POLICE],
         in_reply_to=decision_id,
         scope=scope,
+        manifest=manifest_for(scope),
     )
     # Health discloses without consent: it names the public-interest exception to the
     # common law duty of confidentiality (seed 004 Appendix 4a, GW-13).
     doc["legal_basis"] = {**doc["legal_basis"], "confidentiality": ["CLDC-PUBINT"]}
     doc.update(changes)
     return doc
+
+
+def manifest_for(scope: list[dict[str, Any]]) -> dict[str, Any]:
+    """A content manifest naming one resource per scope item's category and period.
+
+    The hub checks only the manifest against the scope and approval (MAN-01..03); these
+    workflow tests send a stand-in payload that no node opens as a release.
+    """
+    categories = {
+        item["category"]: {
+            "category": item["category"],
+            **{k: item[k] for k in ("period_from", "period_to") if k in item},
+            "resources": {"Condition": 1},
+        }
+        for item in scope
+    }
+    return {
+        "content_sha256": "0" * 64,
+        "content_size": 17,
+        "resource_count": 1,
+        "categories": list(categories.values()),
+    }
 
 
 def fields(doc: dict[str, Any]) -> EnvelopeFields:

@@ -65,5 +65,8 @@ async def test_a_payload_that_fails_its_kind_is_rejected_not_acknowledged(
         received = await receive_inbox(health, _profile(tmp_path, HEALTH, hub), wait=0, limit=50)
         rejected = next(m for m in received if m["message_id"] == bogus.message_id)
         assert any(problem.startswith("PAYLOAD-04 $.payload") for problem in rejected["rejected"])
+        # Rejected with a signed rejection: the sender sees it, with the rule, not the text.
         status = await la.status(bogus.message_id)
-        assert {r.node: r.state for r in status.recipients}[HEALTH] == "delivered"
+        health_status = {r.node: r for r in status.recipients}[HEALTH]
+        assert health_status.state == "rejected"
+        assert health_status.rejection_rules == ("PAYLOAD-04",)
