@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
-from agency_adapters.node.release_check import check_release
+from agency_adapters.health.disclosure_log import DisclosureLog
+from agency_adapters.health.release_builder import InvalidRecord, UnsupportedScope
+from agency_adapters.node.checks import payload_violations, rejection_summary
+from agency_adapters.node.release import ReleasePlanError, disclosure_record, plan_release
 from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
 from hub.client import (
     HubProblem,
@@ -28,8 +32,17 @@ from hub.client import (
 )
 from hub.crypto import CryptoError, KeyFileError, NodeKeys, PublicKeys, write_key_file
 from hub.errors import HubError, Unprocessable
-from hub.model import Draft, Envelope, EnvelopeFields, Problem
-from hub.model.payload_checks import check_payload
+from hub.model import (
+    Author,
+    Draft,
+    Envelope,
+    EnvelopeFields,
+    Problem,
+    StrictJSONError,
+    Violation,
+    loads_strict,
+)
+from hub.policy.engine import evaluate
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
@@ -37,12 +50,17 @@ from hub.validation import parse_wire
 
 __all__ = [
     "add_node_commands",
+    "check_draft_at_node",
     "client_for",
     "load_draft",
     "node_profile",
     "receive_inbox",
     "submit_draft",
 ]
+
+
+# JSON payloads up to this size are opened in memory; larger ones are streamed to disk.
+_IN_MEMORY_PAYLOAD_BYTES = 16 << 20
 
 
 def node_profile(root: Path) -> NodeProfile:
@@ -99,6 +117,30 @@ def load_draft(path: Path, registry: Registry | None = None) -> tuple[Draft, Pay
     return draft, PayloadSource.json(draft.payload.content, draft.payload.media_type)
 
 
+def _payload_bytes(payload: PayloadSource) -> bytes | Path:
+    if payload.data is not None:
+        return payload.data
+    assert payload.path is not None
+    return payload.path
+
+
+async def check_draft_at_node(
+    client: NodeClient, fields: EnvelopeFields, payload: PayloadSource
+) -> list[Violation]:
+    """Every rule a draft breaks, checked as this node against its hub.
+
+    The hub's routing and envelope rules (the client's pre-flight) and the payload rules
+    the hub cannot run (``agency_adapters.node.checks``): the same verdict as
+    ``hub policy check --node`` and as the receiving node.
+    """
+    violations = await client.preflight(fields)
+    violations += payload_violations(
+        fields, _payload_bytes(payload), payload.media_type, today=client.today()
+    )
+    unique = {(v.rule, v.path, v.message): v for v in violations}
+    return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
+
+
 def _structured_marking(draft: Draft, registry: Registry | None) -> Draft:
     """The draft with a text marking read into its structured form (MK-14), said on stderr."""
     if draft.envelope.text_marking() is None:
@@ -129,9 +171,9 @@ async def submit_draft(
     fields = EnvelopeFields.model_validate_json(
         draft.envelope.model_dump_json(exclude={"id", "sender", "created_at"})
     )
-    if preflight and payload.data is not None:
-        # The hub cannot read the payload; the node checks it against its kind's model.
-        problems = check_payload(fields, payload.data, today=datetime.now(UTC).date())
+    if preflight:
+        # The envelope rules and the payload rules, as the hub and the receiver run them.
+        problems = await check_draft_at_node(client, fields, payload)
         if problems:
             raise PreflightFailed(problems)
     receipt = await client.send(
@@ -203,28 +245,20 @@ async def receive_inbox(
             "case_ref": envelope.case_ref,
             "received_at": message.receipt.received_at.isoformat(),
         }
-        if envelope.payload.media_type.endswith("json") and envelope.payload.size <= 16 << 20:
+        in_memory = (
+            envelope.payload.media_type.endswith("json")
+            and envelope.payload.size <= _IN_MEMORY_PAYLOAD_BYTES
+        )
+        target = profile.received_dir / f"{envelope.id}.bin"
+        payload: bytes | Path
+        if in_memory:
             plaintext = await client.open_payload(message)
             assert plaintext is not None
-            rejected = _received_payload_problems(envelope, plaintext, now)
-            if rejected:
-                # Not acknowledged: the sender's status shows it was not accepted here.
-                received.append({**summary, "rejected": rejected})
-                profile.write_cursor(entry.cursor)
-                continue
-            summary["payload"] = json.loads(plaintext)
-            if envelope.kind == "case_pack" and envelope.access_expires_at is not None:
-                # Kept only until the access expiry, then purged (DESIGN.md section 6).
-                profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                kept = profile.received_dir / f"{envelope.id}.json"
-                fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(plaintext)
-                profile.keep_until(envelope.id, kept, envelope.access_expires_at)
-                summary["kept_until"] = envelope.access_expires_at.isoformat()
+            payload = plaintext
         else:
+            # Streamed to disk in bounded memory, then checked from the file: a large
+            # release is checked against its manifest like any other (MAN-04/05, REL-03).
             profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            target = profile.received_dir / f"{envelope.id}.bin"
             partial = target.with_suffix(".part")
             try:
                 with partial.open("wb") as sink:
@@ -233,23 +267,50 @@ async def receive_inbox(
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
-            summary["payload_file"] = str(target)
+            payload = target
+        rejected = await received_violations(client, envelope, payload)
+        if rejected:
+            # Rejected, not acknowledged: the hub records the rejection with its rule ids
+            # and the sender sees it in its status; the full findings stay here.
+            if isinstance(payload, Path):
+                payload.unlink(missing_ok=True)
+            rules, reasons = rejection_summary(rejected)
+            await client.reject(message, rules, reasons)
+            received.append(
+                {**summary, "rejected": [f"{v.rule} {v.path}: {v.message}" for v in rejected]}
+            )
+            profile.write_cursor(entry.cursor)
+            continue
+        if isinstance(payload, bytes):
+            summary["payload"] = json.loads(payload)
+            if envelope.kind == "case_pack" and envelope.access_expires_at is not None:
+                # Kept only until the access expiry, then purged (DESIGN.md section 6).
+                profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                kept = profile.received_dir / f"{envelope.id}.json"
+                fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(payload)
+                profile.keep_until(envelope.id, kept, envelope.access_expires_at)
+                summary["kept_until"] = envelope.access_expires_at.isoformat()
+        else:
+            summary["payload_file"] = str(payload)
         await client.acknowledge(message)
         profile.write_cursor(entry.cursor)
         received.append({k: v for k, v in summary.items() if v is not None})
     return received
 
 
-def _received_payload_problems(
-    envelope: Envelope, plaintext: bytes, now: datetime | None
-) -> list[str]:
-    """Why a received payload is rejected: its kind's model, or (a release) its envelope."""
-    if envelope.kind == "release" and envelope.payload.media_type == "application/fhir+json":
-        return check_release(envelope, plaintext)
-    today = (now or datetime.now(UTC)).date()
-    return [
-        f"{v.rule} {v.path}: {v.message}" for v in check_payload(envelope, plaintext, today=today)
-    ]
+async def received_violations(
+    client: NodeClient, envelope: Envelope, payload: bytes | Path
+) -> list[Violation]:
+    """Why a received message is rejected: the envelope rules, as of the day it was sent,
+    and the payload rules (its kind's model; a release against its manifest and scope)."""
+    sent_on = envelope.created_at.date()
+    facts = await client.policy_facts(envelope, sender=envelope.sender, today=sent_on)
+    violations = evaluate(envelope, facts, client.policy_registry())
+    violations += payload_violations(envelope, payload, envelope.payload.media_type, today=sent_on)
+    unique = {(v.rule, v.path, v.message): v for v in violations}
+    return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
 
 
 async def _inbox(args: argparse.Namespace) -> int:
@@ -283,6 +344,64 @@ async def _status(args: argparse.Namespace) -> int:
     async with client_for(profile) as client:
         status = await client.status(args.message_id)
     print_json(status.model_dump(mode="json"))
+    for recipient in status.recipients:
+        if recipient.state == "rejected":
+            print(
+                f"{recipient.node} rejected the message: {', '.join(recipient.rejection_rules)}",
+                file=sys.stderr,
+            )
+    return EXIT_OK
+
+
+async def _release(args: argparse.Namespace) -> int:
+    profile = node_profile(args.node)
+    try:
+        record = loads_strict(args.records.read_bytes())
+    except OSError as exc:
+        raise CommandError(f"cannot read the records {args.records}: {exc.strerror}") from exc
+    except StrictJSONError as exc:
+        raise CommandError(f"the records {args.records} are not valid JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise CommandError(f"the records {args.records} are not a FHIR Bundle (a JSON object)")
+    author = None
+    if args.author is not None:
+        try:
+            author = Author.model_validate(
+                {"user_ref": args.author, "role": args.role, "vetting": args.vetting}
+            )
+        except ValidationError as exc:
+            raise CommandError(f"--author/--role/--vetting: {exc}") from exc
+    async with client_for(profile) as client:
+        try:
+            plan = await plan_release(client, args.decision, record, author=author)
+        except (ReleasePlanError, InvalidRecord, UnsupportedScope) as exc:
+            raise CommandError(str(exc)) from exc
+        summary = plan.summary()
+        problems = await check_draft_at_node(client, plan.fields, plan.payload())
+        if problems:
+            print_json(PreflightFailed(problems).as_problem().model_dump(mode="json"))
+            print("the release was not sent: it breaks the rules above", file=sys.stderr)
+            return EXIT_REFUSED
+        if args.dry_run:
+            print_json({"dry_run": True, **summary})
+            print("dry run: checked, nothing sent and nothing logged", file=sys.stderr)
+            return EXIT_OK
+        receipt = await client.send(plan.fields, plan.payload())
+    # Only now, with the hub's signed receipt, does the disclosure enter the local log.
+    log = DisclosureLog(profile.disclosure_log_path)
+    line = log.record(disclosure_record(plan, receipt, receipt.received_at))
+    print_json(
+        {
+            **summary,
+            "receipt": receipt.model_dump(mode="json"),
+            "disclosure_log": {"path": str(log.path), "line": line},
+        }
+    )
+    print(
+        f"released {plan.manifest.resource_count} resource(s) to "
+        f"{', '.join(plan.fields.recipients)}; disclosure logged at line {line}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -363,6 +482,34 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     inbox.add_argument("--wait", type=float, default=0.0, help="long-poll up to this many seconds")
     inbox.add_argument("--limit", type=int, default=100)
     inbox.set_defaults(func=_run(_inbox))
+
+    release = node_sub.add_parser(
+        "release",
+        help="build, check and send a health release against an approved decision",
+        description=(
+            "Runs the release builder over the patient's FHIR record for the categories and "
+            "periods the decision approved, prints what goes (by category, with resource "
+            "counts) and what is withheld, checks it with the same rules as the hub and the "
+            "receiving node (the manifest against the approval, the bundle against the "
+            "manifest), sends it, and writes the disclosure log entry once the hub has "
+            "accepted it. Exits 0 when sent (or, with --dry-run, when it would be), 1 when "
+            "the rules refuse it."
+        ),
+    )
+    release.add_argument("--node", type=Path, required=True, help="node folder")
+    release.add_argument("--decision", required=True, help="id of this node's approving decision")
+    release.add_argument(
+        "--records", type=Path, required=True, help="the patient's record, a FHIR R4 Bundle"
+    )
+    release.add_argument(
+        "--dry-run", action="store_true", help="build and check only: send and log nothing"
+    )
+    release.add_argument(
+        "--author", help="user reference of the releasing person (default: the decider)"
+    )
+    release.add_argument("--role", default="SAFEGUARDING_LEAD", help="their role, with --author")
+    release.add_argument("--vetting", default="BPSS", help="their vetting level, with --author")
+    release.set_defaults(func=_run(_release))
 
     purge = node_sub.add_parser("purge", help="delete kept case packs whose access has expired")
     purge.add_argument("--node", type=Path, required=True)

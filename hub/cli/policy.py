@@ -7,11 +7,12 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agency_adapters.node.checks import check_draft
 from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, print_json, write_output
-from hub.cli.node import client_for, load_draft, node_profile
+from hub.cli.node import check_draft_at_node, client_for, load_draft, node_profile
+from hub.client import PayloadSource
 from hub.errors import HubError
 from hub.model import Draft, EnvelopeFields, Violation
-from hub.policy.engine import evaluate
 from hub.policy.explain import explain_markdown
 from hub.policy.facts import Party, PolicyFacts
 from hub.policy.registry import DEFAULT_REGISTRY_DIR, Registry, RegistryError, load_registry
@@ -60,7 +61,7 @@ def _offline_party(node_id: str, overrides: dict[str, str]) -> Party:
 def _check(args: argparse.Namespace) -> int:
     registry = _registry(args.registry)
     try:
-        draft, _ = load_draft(args.draft, registry)
+        draft, payload = load_draft(args.draft, registry)
     except HubError as exc:
         print_json(
             {
@@ -72,7 +73,7 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     fields = _fields(draft)
     if args.node is not None:
-        violations = asyncio.run(_check_online(args.node, fields, registry))
+        violations = asyncio.run(_check_online(args.node, fields, payload, registry))
     else:
         overrides = dict(_party_arg(p) for p in args.party)
         sender = draft.envelope.sender or args.sender
@@ -83,15 +84,18 @@ def _check(args: argparse.Namespace) -> int:
             recipients={r: _offline_party(r, overrides) for r in fields.recipients},
             today=datetime.now(UTC).date(),
         )
-        violations = evaluate(fields, facts, registry)
+        data = payload.data if payload.data is not None else payload.path
+        violations = check_draft(fields, data, payload.media_type, facts, registry)
     print_json([v.model_dump() for v in violations])
     return EXIT_REFUSED if violations else EXIT_OK
 
 
-async def _check_online(node: Path, fields: EnvelopeFields, registry: Registry) -> list[Violation]:
+async def _check_online(
+    node: Path, fields: EnvelopeFields, payload: PayloadSource, registry: Registry
+) -> list[Violation]:
     profile = node_profile(node)
     async with client_for(profile, registry=registry) as client:
-        return await client.preflight(fields)
+        return await check_draft_at_node(client, fields, payload)
 
 
 def _party_arg(text: str) -> tuple[str, str]:
@@ -114,8 +118,10 @@ def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="print every rule a draft breaks, without sending it",
         description=(
             "Prints the violations as JSON (an empty list when there are none) and exits 0 "
-            "when the draft passes, 1 when it does not. With --node the parties come from the "
-            "hub's directory; otherwise from the node ids (override with --party)."
+            "when the draft passes, 1 when it does not. Runs the hub's envelope rules and the "
+            "payload rules the nodes run (PAYLOAD-*, MAN-*, REL-03), as 'hub node submit' "
+            "does. With --node the parties come from the hub's directory; otherwise from the "
+            "node ids (override with --party)."
         ),
     )
     check.add_argument("draft", type=Path, help="DRAFT.json")

@@ -12,12 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agency_adapters.health.disclosure_log import DisclosureLog, DisclosureRecord
-from agency_adapters.health.release_builder import build_release
+from agency_adapters.health.disclosure_log import DisclosureLog
 from agency_adapters.health.synthetic import synthetic_patient_bundle
-from agency_adapters.node.release_check import require_release_matches
+from agency_adapters.node.checks import payload_violations
+from agency_adapters.node.release import disclosure_record, plan_release
 from hub.client import HubProblem, NodeClient, PayloadSource, ReceivedMessage
-from hub.model import EnvelopeFields, Marking, Receipt, ScopeItem, rfc3339
+from hub.model import EnvelopeFields, Receipt, rfc3339
 from hub.model.examples import (
     synthetic_case_open,
     synthetic_case_pack,
@@ -245,78 +245,56 @@ class Story:
             "(rationale in the payload; entered in the patient record)",
         )
 
-        # 4. The release builder sends only the approved FHIR resources.
+        # 4. The release builder sends only the approved FHIR resources, with a manifest
+        #    of exactly what it holds; the disclosure is logged once the hub accepts it.
         record = synthetic_patient_bundle(1, today=today)
-        approved_items = [ScopeItem.model_validate_json(json.dumps(item)) for item in approved]
-        release = build_release(
-            record,
-            approved_items,
-            marking=Marking.model_validate_json(json.dumps(OS_PERSONAL)),
-            subject_ref=SUBJECT,
-        )
+        plan = await plan_release(self.clients[HEALTH], decision.message_id, record)
+        manifest = plan.manifest
         self.say(
             HEALTH,
-            f"release builder: {release.resource_count} of {len(record.get('entry', []))} "
-            "FHIR resources "
-            f"({', '.join(sorted(release.categories))}), each labelled with its marking; "
-            f"{release.excluded_count} left out",
+            f"release builder: {manifest.resource_count} of {len(record.get('entry', []))} "
+            "FHIR resources ("
+            + "; ".join(
+                f"{c.category}: {', '.join(f'{n} {t}' for t, n in c.resources.items())}"
+                for c in manifest.categories
+            )
+            + f"), each labelled with its marking; {plan.result.excluded_count} outside the "
+            "approval left out",
         )
-        release_doc = {
-            **request_doc,
-            "kind": "release",
-            "author": decision_doc["author"],
-            "recipients": [POLICE],
-            "in_reply_to": decision.message_id,
-            "scope": approved,
-        }
-        released = await self.send(
+        for withheld in plan.result.withheld:
+            self.say(HEALTH, f"  withheld {withheld.resource}: {withheld.reason}")
+        problems = payload_violations(
+            plan.fields, plan.bundle_json, plan.payload().media_type, today=today
+        )
+        assert not problems, problems
+        released = await self.clients[HEALTH].send(plan.fields, plan.payload())
+        self.say(
             HEALTH,
-            release_doc,
-            PayloadSource(media_type="application/fhir+json", data=release.bundle_json),
-            "release of the approved resources",
+            f"release with its signed content manifest -> {', '.join(plan.fields.recipients)} "
+            f"[{plan.fields.marking.render()}; purpose {plan.fields.purpose}; "
+            f"manifest sha256 {manifest.content_sha256[:16]}…]",
+        )
+        self.say(
+            "hub",
+            "checked the manifest against the approval on record (MAN-01..03) and every "
+            f"other rule: accepted {released.message_id[:13]}…",
         )
         log = DisclosureLog(self.workdir / "nodes" / HEALTH / "disclosure-log.jsonl")
-        log.record(
-            DisclosureRecord.model_validate_json(
-                json.dumps(
-                    {
-                        "disclosed_at": rfc3339(datetime.now(UTC)),
-                        "categories": sorted(release.categories),
-                        "resource_count": release.resource_count,
-                        "release_sha256": release.sha256,
-                        "recipients": [POLICE],
-                        "subject_ref": SUBJECT,
-                        "purpose": "PREVENT_TRIAGE",
-                        "gateways": [
-                            "CDA1998-s115",
-                            "UKGDPR-A6-1e",
-                            "UKGDPR-A9-2g",
-                            "DPA2018-S1P2p10",
-                        ],
-                        "decided_by_role": "CALDICOTT_GUARDIAN",
-                        "decided_by_user_ref": "usr-demo-0003",
-                        "request_id": request.message_id,
-                        "decision_id": decision.message_id,
-                        "release_id": released.message_id,
-                        "marking": "OFFICIAL-SENSITIVE - PERSONAL DATA",
-                        "consent": WITHOUT_CONSENT,
-                        "subject_informed": False,
-                        "not_informed_reason": "WOULD_PREJUDICE_OUTCOME",
-                    }
-                )
-            )
-        )
+        log.record(disclosure_record(plan, released, released.received_at))
         self.say(
             HEALTH,
             "wrote the disclosure to its local disclosure log "
             "(what, to whom, when, gateways, decided by)",
         )
         message, bundle = await self.receive(POLICE, released)
-        require_release_matches(message.envelope, bundle)
+        problems = payload_violations(
+            message.envelope, bundle, message.envelope.payload.media_type, today=today
+        )
+        assert not problems, problems
         self.say(
             POLICE,
-            "decrypted the release and checked it against its envelope: categories, "
-            "periods, subject and labels match",
+            "decrypted the release and checked it against its manifest and envelope: "
+            "hash, categories, resource counts, periods, subject and labels match",
         )
 
         # 5. Police decide on Channel and tell the referrer only what it may know.

@@ -15,7 +15,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -61,6 +61,7 @@ from hub.model import (
     Problem,
     Receipt,
     RecipientStatus,
+    Rejection,
     TreeHead,
     Violation,
     rfc3339,
@@ -299,7 +300,8 @@ class NodeClient:
         """The hub's own checks, run here first: routing, then every policy rule.
 
         Uses the same :func:`hub.policy.engine.evaluate` as the hub, with facts from the
-        hub-signed directory and, for a reply, the message it answers.
+        hub-signed directory and, for a reply, the message it answers. The payload rules
+        run beside these in :func:`agency_adapters.node.checks.check_draft`.
         """
         directory = await self.directory()
         violations = check_recipients(
@@ -309,14 +311,28 @@ class NodeClient:
                 for node in fields.recipients
             },
         )
+        facts = await self.policy_facts(fields, sender=self.node_id)
+        violations += evaluate(fields, facts, self._policy_registry())
+        return violations
+
+    async def policy_facts(
+        self, fields: EnvelopeFields, *, sender: str, today: date | None = None
+    ) -> PolicyFacts:
+        """The facts the policy rules need about ``fields`` sent by ``sender``.
+
+        From the hub-signed directory (active recipients only) and, for a reply, the
+        message it answers when this node may read it. A receiving node passes the sender
+        of the message it received and the day it was sent.
+        """
+        directory = await self.directory()
         recipients: dict[str, Party] = {
             node: _party(entry)
             for node in fields.recipients
             if (entry := directory.get(node)) is not None and entry.status == "active"
         }
-        me = directory.get(self.node_id)
+        me = directory.get(sender)
         if me is None:
-            raise VerificationFailed(f"this node ({self.node_id}) is not in the hub directory")
+            raise VerificationFailed(f"node {sender} is not in the hub directory")
         answers: Envelope | None = None
         answers_sender: str | None = None
         if fields.in_reply_to is not None:
@@ -327,15 +343,21 @@ class NodeClient:
                     raise
             else:
                 answers, answers_sender = earlier.envelope, earlier.envelope.sender
-        facts = PolicyFacts(
+        return PolicyFacts(
             sender=_party(me),
             recipients=recipients,
-            today=self._clock().date(),
+            today=today or self._clock().date(),
             answers=answers,
             answers_sender=answers_sender,
         )
-        violations += evaluate(fields, facts, self._policy_registry())
-        return violations
+
+    def today(self) -> date:
+        """Today's date by this client's clock (the date the policy rules judge by)."""
+        return self._clock().date()
+
+    def policy_registry(self) -> Registry:
+        """The policy registry this node checks with (the packaged one unless given)."""
+        return self._policy_registry()
 
     def _policy_registry(self) -> Registry:
         if self._registry is None:
@@ -502,6 +524,35 @@ class NodeClient:
             "POST",
             f"/v1/messages/{message.envelope.id}/ack",
             body=json.dumps(ack).encode(),
+            content_type="application/json",
+        )
+        return RecipientStatus.model_validate_json(json.dumps(doc))
+
+    async def reject(
+        self, message: ReceivedMessage, rules: Iterable[str], reasons: Iterable[str] = ()
+    ) -> RecipientStatus:
+        """Refuse a message whose payload this node opened and found wrong, instead of
+        acknowledging it: the sender sees the rule ids and reasons in its status.
+
+        ``reasons`` go to the hub in the clear: give metadata only (rule ids, categories,
+        resource types and counts), never anything from the payload.
+        """
+        rejection: dict[str, Any] = {
+            "message_id": message.envelope.id,
+            "node": self.node_id,
+            "envelope_sha256": message.receipt.envelope_sha256,
+            "rejected_at": rfc3339(self._clock()),
+            "rules": sorted(set(rules)),
+            "reasons": [reason[:300] for reason in reasons][:32],
+        }
+        rejection["signature"] = sign_document(
+            rejection, self._keys.signing, SignatureContext.REJECTION
+        )
+        Rejection.model_validate_json(json.dumps(rejection))
+        _, doc = await self._call(
+            "POST",
+            f"/v1/messages/{message.envelope.id}/reject",
+            body=json.dumps(rejection).encode(),
             content_type="application/json",
         )
         return RecipientStatus.model_validate_json(json.dumps(doc))

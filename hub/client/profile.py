@@ -58,6 +58,11 @@ class NodeProfile:
     def spool_dir(self) -> Path:
         return self.root / "spool"
 
+    @property
+    def disclosure_log_path(self) -> Path:
+        """The node's hash-chained log of what it disclosed (health releases)."""
+        return self.root / "disclosure-log.jsonl"
+
     def read_cursor(self) -> int:
         try:
             doc = json.loads(self.cursor_file.read_text())

@@ -1,0 +1,270 @@
+"""One check for a message: the envelope rules and the payload rules, wherever it runs.
+
+The hub routes without reading, so it checks only the envelope (``hub.policy.engine``);
+the payload can be checked only where it is plaintext: at the sending node before it is
+sealed and at each receiving node after it is opened. :func:`check_draft` runs both sets
+of rules, so ``hub policy check``, the pre-flight in ``hub node submit`` and the receiver
+cannot give different verdicts on the same message.
+
+Payload rules:
+
+* PAYLOAD-04 and PAYLOAD-05: the payload matches its kind's model and agrees with its
+  envelope (``hub.model.payload_checks``).
+* MAN-04: a release's payload is exactly the one its manifest names (plaintext SHA-256
+  and size).
+* MAN-05: a release's payload holds exactly the categories, resource types and counts
+  its manifest lists.
+* REL-03: every resource a FHIR release holds lies inside its envelope's scope
+  (``agency_adapters.node.release_check``: category, period, marking labels, allow-list).
+
+The release rules name categories, resource types and counts only, never payload
+content, so a receiver can send them to the hub in a signed rejection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from agency_adapters.health.mapping import category_tags
+from agency_adapters.node.release_check import check_release
+from hub.model import (
+    EnvelopeFields,
+    ManifestCategory,
+    ReleaseManifest,
+    ScopeItem,
+    StrictJSONError,
+    Violation,
+    loads_strict,
+)
+from hub.model.payload_checks import check_payload, payload_model_for
+from hub.policy.engine import evaluate
+from hub.policy.facts import PolicyFacts
+from hub.policy.manifest import manifest_span
+from hub.policy.registry import Registry
+
+__all__ = [
+    "FHIR_RELEASE_MEDIA_TYPE",
+    "PayloadBytes",
+    "check_draft",
+    "fhir_release_manifest",
+    "payload_violations",
+    "rejection_summary",
+]
+
+FHIR_RELEASE_MEDIA_TYPE = "application/fhir+json"
+# A payload in memory, or a file on disk (large payloads, streamed to and from the hub).
+PayloadBytes = bytes | Path
+_HASH_BLOCK = 1 << 20
+
+
+def check_draft(
+    fields: EnvelopeFields,
+    payload: PayloadBytes | None,
+    media_type: str,
+    facts: PolicyFacts,
+    registry: Registry,
+) -> list[Violation]:
+    """Every rule a message breaks: the hub's envelope rules and the nodes' payload rules.
+
+    ``payload`` is None only where it cannot be read (a payload file that is not JSON);
+    then only the envelope rules and MAN-01..03 apply.
+    """
+    violations = evaluate(fields, facts, registry)
+    if payload is not None:
+        violations += payload_violations(fields, payload, media_type, today=facts.today)
+    unique = {(v.rule, v.path, v.message): v for v in violations}
+    return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
+
+
+def payload_violations(
+    fields: EnvelopeFields, payload: PayloadBytes, media_type: str, *, today: date
+) -> list[Violation]:
+    """The payload rules (PAYLOAD-04/05, MAN-04/05, REL-03) over a plaintext payload."""
+    if fields.kind == "release":
+        return _release_violations(fields, payload, media_type)
+    if payload_model_for(fields) is None:
+        return []  # a free-form payload (a note, a local referral form): no model to check
+    data = payload.read_bytes() if isinstance(payload, Path) else payload
+    return check_payload(fields, data, today=today)
+
+
+def fhir_release_manifest(bundle_json: bytes, scope: Sequence[ScopeItem]) -> ReleaseManifest:
+    """The manifest of a FHIR release bundle selected against ``scope``.
+
+    Categories come from each resource's category tags (``meta.tag``), with the span of
+    the scope's periods for that category; resources are counted by type under each tag.
+    Raises :class:`ValueError` if the bytes are not a JSON Bundle.
+    """
+    resources = _resources(bundle_json)
+    counts = _category_counts(resources)
+    periods = {item.category: item for item in manifest_span(scope)}
+    categories = []
+    for category in sorted(counts):
+        period = periods.get(category)
+        categories.append(
+            ManifestCategory(
+                category=category,
+                period_from=period.period_from if period else None,
+                period_to=period.period_to if period else None,
+                resources=dict(sorted(counts[category].items())),
+            )
+        )
+    return ReleaseManifest(
+        content_sha256=hashlib.sha256(bundle_json).hexdigest(),
+        content_size=len(bundle_json),
+        resource_count=len(resources),
+        categories=tuple(categories),
+    )
+
+
+def _resources(bundle_json: bytes) -> list[Mapping[str, Any]]:
+    try:
+        document = loads_strict(bundle_json)
+    except StrictJSONError as exc:
+        raise ValueError(f"the release is not valid JSON: {exc}") from None
+    if not isinstance(document, Mapping) or document.get("resourceType") != "Bundle":
+        raise ValueError("the release is not a FHIR Bundle")
+    entries = document.get("entry", [])
+    if not isinstance(entries, list):
+        raise ValueError("Bundle.entry is not a list")
+    return [
+        entry["resource"]
+        for entry in entries
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)
+    ]
+
+
+def _category_counts(resources: Sequence[Mapping[str, Any]]) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for resource in resources:
+        resource_type = str(resource.get("resourceType", "?"))
+        tags = category_tags(resource) or ["(untagged)"]
+        for tag in dict.fromkeys(tags):
+            counts[tag][resource_type] += 1
+    return counts
+
+
+def _digest(payload: PayloadBytes) -> tuple[str, int]:
+    if isinstance(payload, bytes):
+        return hashlib.sha256(payload).hexdigest(), len(payload)
+    digest, size = hashlib.sha256(), 0
+    with payload.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _violation(rule: str, path: str, message: str) -> Violation:
+    return Violation(rule=rule, path=path, message=message)
+
+
+def _release_violations(
+    fields: EnvelopeFields, payload: PayloadBytes, media_type: str
+) -> list[Violation]:
+    manifest = fields.manifest
+    if manifest is None:
+        # MAN-01 (an envelope rule) already says so; nothing to check the payload against.
+        return []
+    if media_type != FHIR_RELEASE_MEDIA_TYPE:
+        return [
+            _violation(
+                "MAN-05",
+                "$.payload",
+                f"a release is a FHIR R4 Bundle ({FHIR_RELEASE_MEDIA_TYPE}), not {media_type}",
+            )
+        ]
+    violations: list[Violation] = []
+    sha256, size = _digest(payload)
+    if sha256 != manifest.content_sha256 or size != manifest.content_size:
+        violations.append(
+            _violation(
+                "MAN-04",
+                "$.manifest.content_sha256",
+                f"the payload ({size} bytes) is not the one the manifest names "
+                f"({manifest.content_size} bytes, SHA-256 {manifest.content_sha256[:16]}…)",
+            )
+        )
+    data = payload.read_bytes() if isinstance(payload, Path) else payload
+    try:
+        actual = fhir_release_manifest(data, fields.scope)
+    except ValueError as exc:
+        return [*violations, _violation("MAN-05", "$.payload", str(exc))]
+    violations += _manifest_differences(manifest, actual)
+    if violations:
+        # The payload is not what its signed manifest says: that alone refuses it, and a
+        # payload that lies about itself is not examined further (nor, at 200 MiB,
+        # validated resource by resource).
+        return violations
+    # The content itself against the envelope's scope: categories, periods, labels, the
+    # allow-list (the same rules the release builder follows).
+    return [_violation("REL-03", "$.payload", p) for p in check_release(fields, data)]
+
+
+def _manifest_differences(declared: ReleaseManifest, actual: ReleaseManifest) -> list[Violation]:
+    """How the payload's real categories and counts differ from the declared manifest."""
+    violations: list[Violation] = []
+    if declared.resource_count != actual.resource_count:
+        violations.append(
+            _violation(
+                "MAN-05",
+                "$.manifest.resource_count",
+                f"the manifest says {declared.resource_count} resource(s); the payload holds "
+                f"{actual.resource_count}",
+            )
+        )
+    said = {c.category: c for c in declared.categories}
+    found = {c.category: c for c in actual.categories}
+    for category in sorted(set(found) - set(said)):
+        violations.append(
+            _violation(
+                "MAN-05",
+                "$.manifest.categories",
+                f"the payload holds {_describe(found[category].resources)} under {category}, "
+                "which the manifest does not list",
+            )
+        )
+    for index, item in enumerate(declared.categories):
+        real = found.get(item.category)
+        if real is None:
+            violations.append(
+                _violation(
+                    "MAN-05",
+                    f"$.manifest.categories[{index}]",
+                    f"the manifest lists {item.category}, but the payload holds none",
+                )
+            )
+        elif real.resources != item.resources:
+            violations.append(
+                _violation(
+                    "MAN-05",
+                    f"$.manifest.categories[{index}].resources",
+                    f"the manifest lists {_describe(item.resources)} under {item.category}; "
+                    f"the payload holds {_describe(real.resources)}",
+                )
+            )
+    return violations
+
+
+def _describe(resources: Mapping[str, int]) -> str:
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(resources.items()))
+
+
+def rejection_summary(violations: Sequence[Violation]) -> tuple[list[str], list[str]]:
+    """The rule ids and reasons a receiving node sends the hub when it rejects a message.
+
+    The hub must not learn what a payload says, so only the manifest rules' findings
+    (categories, resource types and counts) go as reasons; REL-03 and PAYLOAD-* findings
+    are counted, and stay in full with the receiving node.
+    """
+    rules = sorted({v.rule for v in violations})
+    reasons = [f"{v.rule} {v.path}: {v.message}" for v in violations if v.rule.startswith("MAN-")]
+    for rule in sorted({v.rule for v in violations if not v.rule.startswith("MAN-")}):
+        count = sum(1 for v in violations if v.rule == rule)
+        reasons.append(f"{rule}: {count} finding(s) in the payload, kept at the receiving node")
+    return rules, reasons
