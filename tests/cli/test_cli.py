@@ -134,7 +134,8 @@ def test_submit_prints_problem_json_and_exits_nonzero(kept_demo: Path, tmp_path:
     assert preflight.returncode == 1
     problem = json.loads(preflight.stdout)
     assert problem["type"] == "urn:seh:problem:preflight-refused"
-    assert problem["violations"][0]["rule"] == "ROUTE-01"
+    # The node's pre-flight refuses for the same rules as the hub below.
+    assert {v["rule"] for v in problem["violations"]} == {"ROUTE-01", "WF-01"}
 
     at_hub = run("node", "submit", "--no-preflight", "--node", health, bad)
     assert at_hub.returncode == 1
