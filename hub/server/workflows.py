@@ -164,6 +164,8 @@ class WorkflowService:
             "submitted_at": _iso(state.submitted_at),
             "due_at": _iso(due),
             "overdue": bool(open_ and due is not None and now > due),
+            # The decision to release against (hub node release --decision).
+            "decision_id": state.decision_id,
             "decision_outcome": state.decision_outcome,
             "decided_by": state.decided_by,
             "decided_at": _iso(state.decided_at),

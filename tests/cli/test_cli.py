@@ -9,10 +9,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 HUB = [sys.executable, "-m", "hub.cli.main"]
 
@@ -76,25 +73,6 @@ def _wait_for_port(port: int, deadline: float = 20.0) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"hub did not start listening on {port}")
-
-
-@pytest.fixture
-def kept_demo(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "demo"
-    run("demo", "--dir", root, "--keep", check=True)
-    config = (root / "hub.toml").read_text()
-    port = int(next(line.split("=")[1] for line in config.splitlines() if line.startswith("port")))
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(  # the real 'hub serve' on the kept federation
-        [*HUB, "serve", "--config", str(root / "hub.toml")], stdout=log, stderr=log
-    )
-    try:
-        _wait_for_port(port)
-        yield root
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 def test_kept_demo_serves_and_nodes_submit_and_receive(kept_demo: Path) -> None:
