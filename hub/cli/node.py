@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from hub.model import (
     Envelope,
     EnvelopeFields,
     Problem,
+    RecipientStatus,
     StrictJSONError,
     Violation,
     loads_strict,
@@ -275,10 +277,9 @@ async def receive_inbox(
             if isinstance(payload, Path):
                 payload.unlink(missing_ok=True)
             rules, reasons = rejection_summary(rejected)
-            await client.reject(message, rules, reasons)
-            received.append(
-                {**summary, "rejected": [f"{v.rule} {v.path}: {v.message}" for v in rejected]}
-            )
+            summary["rejected"] = [f"{v.rule} {v.path}: {v.message}" for v in rejected]
+            await _answer_once(client.reject(message, rules, reasons), summary)
+            received.append({k: v for k, v in summary.items() if v is not None})
             profile.write_cursor(entry.cursor)
             continue
         if isinstance(payload, bytes):
@@ -294,10 +295,24 @@ async def receive_inbox(
                 summary["kept_until"] = envelope.access_expires_at.isoformat()
         else:
             summary["payload_file"] = str(payload)
-        await client.acknowledge(message)
+        await _answer_once(client.acknowledge(message), summary)
         profile.write_cursor(entry.cursor)
         received.append({k: v for k, v in summary.items() if v is not None})
     return received
+
+
+async def _answer_once(answer: Awaitable[RecipientStatus], summary: dict[str, Any]) -> None:
+    """Send this node's acknowledgement or rejection; the hub keeps the first one.
+
+    A run that stopped after answering but before moving the cursor meets its own
+    earlier answer again: the hub says so (409) and the inbox moves on, not stuck.
+    """
+    try:
+        await answer
+    except HubProblem as problem:
+        if problem.problem.status != 409:
+            raise
+        summary["answered_before"] = problem.problem.detail
 
 
 async def received_violations(
@@ -309,6 +324,13 @@ async def received_violations(
     facts = await client.policy_facts(envelope, sender=envelope.sender, today=sent_on)
     violations = evaluate(envelope, facts, client.policy_registry())
     violations += payload_violations(envelope, payload, envelope.payload.media_type, today=sent_on)
+    if isinstance(payload, bytes):
+        try:
+            loads_strict(payload)
+        except StrictJSONError as exc:
+            violations.append(
+                Violation(rule="PAYLOAD-04", path="$.payload", message=f"not JSON: {exc}")
+            )
     unique = {(v.rule, v.path, v.message): v for v in violations}
     return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
 
