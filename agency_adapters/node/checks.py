@@ -30,6 +30,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from agency_adapters.health.mapping import category_tags
 from agency_adapters.node.release_check import check_release
 from hub.model import (
@@ -44,11 +46,12 @@ from hub.model import (
 from hub.model.payload_checks import check_payload, payload_model_for
 from hub.policy.engine import evaluate
 from hub.policy.facts import PolicyFacts
-from hub.policy.manifest import manifest_span
+from hub.policy.manifest import FHIR_MEDIA_TYPE, check_record_kind, manifest_span
 from hub.policy.registry import Registry
 
 __all__ = [
     "FHIR_RELEASE_MEDIA_TYPE",
+    "MAX_RELEASE_RESOURCES",
     "PayloadBytes",
     "check_draft",
     "fhir_release_manifest",
@@ -56,10 +59,16 @@ __all__ = [
     "rejection_summary",
 ]
 
-FHIR_RELEASE_MEDIA_TYPE = "application/fhir+json"
+FHIR_RELEASE_MEDIA_TYPE = FHIR_MEDIA_TYPE
 # A payload in memory, or a file on disk (large payloads, streamed to and from the hub).
 PayloadBytes = bytes | Path
 _HASH_BLOCK = 1 << 20
+# Local limits of the receiving node, not law: a release of more resources than this is
+# refused (a real one is tens to hundreds), and a released resource holds a few dozen
+# JSON objects at most (the builder's largest, a MedicationRequest, about 20), so a payload
+# with far more objects than its manifest's resources is refused before it is parsed.
+MAX_RELEASE_RESOURCES = 100_000
+_OBJECTS_PER_RESOURCE = 256
 
 
 def check_draft(
@@ -87,10 +96,34 @@ def payload_violations(
     """The payload rules (PAYLOAD-04/05, MAN-04/05, REL-03) over a plaintext payload."""
     if fields.kind == "release":
         return _release_violations(fields, payload, media_type)
+    violations = check_record_kind(fields.kind, media_type)
+    if violations or not media_type.endswith("json"):
+        return violations
+    data = payload.read_bytes() if isinstance(payload, Path) else payload
+    if _is_fhir(data):
+        return _record_as(fields.kind)
     if payload_model_for(fields) is None:
         return []  # a free-form payload (a note, a local referral form): no model to check
-    data = payload.read_bytes() if isinstance(payload, Path) else payload
     return check_payload(fields, data, today=today)
+
+
+def _is_fhir(data: bytes) -> bool:
+    """Whether a JSON payload is a FHIR resource or Bundle (it names a resourceType)."""
+    try:
+        document = loads_strict(data)
+    except StrictJSONError:
+        return False
+    return isinstance(document, Mapping) and "resourceType" in document
+
+
+def _record_as(kind: str) -> list[Violation]:
+    return [
+        _violation(
+            "MAN-06",
+            "$.payload",
+            f"the payload is a FHIR record; records travel only as a release, not as a {kind}",
+        )
+    ]
 
 
 def fhir_release_manifest(bundle_json: bytes, scope: Sequence[ScopeItem]) -> ReleaseManifest:
@@ -106,14 +139,20 @@ def fhir_release_manifest(bundle_json: bytes, scope: Sequence[ScopeItem]) -> Rel
     categories = []
     for category in sorted(counts):
         period = periods.get(category)
-        categories.append(
-            ManifestCategory(
-                category=category,
-                period_from=period.period_from if period else None,
-                period_to=period.period_to if period else None,
-                resources=dict(sorted(counts[category].items())),
+        try:
+            categories.append(
+                ManifestCategory(
+                    category=category,
+                    period_from=period.period_from if period else None,
+                    period_to=period.period_to if period else None,
+                    resources=dict(sorted(counts[category].items())),
+                )
             )
-        )
+        except ValidationError:
+            # Never echo the offending value: it comes from the payload.
+            raise ValueError(
+                "the release holds a category tag or resource type that is not a valid name"
+            ) from None
     return ReleaseManifest(
         content_sha256=hashlib.sha256(bundle_json).hexdigest(),
         content_size=len(bundle_json),
@@ -143,7 +182,7 @@ def _category_counts(resources: Sequence[Mapping[str, Any]]) -> dict[str, Counte
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for resource in resources:
         resource_type = str(resource.get("resourceType", "?"))
-        tags = category_tags(resource) or ["(untagged)"]
+        tags = category_tags(resource) or ["untagged"]
         for tag in dict.fromkeys(tags):
             counts[tag][resource_type] += 1
     return counts
@@ -158,6 +197,17 @@ def _digest(payload: PayloadBytes) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
+
+
+def _object_count(payload: PayloadBytes) -> int:
+    """How many ``{`` the payload holds (an upper bound on its JSON objects), streamed."""
+    if isinstance(payload, bytes):
+        return payload.count(b"{")
+    count = 0
+    with payload.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            count += block.count(b"{")
+    return count
 
 
 def _violation(rule: str, path: str, message: str) -> Violation:
@@ -190,6 +240,29 @@ def _release_violations(
                 f"({manifest.content_size} bytes, SHA-256 {manifest.content_sha256[:16]}…)",
             )
         )
+    objects = _object_count(payload)
+    if manifest.resource_count > MAX_RELEASE_RESOURCES:
+        return [
+            *violations,
+            _violation(
+                "MAN-05",
+                "$.manifest.resource_count",
+                f"the manifest lists {manifest.resource_count} resources; a node checks "
+                f"releases of at most {MAX_RELEASE_RESOURCES} (split larger ones)",
+            ),
+        ]
+    if objects > _OBJECTS_PER_RESOURCE * (manifest.resource_count + 1):
+        # Counted by streaming before anything is parsed, so a payload built to exhaust
+        # the receiver's memory (millions of tiny entries) is refused unread.
+        return [
+            *violations,
+            _violation(
+                "MAN-05",
+                "$.payload",
+                f"the payload holds {objects} JSON objects, far more than "
+                f"{manifest.resource_count} resource(s) can",
+            ),
+        ]
     data = payload.read_bytes() if isinstance(payload, Path) else payload
     try:
         actual = fhir_release_manifest(data, fields.scope)
@@ -258,13 +331,15 @@ def _describe(resources: Mapping[str, int]) -> str:
 def rejection_summary(violations: Sequence[Violation]) -> tuple[list[str], list[str]]:
     """The rule ids and reasons a receiving node sends the hub when it rejects a message.
 
-    The hub must not learn what a payload says, so only the manifest rules' findings
-    (categories, resource types and counts) go as reasons; REL-03 and PAYLOAD-* findings
-    are counted, and stay in full with the receiving node.
+    The hub must never learn what a payload says, and every finding's text is built from
+    the payload (a resource type, a category tag, a date), so the reasons name only the
+    rules and how many findings each had. The findings themselves stay with the
+    receiving node.
     """
     rules = sorted({v.rule for v in violations})
-    reasons = [f"{v.rule} {v.path}: {v.message}" for v in violations if v.rule.startswith("MAN-")]
-    for rule in sorted({v.rule for v in violations if not v.rule.startswith("MAN-")}):
-        count = sum(1 for v in violations if v.rule == rule)
-        reasons.append(f"{rule}: {count} finding(s) in the payload, kept at the receiving node")
+    reasons = [
+        f"{rule}: {sum(1 for v in violations if v.rule == rule)} finding(s), kept at the "
+        "receiving node"
+        for rule in rules
+    ]
     return rules, reasons

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
-from agency_adapters.health.disclosure_log import DisclosureLog
+from agency_adapters.health.disclosure_log import DisclosureLog, DisclosureLogError
 from agency_adapters.health.release_builder import InvalidRecord, UnsupportedScope
 from agency_adapters.node.checks import payload_violations, rejection_summary
 from agency_adapters.node.release import ReleasePlanError, disclosure_record, plan_release
@@ -27,6 +27,7 @@ from hub.client import (
     PayloadSource,
     PreflightFailed,
     ProfileError,
+    ReceivedMessage,
     VerificationFailed,
     load_node_profile,
     write_node_profile,
@@ -36,7 +37,6 @@ from hub.errors import HubError, Unprocessable
 from hub.model import (
     Author,
     Draft,
-    Envelope,
     EnvelopeFields,
     Problem,
     RecipientStatus,
@@ -270,15 +270,27 @@ async def receive_inbox(
                 partial.unlink(missing_ok=True)
                 raise
             payload = target
-        rejected = await received_violations(client, envelope, payload)
+        try:
+            rejected = await received_violations(client, message, payload)
+        except VerificationFailed as exc:
+            # The sender has left the directory: nothing here can vouch for the message.
+            rejected = [Violation(rule="RECV-01", path="$.sender", message=str(exc))]
         if rejected:
             # Rejected, not acknowledged: the hub records the rejection with its rule ids
-            # and the sender sees it in its status; the full findings stay here.
+            # and the sender sees it in its status; the findings stay here.
             if isinstance(payload, Path):
                 payload.unlink(missing_ok=True)
             rules, reasons = rejection_summary(rejected)
             summary["rejected"] = [f"{v.rule} {v.path}: {v.message}" for v in rejected]
             await _answer_once(client.reject(message, rules, reasons), summary)
+            received.append({k: v for k, v in summary.items() if v is not None})
+            profile.write_cursor(entry.cursor)
+            continue
+        # Answer first, then keep or show the plaintext: if this node rejected the message
+        # on an earlier run (its first answer stands), nothing of it is kept now.
+        if not await _answer_once(client.acknowledge(message), summary):
+            if isinstance(payload, Path):
+                payload.unlink(missing_ok=True)
             received.append({k: v for k, v in summary.items() if v is not None})
             profile.write_cursor(entry.cursor)
             continue
@@ -295,17 +307,17 @@ async def receive_inbox(
                 summary["kept_until"] = envelope.access_expires_at.isoformat()
         else:
             summary["payload_file"] = str(payload)
-        await _answer_once(client.acknowledge(message), summary)
         profile.write_cursor(entry.cursor)
         received.append({k: v for k, v in summary.items() if v is not None})
     return received
 
 
-async def _answer_once(answer: Awaitable[RecipientStatus], summary: dict[str, Any]) -> None:
-    """Send this node's acknowledgement or rejection; the hub keeps the first one.
+async def _answer_once(answer: Awaitable[RecipientStatus], summary: dict[str, Any]) -> bool:
+    """Send this node's acknowledgement or rejection; False if it answered otherwise before.
 
-    A run that stopped after answering but before moving the cursor meets its own
-    earlier answer again: the hub says so (409) and the inbox moves on, not stuck.
+    The hub keeps a recipient's first answer and repeats it for the same answer again; a
+    409 means an earlier run answered the other way (and then stopped before moving the
+    cursor): that answer stands, and the inbox moves on rather than sticking.
     """
     try:
         await answer
@@ -313,24 +325,33 @@ async def _answer_once(answer: Awaitable[RecipientStatus], summary: dict[str, An
         if problem.problem.status != 409:
             raise
         summary["answered_before"] = problem.problem.detail
+        return False
+    return True
 
 
 async def received_violations(
-    client: NodeClient, envelope: Envelope, payload: bytes | Path
+    client: NodeClient, message: ReceivedMessage, payload: bytes | Path
 ) -> list[Violation]:
-    """Why a received message is rejected: the envelope rules, as of the day it was sent,
-    and the payload rules (its kind's model; a release against its manifest and scope)."""
-    sent_on = envelope.created_at.date()
-    facts = await client.policy_facts(envelope, sender=envelope.sender, today=sent_on)
-    violations = evaluate(envelope, facts, client.policy_registry())
-    violations += payload_violations(envelope, payload, envelope.payload.media_type, today=sent_on)
-    if isinstance(payload, bytes):
-        try:
+    """Why a received message is rejected: the envelope rules and the payload rules.
+
+    Judged as of the day the hub received it (its signed receipt; the sender's own
+    ``created_at`` could be anything). The envelope rules run only where this node knows
+    what the hub knew: a reply to a message this node may not read (a release copied to
+    someone who was not party to the request) was judged by the hub with that message,
+    and here only the payload rules apply.
+    """
+    envelope = message.envelope
+    on = message.receipt.received_at.date()
+    facts = await client.policy_facts(envelope, sender=envelope.sender, today=on, received=True)
+    violations: list[Violation] = []
+    if envelope.in_reply_to is None or facts.answers is not None:
+        violations += evaluate(envelope, facts, client.policy_registry())
+    try:
+        violations += payload_violations(envelope, payload, envelope.payload.media_type, today=on)
+        if isinstance(payload, bytes):
             loads_strict(payload)
-        except StrictJSONError as exc:
-            violations.append(
-                Violation(rule="PAYLOAD-04", path="$.payload", message=f"not JSON: {exc}")
-            )
+    except StrictJSONError as exc:
+        violations.append(Violation(rule="PAYLOAD-04", path="$.payload", message=str(exc)))
     unique = {(v.rule, v.path, v.message): v for v in violations}
     return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
 
@@ -411,7 +432,16 @@ async def _release(args: argparse.Namespace) -> int:
         receipt = await client.send(plan.fields, plan.payload())
     # Only now, with the hub's signed receipt, does the disclosure enter the local log.
     log = DisclosureLog(profile.disclosure_log_path)
-    line = log.record(disclosure_record(plan, receipt, receipt.received_at))
+    try:
+        line = log.record(disclosure_record(plan, receipt, receipt.received_at))
+    except (DisclosureLogError, OSError) as exc:
+        # The release has gone: say so loudly, with the receipt to record it by hand.
+        print_json({**plan.summary(), "receipt": receipt.model_dump(mode="json")})
+        raise CommandError(
+            f"the release was SENT (message {receipt.message_id}) but the disclosure log "
+            f"{log.path} could not be written: {exc}. Record this disclosure by hand.",
+            EXIT_ERROR,
+        ) from exc
     print_json(
         {
             **summary,

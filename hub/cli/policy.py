@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +85,13 @@ def _check(args: argparse.Namespace) -> int:
             recipients={r: _offline_party(r, overrides) for r in fields.recipients},
             today=datetime.now(UTC).date(),
         )
+        if fields.in_reply_to is not None:
+            print(
+                "offline check: the message this answers is not known here, so the rules "
+                "that compare a reply with it (DEC-*, REL-*, MAN-03) cannot pass; check "
+                "with --node for the verdict 'hub node submit' will give",
+                file=sys.stderr,
+            )
         data = payload.data if payload.data is not None else payload.path
         violations = check_draft(fields, data, payload.media_type, facts, registry)
     print_json([v.model_dump() for v in violations])

@@ -316,19 +316,25 @@ class NodeClient:
         return violations
 
     async def policy_facts(
-        self, fields: EnvelopeFields, *, sender: str, today: date | None = None
+        self,
+        fields: EnvelopeFields,
+        *,
+        sender: str,
+        today: date | None = None,
+        received: bool = False,
     ) -> PolicyFacts:
         """The facts the policy rules need about ``fields`` sent by ``sender``.
 
-        From the hub-signed directory (active recipients only) and, for a reply, the
-        message it answers when this node may read it. A receiving node passes the sender
-        of the message it received and the day it was sent.
+        From the hub-signed directory (active recipients only, as the hub judges a new
+        message) and, for a reply, the message it answers when this node may read it. A
+        receiving node passes ``received``: the message was accepted, so every recipient
+        the directory knows counts, whatever its status since.
         """
         directory = await self.directory()
         recipients: dict[str, Party] = {
             node: _party(entry)
             for node in fields.recipients
-            if (entry := directory.get(node)) is not None and entry.status == "active"
+            if (entry := directory.get(node)) is not None and (received or entry.status == "active")
         }
         me = directory.get(sender)
         if me is None:
@@ -339,7 +345,8 @@ class NodeClient:
             try:
                 earlier = await self.fetch(fields.in_reply_to)
             except HubProblem as problem:
-                if problem.problem.status != 404:
+                # Not readable here (404), or a case pack past its access expiry (410).
+                if problem.problem.status not in (404, 410):
                     raise
             else:
                 answers, answers_sender = earlier.envelope, earlier.envelope.sender
@@ -534,8 +541,8 @@ class NodeClient:
         """Refuse a message whose payload this node opened and found wrong, instead of
         acknowledging it: the sender sees the rule ids and reasons in its status.
 
-        ``reasons`` go to the hub in the clear: give metadata only (rule ids, categories,
-        resource types and counts), never anything from the payload.
+        ``reasons`` go to the hub in the clear: never anything from the payload (see
+        ``agency_adapters.node.checks.rejection_summary``, which gives rule ids and counts).
         """
         rejection: dict[str, Any] = {
             "message_id": message.envelope.id,

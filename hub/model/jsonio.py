@@ -38,3 +38,6 @@ def loads_strict(raw: bytes | str) -> Any:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise StrictJSONError(f"not valid JSON: {exc}") from exc
+    except RecursionError:
+        # The decoder recurses per level of nesting: hostile depth is bad input, not a crash.
+        raise StrictJSONError("not valid JSON: nested too deeply") from None

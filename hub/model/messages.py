@@ -69,7 +69,8 @@ class Acknowledgement(WireModel):
     signature: Base64Str
 
 
-RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,8}-[0-9A-Z]{2,4}$")]
+# A rule id from the rules registry: "MAN-05", "DC-TERR-1", "SCHEMA".
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,8}(?:-[0-9A-Z]{1,6}){0,3}$")]
 
 
 class Rejection(WireModel):
@@ -78,8 +79,8 @@ class Rejection(WireModel):
     The hub cannot read payloads, so only the recipient can find that a release holds more
     than its manifest says (rules MAN-*), or that a payload fails its kind's model. It then
     sends this instead of an acknowledgement; the sender sees it in the message's status
-    and the disclosure register shows it. ``reasons`` are the receiving node's findings in
-    metadata terms (rule ids, categories, resource types and counts), never payload text.
+    and the disclosure register shows it. ``reasons`` say how many findings each rule had
+    (``agency_adapters.node.checks.rejection_summary``), never anything from the payload.
     """
 
     message_id: MessageId

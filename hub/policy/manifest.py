@@ -21,7 +21,10 @@ from hub.policy.facts import PolicyFacts
 from hub.policy.registry import Registry
 from hub.policy.scope import scope_within
 
-__all__ = ["check_manifest", "manifest_span"]
+__all__ = ["FHIR_MEDIA_TYPE", "check_manifest", "check_record_kind", "manifest_span"]
+
+# The media type of a FHIR resource or Bundle in JSON (FHIR R4 "http.html#mime-type").
+FHIR_MEDIA_TYPE = "application/fhir+json"
 
 
 def manifest_span(items: Sequence[ScopeItem]) -> tuple[ScopeItem, ...]:
@@ -123,3 +126,24 @@ def check_manifest(
                     )
                 )
     return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
+
+
+def check_record_kind(kind: str, media_type: str) -> list[Violation]:
+    """MAN-06: a health record (FHIR) travels only as a release, under its manifest.
+
+    Otherwise a node could send records as a note or a referral, where no approval and no
+    manifest bind what they hold. The hub sees the media type; the nodes also look inside
+    a JSON payload of another kind (``agency_adapters.node.checks``).
+    """
+    if kind == "release" or media_type != FHIR_MEDIA_TYPE:
+        return []
+    return [
+        Violation(
+            rule="MAN-06",
+            path="$.payload.media_type",
+            message=(
+                f"a FHIR record ({FHIR_MEDIA_TYPE}) travels only as a release against an "
+                f"approved decision, not as a {kind}"
+            ),
+        )
+    ]

@@ -45,6 +45,7 @@ from hub.model import (
 )
 from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
+from hub.policy.manifest import check_record_kind
 from hub.policy.registry import Registry
 from hub.policy.routing import check_recipients
 from hub.policy.workflow import WorkflowFacts
@@ -354,7 +355,7 @@ class ExchangeService:
         self, envelope: Envelope, sender: NodeRecord, blob: BlobRecord | None
     ) -> list[Violation]:
         payload = envelope.payload
-        violations = []
+        violations = check_record_kind(envelope.kind, payload.media_type)
         for node_id, sealed in payload.sealed_keys.items():
             if len(base64.b64decode(sealed)) != _SEALED_KEY_BYTES:
                 violations.append(
@@ -577,15 +578,22 @@ class ExchangeService:
             entry = _follow_up(message, node.id, answered_at, action, rules=rules)
 
             async def record(tx: UnitOfWork) -> None:
-                await tx.messages.acknowledge(
+                # The first answer is decided in the write itself: only the answer that
+                # changed the delivery is logged, so racing answers cannot both stand.
+                if await tx.messages.acknowledge(
                     message_id, node.id, answered_at, answer_json, state=action
-                )
-                await self._audit.append(tx, entry)
+                ):
+                    await self._audit.append(tx, entry)
 
             await self._writes.run(record)
         async with self._store.read() as view:
             updated = await view.messages.delivery(message_id, node.id)
         assert updated is not None
+        if updated.state != action:
+            raise Conflict(
+                f"This node has already {updated.state} the message; its first answer stands.",
+                debug={"message_id": message_id, "node": node.id},
+            )
         return _recipient_status(updated)
 
     async def status(self, node: NodeRecord, message_id: str) -> MessageStatus:

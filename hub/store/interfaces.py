@@ -52,10 +52,11 @@ class MessageRepository(Protocol):
         at: datetime,
         ack_json: str,
         state: str = "acknowledged",
-    ) -> None:
+    ) -> bool:
         """Record a recipient's signed answer: ``acknowledged``, or ``rejected``.
 
-        The first answer stands; a later one of either kind changes nothing.
+        The first answer stands; a later one of either kind changes nothing and returns
+        False (checked in the write itself, so two racing answers cannot both win).
         """
         ...
 

@@ -221,8 +221,8 @@ class _Messages:
         at: datetime,
         ack_json: str,
         state: str = "acknowledged",
-    ) -> None:
-        await self._conn.execute(
+    ) -> bool:
+        result = await self._conn.execute(
             update(deliveries)
             .where(
                 deliveries.c.message_id == message_id,
@@ -236,6 +236,7 @@ class _Messages:
                 ack_json=ack_json,
             )
         )
+        return bool(result.rowcount == 1)
 
     async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]:
         rows = await self._conn.execute(

@@ -70,6 +70,7 @@ def test_release_dry_run_then_send_logs_once(kept_demo: Path, tmp_path: Path) ->
     assert plan["not_released_count"] > 0
     assert "nothing sent" in dry.stderr
     assert _log_lines(kept_demo) == before
+    assert _released_decision(kept_demo)["releases"] == 1  # the demo's own; nothing new
 
     sent = run("node", "release", "--node", health, "--decision", decision_id, "--records", record)
     assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -77,6 +78,7 @@ def test_release_dry_run_then_send_logs_once(kept_demo: Path, tmp_path: Path) ->
     assert outcome["receipt"]["recipients"] == [POLICE]
     assert outcome["disclosure_log"]["line"] == before + 1
     assert _log_lines(kept_demo) == before + 1
+    assert _released_decision(kept_demo)["releases"] == 2
     entry = json.loads((health / "disclosure-log.jsonl").read_text().splitlines()[-1])
     assert entry["record"]["release_id"] == outcome["receipt"]["message_id"]
     assert entry["record"]["release_sha256"] == outcome["content_sha256"]

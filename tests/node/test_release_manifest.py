@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -25,7 +26,12 @@ import pytest
 from agency_adapters.health.mapping import CATEGORY_RESOURCES, CATEGORY_SYSTEM
 from agency_adapters.health.release_builder import build_release
 from agency_adapters.health.synthetic import synthetic_patient_bundle
-from agency_adapters.node.checks import fhir_release_manifest
+from agency_adapters.node.checks import (
+    MAX_RELEASE_RESOURCES,
+    fhir_release_manifest,
+    payload_violations,
+    rejection_summary,
+)
 from agency_adapters.node.release import ReleasePlan, ReleasePlanError, plan_release
 from hub.cli.node import check_draft_at_node, receive_inbox
 from hub.client import HubProblem, NodeClient, NodeProfile, PayloadSource
@@ -265,3 +271,101 @@ async def test_a_lying_manifest_is_rejected_by_the_receiver_at_every_size(
     with pytest.raises(HubProblem) as conflict:
         await police.acknowledge(message)
     assert conflict.value.problem.status == 409
+
+
+def _fields_with(manifest: dict[str, Any]) -> EnvelopeFields:
+    document: dict[str, Any] = {
+        "kind": "release",
+        "author": {"user_ref": "u-lead", "role": "SAFEGUARDING_LEAD", "vetting": "BPSS"},
+        "recipients": [POLICE],
+        "marking": {"tier": "OFFICIAL", "sensitive": True, "descriptors": ["PERSONAL_DATA"]},
+        "subject_ref": SUBJECT,
+        "purpose": "PREVENT_TRIAGE",
+        "scope": [MED_ITEM],
+        "manifest": manifest,
+    }
+    return EnvelopeFields.model_validate_json(json.dumps(document))
+
+
+def _claiming(payload: bytes, resources: int = 3) -> EnvelopeFields:
+    return _fields_with(
+        {
+            "content_sha256": hashlib.sha256(payload).hexdigest(),
+            "content_size": len(payload),
+            "resource_count": resources,
+            "categories": [
+                {
+                    "category": "medication",
+                    "period_from": MED_ITEM["period_from"],
+                    "period_to": MED_ITEM["period_to"],
+                    "resources": {"MedicationStatement": resources},
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(
+            b'{"resourceType":"Bundle","entry":[' + b",".join([b"{}"] * 200_000) + b"]}",
+            id="a-million-tiny-entries",
+        ),
+        pytest.param(b"[" * 200_000 + b"]" * 200_000, id="nested-too-deeply"),
+    ],
+)
+def test_a_payload_built_to_exhaust_the_receiver_is_refused_unparsed(payload: bytes) -> None:
+    found = payload_violations(_claiming(payload), payload, FHIR, today=date(2026, 11, 1))
+    assert {v.rule for v in found} == {"MAN-05"}
+
+
+def test_a_manifest_claiming_too_many_resources_is_refused() -> None:
+    payload = b'{"resourceType":"Bundle"}'
+    found = payload_violations(
+        _claiming(payload, MAX_RELEASE_RESOURCES + 1), payload, FHIR, today=date(2026, 11, 1)
+    )
+    assert [v.path for v in found] == ["$.manifest.resource_count"]
+
+
+def test_rejection_reasons_carry_no_payload_text() -> None:
+    """What the receiver tells the hub is rule ids and counts, never the payload's words,
+    even when the payload puts personal details where a resource type should be."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "JaneDoeHasADiagnosis", "id": "x"}}],
+    }
+    payload = canonical_json(bundle)
+    found = payload_violations(_claiming(payload), payload, FHIR, today=date(2026, 11, 1))
+    assert found
+    rules, reasons = rejection_summary(found)
+    assert "MAN-05" in rules
+    assert not any("JaneDoe" in reason for reason in reasons)
+    assert all(reason.split(":")[0] in rules for reason in reasons)
+
+
+async def test_a_record_sent_as_anything_but_a_release_is_refused(
+    hub: HubFixture, nodes: dict[str, NodeClient], tmp_path: Path
+) -> None:
+    """MAN-06: a FHIR record travels only as a release, under an approval and a manifest."""
+    health, police = nodes[HEALTH], nodes[POLICE]
+    note = EnvelopeFields.model_validate_json(
+        json.dumps({**request_doc(), "kind": "note", "recipients": [POLICE], "scope": []})
+    )
+    record = canonical_json(_record())
+    with pytest.raises(HubProblem) as refusal:
+        await health.send(note, PayloadSource(media_type=FHIR, data=record), preflight=False)
+    assert {v.rule for v in refusal.value.problem.violations} >= {"MAN-06"}
+
+    # Declared as plain JSON, the hub cannot tell; the sender's check and the receiver can.
+    as_json = PayloadSource(media_type="application/json", data=record)
+    assert "MAN-06" in {
+        v.rule
+        for v in payload_violations(note, record, as_json.media_type, today=date(2026, 11, 1))
+    }
+    sent = await health.send(note, as_json, preflight=False)
+    received = await receive_inbox(police, _profile(tmp_path, POLICE, hub), wait=0, limit=50)
+    (arrived,) = [m for m in received if m["message_id"] == sent.message_id]
+    assert any(line.startswith("MAN-06") for line in arrived["rejected"])
+    assert "payload" not in arrived

@@ -266,12 +266,17 @@ async def test_acknowledge_keeps_delivered_at_and_is_not_repeated(enrolled: SqlS
         await tx.messages.mark_delivered("m-1", LA, delivered_at)
 
     async with enrolled.transaction() as tx:
-        await tx.messages.acknowledge("m-1", LA, acked_at, '{"ack":"la"}')
+        assert await tx.messages.acknowledge("m-1", LA, acked_at, '{"ack":"la"}')
         # Acknowledged without a recorded delivery: delivered_at falls back to the ack time.
-        await tx.messages.acknowledge("m-1", POLICE, acked_at, '{"ack":"police"}')
+        assert await tx.messages.acknowledge("m-1", POLICE, acked_at, '{"ack":"police"}')
 
     async with enrolled.transaction() as tx:
-        await tx.messages.acknowledge("m-1", LA, T0 + timedelta(days=1), '{"ack":"again"}')
+        # The first answer stands: neither a repeat nor a rejection changes it.
+        again = T0 + timedelta(days=1)
+        assert not await tx.messages.acknowledge("m-1", LA, again, '{"ack":"again"}')
+        assert not await tx.messages.acknowledge(
+            "m-1", LA, again, '{"rejection":1}', state="rejected"
+        )
 
     async with enrolled.read() as view:
         la = await view.messages.delivery("m-1", LA)
