@@ -99,10 +99,15 @@ def payload_violations(
     violations = check_record_kind(fields.kind, media_type)
     if violations or not media_type.endswith("json"):
         return violations
+    model = payload_model_for(fields)
+    if model is None and isinstance(payload, Path):
+        # A free-form payload streamed to disk (over 16 MiB) is not read into memory to
+        # look inside it; its media type was checked above.
+        return []
     data = payload.read_bytes() if isinstance(payload, Path) else payload
     if _is_fhir(data):
         return _record_as(fields.kind)
-    if payload_model_for(fields) is None:
+    if model is None:
         return []  # a free-form payload (a note, a local referral form): no model to check
     return check_payload(fields, data, today=today)
 
