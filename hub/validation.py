@@ -41,11 +41,8 @@ def parse_wire(model: type[M], raw: bytes, *, what: str) -> tuple[dict[str, Any]
     try:
         document = loads_strict(raw)
     except StrictJSONError as exc:
+        # Hostile nesting ("[[[[...") is a StrictJSONError too: a 400, not an internal error.
         raise BadRequest(f"The {what} is not acceptable JSON: {exc}") from exc
-    except RecursionError as exc:
-        # The json decoder recurses once per nesting level: a small body of "[[[[..." must
-        # be a 400 like any other unacceptable JSON, not an internal error.
-        raise BadRequest(f"The {what} is not acceptable JSON: nested too deeply.") from exc
     if not isinstance(document, dict):
         raise BadRequest(f"The {what} must be a JSON object.")
     try:

@@ -44,7 +44,7 @@ from hub.model import (
     loads_strict,
 )
 from hub.model.payload_checks import check_payload, payload_model_for
-from hub.policy.engine import evaluate
+from hub.policy.engine import evaluate, ordered
 from hub.policy.facts import PolicyFacts
 from hub.policy.manifest import FHIR_MEDIA_TYPE, check_record_kind, manifest_span
 from hub.policy.registry import Registry
@@ -86,8 +86,7 @@ def check_draft(
     violations = evaluate(fields, facts, registry)
     if payload is not None:
         violations += payload_violations(fields, payload, media_type, today=facts.today)
-    unique = {(v.rule, v.path, v.message): v for v in violations}
-    return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
+    return ordered(violations)
 
 
 def payload_violations(

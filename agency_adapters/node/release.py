@@ -184,10 +184,7 @@ async def plan_release(
 def disclosure_record(plan: ReleasePlan, receipt: Receipt, at: datetime) -> DisclosureRecord:
     """The disclosure log entry for a release the hub has accepted (REFERENCE.md 3.7)."""
     basis = plan.fields.legal_basis
-    gateways: list[str] = []
-    if basis is not None:
-        single = [g for g in (basis.art6, basis.art9, basis.sch1, basis.art10) if g]
-        gateways = [*basis.powers, *single, *basis.confidentiality, *basis.exemptions]
+    gateways = () if basis is None else basis.gateway_ids()
     informed = plan.decision_payload.subject_informed
     consent = plan.fields.consent
     record: dict[str, Any] = {
@@ -198,7 +195,7 @@ def disclosure_record(plan: ReleasePlan, receipt: Receipt, at: datetime) -> Disc
         "recipients": list(plan.fields.recipients),
         "subject_ref": plan.fields.subject_ref,
         "purpose": plan.fields.purpose,
-        "gateways": gateways,
+        "gateways": list(gateways),
         "decided_by_role": plan.decision.author.role,
         "decided_by_user_ref": plan.decision.author.user_ref,
         "request_id": plan.request.id,

@@ -23,10 +23,7 @@ def audit_entry(
 ) -> AuditEntry:
     """The log's metadata for a message: never payload, free text or identifying data."""
     basis = envelope.legal_basis
-    gateways: tuple[str, ...] = ()
-    if basis is not None:
-        single = [g for g in (basis.art6, basis.art9, basis.sch1, basis.art10) if g is not None]
-        gateways = (*basis.powers, *single, *basis.confidentiality, *basis.exemptions)
+    gateways = () if basis is None else basis.gateway_ids()
     scope = envelope.scope
     outcome: str | None = envelope.triage_outcome or envelope.panel_outcome
     if envelope.decision is not None:

@@ -44,7 +44,7 @@ from hub.model import (
     Violation,
     loads_strict,
 )
-from hub.policy.engine import evaluate
+from hub.policy.engine import evaluate, ordered
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
@@ -139,8 +139,7 @@ async def check_draft_at_node(
     violations += payload_violations(
         fields, _payload_bytes(payload), payload.media_type, today=client.today()
     )
-    unique = {(v.rule, v.path, v.message): v for v in violations}
-    return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
+    return ordered(violations)
 
 
 def _structured_marking(draft: Draft, registry: Registry | None) -> Draft:
@@ -352,8 +351,7 @@ async def received_violations(
             loads_strict(payload)
     except StrictJSONError as exc:
         violations.append(Violation(rule="PAYLOAD-04", path="$.payload", message=str(exc)))
-    unique = {(v.rule, v.path, v.message): v for v in violations}
-    return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))
+    return ordered(violations)
 
 
 async def _inbox(args: argparse.Namespace) -> int:

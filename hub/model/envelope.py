@@ -190,6 +190,13 @@ class LegalBasis(WireModel):
     # 001, 003 Annex 1: a power implied because sharing is necessary for it; rule GW-15).
     statutory_function: GatewayId | None = None
 
+    def gateway_ids(self) -> tuple[str, ...]:
+        """Every gateway cited, in layer order: powers, Art 6/9, Sch 1, Art 10, the
+        confidentiality exceptions, then exemptions (as the log and the registers list them).
+        """
+        single = [g for g in (self.art6, self.art9, self.sch1, self.art10) if g is not None]
+        return (*self.powers, *single, *self.confidentiality, *self.exemptions)
+
 
 class Consent(WireModel):
     """The consent position (REFERENCE.md 3.2)."""

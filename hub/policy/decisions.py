@@ -12,7 +12,7 @@ from __future__ import annotations
 from hub.model import EnvelopeFields, ScopeItem, Violation
 from hub.policy.facts import PolicyFacts
 from hub.policy.registry import Registry
-from hub.policy.scope import check_scope_items, scope_within
+from hub.policy.scope import check_scope_items, describe_period, scope_within
 
 __all__ = ["APPROVALS", "REASONED_OUTCOMES", "check_decision", "check_release"]
 
@@ -23,12 +23,6 @@ REASONED_OUTCOMES = frozenset({"REFUSED", "APPROVED_PARTIAL", "RETURNED_INCOMPLE
 
 def _ordered(violations: list[Violation]) -> list[Violation]:
     return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
-
-
-def _period(item: ScopeItem) -> str:
-    start = item.period_from.isoformat() if item.period_from else "(open)"
-    end = item.period_to.isoformat() if item.period_to else "(open)"
-    return f"{item.category} {start} to {end}"
 
 
 def check_decision(
@@ -130,7 +124,7 @@ def check_decision(
                     rule="DEC-01",
                     path=f"$.decision.approved_scope[{index}]",
                     message=(
-                        f"{_period(approved[index])} was not requested: approve only "
+                        f"{describe_period(approved[index])} was not requested: approve only "
                         "categories and periods within the request"
                     ),
                 )
@@ -198,7 +192,7 @@ def check_release(
                 rule="REL-01",
                 path=f"$.scope[{index}]",
                 message=(
-                    f"{_period(fields.scope[index])} was not approved: release only "
+                    f"{describe_period(fields.scope[index])} was not approved: release only "
                     "categories and periods within the approved scope"
                 ),
             )

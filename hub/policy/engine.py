@@ -6,7 +6,7 @@ every submission (DESIGN.md section 2): a modified or hostile node cannot skip i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from hub.model import EnvelopeFields, Violation
 from hub.policy.agreements import check_agreement
@@ -23,7 +23,7 @@ from hub.policy.roles import check_roles
 from hub.policy.scope import check_scope
 from hub.policy.workflow import check_referral_routing
 
-__all__ = ["RULE_CHECKS", "evaluate"]
+__all__ = ["RULE_CHECKS", "evaluate", "ordered"]
 
 Check = Callable[[EnvelopeFields, PolicyFacts, Registry], list[Violation]]
 
@@ -48,5 +48,10 @@ def evaluate(fields: EnvelopeFields, facts: PolicyFacts, registry: Registry) -> 
     violations: list[Violation] = []
     for check in RULE_CHECKS:
         violations.extend(check(fields, facts, registry))
+    return ordered(violations)
+
+
+def ordered(violations: Iterable[Violation]) -> list[Violation]:
+    """Violations without repeats, in the stable order every verdict uses (path, rule)."""
     unique = {(v.rule, v.path, v.message): v for v in violations}
     return sorted(unique.values(), key=lambda v: (v.path, v.rule, v.message))

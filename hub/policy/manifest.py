@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from hub.model import EnvelopeFields, ManifestCategory, ScopeItem, Violation
+from hub.model import EnvelopeFields, ManifestCategory, ReleaseManifest, ScopeItem, Violation
 from hub.policy.decisions import APPROVALS
 from hub.policy.facts import PolicyFacts
 from hub.policy.registry import Registry
-from hub.policy.scope import scope_within
+from hub.policy.scope import describe_period, scope_within
 
 __all__ = ["FHIR_MEDIA_TYPE", "check_manifest", "check_record_kind", "manifest_span"]
 
@@ -61,12 +61,6 @@ def _as_item(category: ManifestCategory) -> ScopeItem:
     )
 
 
-def _period(item: ManifestCategory) -> str:
-    start = item.period_from.isoformat() if item.period_from else "(open)"
-    end = item.period_to.isoformat() if item.period_to else "(open)"
-    return f"{item.category} {start} to {end}"
-
-
 def check_manifest(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
@@ -95,36 +89,21 @@ def check_manifest(
                 ),
             )
         ]
-    violations: list[Violation] = []
-    envelope_scope = manifest_span(fields.scope)
-    for index, category in enumerate(manifest.categories):
-        if scope_within([_as_item(category)], envelope_scope):
-            violations.append(
-                Violation(
-                    rule="MAN-02",
-                    path=f"$.manifest.categories[{index}]",
-                    message=(
-                        f"the release holds {_period(category)}, which its envelope's scope "
-                        "does not name: the scope must say everything the release holds"
-                    ),
-                )
-            )
+    violations = _outside(
+        manifest,
+        fields.scope,
+        "MAN-02",
+        "which its envelope's scope does not name: the scope must say everything the release holds",
+    )
     decision = facts.answers.decision if facts.answers is not None else None
     if decision is not None and decision.outcome in APPROVALS:
-        approved = manifest_span(decision.approved_scope)
-        for index, category in enumerate(manifest.categories):
-            if scope_within([_as_item(category)], approved):
-                violations.append(
-                    Violation(
-                        rule="MAN-03",
-                        path=f"$.manifest.categories[{index}]",
-                        message=(
-                            f"the release holds {_period(category)}, which the decision it "
-                            "answers did not approve: release only approved categories and "
-                            "periods"
-                        ),
-                    )
-                )
+        violations += _outside(
+            manifest,
+            decision.approved_scope,
+            "MAN-03",
+            "which the decision it answers did not approve: release only approved "
+            "categories and periods",
+        )
     return sorted(violations, key=lambda v: (v.path, v.rule, v.message))
 
 
@@ -146,4 +125,20 @@ def check_record_kind(kind: str, media_type: str) -> list[Violation]:
                 f"approved decision, not as a {kind}"
             ),
         )
+    ]
+
+
+def _outside(
+    manifest: ReleaseManifest, scope: Sequence[ScopeItem], rule: str, why: str
+) -> list[Violation]:
+    """``rule`` for each manifest category (and its period) that ``scope`` does not cover."""
+    spans = manifest_span(scope)
+    return [
+        Violation(
+            rule=rule,
+            path=f"$.manifest.categories[{index}]",
+            message=f"the release holds {describe_period(_as_item(category))}, {why}",
+        )
+        for index, category in enumerate(manifest.categories)
+        if scope_within([_as_item(category)], spans)
     ]

@@ -18,7 +18,7 @@ from hub.policy.facts import Party, PolicyFacts
 from hub.policy.lawful_basis import disclosers_and_receivers
 from hub.policy.registry import Registry
 
-__all__ = ["check_scope", "check_scope_items", "scope_within"]
+__all__ = ["check_scope", "check_scope_items", "describe_period", "scope_within"]
 
 
 def check_scope(fields: EnvelopeFields, facts: PolicyFacts, registry: Registry) -> list[Violation]:
@@ -213,6 +213,13 @@ def _period_direction(item: ScopeItem, at: str, today: date) -> list[Violation]:
             )
         )
     return violations
+
+
+def describe_period(item: ScopeItem) -> str:
+    """A scope item as the rules' messages name it: ``medication 2025-01-01 to (open)``."""
+    start = item.period_from.isoformat() if item.period_from else "(open)"
+    end = item.period_to.isoformat() if item.period_to else "(open)"
+    return f"{item.category} {start} to {end}"
 
 
 def scope_within(inner: Sequence[ScopeItem], outer: Sequence[ScopeItem]) -> list[int]:
