@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.client import NodeClient
+from hub.client import NodeClient, NodeProfile
 from hub.config import HubConfig, Limits
 from hub.crypto import NodeKeys
 from hub.model import Author, Consent, EnvelopeFields, LegalBasis, Marking
@@ -65,6 +65,19 @@ class HubFixture:
     @property
     def url(self) -> str:
         return str(self.server.make_url("")).rstrip("/")
+
+    def profile(self, root: Path, node_id: str) -> NodeProfile:
+        """A node folder's profile under ``root`` for ``node_id`` (its keys come from the
+        client; the profile holds the inbox cursor and what the node keeps)."""
+        return NodeProfile(
+            root=root / node_id,
+            node_id=node_id,
+            agency_type=AGENCY[node_id],
+            hub_url=self.url,
+            hub_id="hub.test",
+            hub_signing_key=INSECURE_TEST_HUB_KEYS.public.signing,
+            key_file=root / "unused.key",
+        )
 
     def client(self, node_id: str, keys: NodeKeys | None = None) -> NodeClient:
         return NodeClient(
@@ -139,6 +152,17 @@ def make_config(tmp_path: Path) -> Callable[..., HubConfig]:
 async def hub(make_config: Callable[..., HubConfig]) -> AsyncIterator[HubFixture]:
     async with running_hub(make_config()) as fixture:
         yield fixture
+
+
+@pytest.fixture
+async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
+    """A client for every enrolled test node, closed afterwards."""
+    opened = {node_id: hub.client(node_id) for node_id in INSECURE_TEST_NODE_KEYS}
+    try:
+        yield opened
+    finally:
+        for client in opened.values():
+            await client.close()
 
 
 def postgres_url() -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -35,7 +34,7 @@ from hub.model.examples import (
     synthetic_information_request,
     synthetic_referral_form,
 )
-from tests.cli.test_cli import HUB, _wait_for_port, run
+from tests.cli.conftest import served_demo
 from tests.policy.test_hub_parity import PARITY
 from tests.policy.test_scenarios import REQUEST, Scenario, _apply
 
@@ -45,21 +44,8 @@ RELEASE_RECORD_DAY = date(2026, 11, 1)  # the scenarios' periods end 2026-10-31
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The demo's federation kept on disk, served by a real ``hub serve``."""
-    root = tmp_path_factory.mktemp("parity") / "demo"
-    run("demo", "--dir", root, "--keep", check=True)
-    config = (root / "hub.toml").read_text()
-    port = int(next(line.split("=")[1] for line in config.splitlines() if line.startswith("port")))
-    log = (root.parent / "serve.log").open("w")
-    server = subprocess.Popen(  # the real 'hub serve' on the kept federation
-        [*HUB, "serve", "--config", str(root / "hub.toml")], stdout=log, stderr=log
-    )
-    try:
-        _wait_for_port(port)
+    with served_demo(tmp_path_factory.mktemp("parity") / "demo") as root:
         yield root
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 def _json(model: Any) -> Any:

@@ -8,7 +8,6 @@ from pathlib import Path
 from hub.cli.node import receive_inbox
 from hub.client import HubProblem, PayloadSource
 from tests.conftest import HubFixture
-from tests.node.test_release_manifest import _profile
 from tests.workflows.helpers import HEALTH, POLICE, fields, request_doc, send
 
 
@@ -23,7 +22,7 @@ async def test_a_json_payload_that_is_not_json_is_rejected_not_a_crash(
         broken = await police.send(
             fields(_note()), PayloadSource(media_type="application/json", data=b"{not json")
         )
-        received = await receive_inbox(health, _profile(tmp_path, HEALTH, hub), wait=0, limit=50)
+        received = await receive_inbox(health, hub.profile(tmp_path, HEALTH), wait=0, limit=50)
         (arrived,) = [m for m in received if m["message_id"] == broken.message_id]
         assert any(
             line.startswith("PAYLOAD-04 $.payload: not valid JSON") for line in arrived["rejected"]
@@ -44,7 +43,7 @@ async def test_a_message_answered_before_does_not_stick_the_inbox(
         # An earlier run rejected the first message, then stopped before moving the cursor.
         await health.reject(await health.fetch(first.message_id), ["PAYLOAD-04"], [])
 
-        profile = _profile(tmp_path, HEALTH, hub)
+        profile = hub.profile(tmp_path, HEALTH)
         received = await receive_inbox(health, profile, wait=0, limit=50)
         by_id = {m["message_id"]: m for m in received}
         assert "answered_before" in by_id[first.message_id]

@@ -16,7 +16,6 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,14 @@ from agency_adapters.node.checks import (
 )
 from agency_adapters.node.release import ReleasePlan, ReleasePlanError, plan_release
 from hub.cli.node import check_draft_at_node, receive_inbox
-from hub.client import HubProblem, NodeClient, NodeProfile, PayloadSource
+from hub.client import HubProblem, NodeClient, PayloadSource
 from hub.crypto import canonical_json
 from hub.model import EnvelopeFields, Receipt, ScopeItem
 from hub.model.examples import synthetic_decision
-from tests.conftest import INSECURE_TEST_HUB_KEYS, HubFixture
+from tests.conftest import HubFixture
 from tests.workflows.helpers import (
     MED_ITEM,
     POLICE,
-    clients,
     decision_doc,
     request_doc,
     send,
@@ -51,28 +49,6 @@ from tests.workflows.helpers import (
 HEALTH = "health.bsw-icb"
 FHIR = "application/fhir+json"
 SUBJECT = "subj-wf-0001"
-
-
-@pytest.fixture
-async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
-    opened = clients(hub)
-    try:
-        yield opened
-    finally:
-        for client in opened.values():
-            await client.close()
-
-
-def _profile(tmp_path: Path, node_id: str, hub: HubFixture) -> NodeProfile:
-    return NodeProfile(
-        root=tmp_path / node_id,
-        node_id=node_id,
-        agency_type="police",
-        hub_url=hub.url,
-        hub_id="hub.test",
-        hub_signing_key=INSECURE_TEST_HUB_KEYS.public.signing,
-        key_file=tmp_path / "unused.key",
-    )
 
 
 async def _medication_approved(nodes: dict[str, NodeClient]) -> Receipt:
@@ -169,7 +145,7 @@ async def test_a_release_built_from_the_decision_is_accepted_and_acknowledged(
     assert await check_draft_at_node(health, plan.fields, plan.payload()) == []
 
     released = await health.send(plan.fields, plan.payload())
-    received = await receive_inbox(police, _profile(tmp_path, POLICE, hub), wait=0, limit=50)
+    received = await receive_inbox(police, hub.profile(tmp_path, POLICE), wait=0, limit=50)
     arrived = next(m for m in received if m["message_id"] == released.message_id)
     assert "rejected" not in arrived
     status = await health.status(released.message_id)
@@ -246,7 +222,7 @@ async def test_a_lying_manifest_is_rejected_by_the_receiver_at_every_size(
     released = await health.send(lying, PayloadSource.file(path, FHIR), preflight=False)
     path.unlink()
 
-    profile = _profile(tmp_path, POLICE, hub)
+    profile = hub.profile(tmp_path, POLICE)
     received = await receive_inbox(police, profile, wait=0, limit=50)
     arrived = next(m for m in received if m["message_id"] == released.message_id)
     assert any(problem.startswith("MAN-05") for problem in arrived["rejected"])
@@ -365,7 +341,7 @@ async def test_a_record_sent_as_anything_but_a_release_is_refused(
         for v in payload_violations(note, record, as_json.media_type, today=date(2026, 11, 1))
     }
     sent = await health.send(note, as_json, preflight=False)
-    received = await receive_inbox(police, _profile(tmp_path, POLICE, hub), wait=0, limit=50)
+    received = await receive_inbox(police, hub.profile(tmp_path, POLICE), wait=0, limit=50)
     (arrived,) = [m for m in received if m["message_id"] == sent.message_id]
     assert any(line.startswith("MAN-06") for line in arrived["rejected"])
     assert "payload" not in arrived

@@ -7,23 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from hub.cli.node import receive_inbox
-from hub.client import NodeProfile
 from hub.model.examples import synthetic_case_pack
-from tests.conftest import INSECURE_TEST_HUB_KEYS, HubFixture
+from tests.conftest import HubFixture
 from tests.workflows.helpers import HEALTH, LA, POLICE, send
 from tests.workflows.test_referral_and_case import case_doc
-
-
-def _profile(tmp_path: Path, node_id: str, hub: HubFixture) -> NodeProfile:
-    return NodeProfile(
-        root=tmp_path / node_id,
-        node_id=node_id,
-        agency_type="health",
-        hub_url=hub.url,
-        hub_id="hub.test",
-        hub_signing_key=INSECURE_TEST_HUB_KEYS.public.signing,
-        key_file=tmp_path / "unused.key",
-    )
 
 
 async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_path: Path) -> None:
@@ -34,7 +21,7 @@ async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_p
         pack = case_doc("case_pack", access_expires_at=expires.isoformat().replace("+00:00", "Z"))
         await send(la, pack, json.loads(synthetic_case_pack(1).model_dump_json()))
 
-        health_profile = _profile(tmp_path, HEALTH, hub)
+        health_profile = hub.profile(tmp_path, HEALTH)
         received = await receive_inbox(health, health_profile, wait=0, limit=50, now=hub.clock())
         kept = [m for m in received if m["kind"] == "case_pack"]
         assert len(kept) == 1
@@ -48,7 +35,7 @@ async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_p
         assert not kept_file.exists()
 
         # Police never fetched it: after expiry the inbox reports it and moves on.
-        police_profile = _profile(tmp_path, POLICE, hub)
+        police_profile = hub.profile(tmp_path, POLICE)
         late = await receive_inbox(police, police_profile, wait=0, limit=50, now=hub.clock())
         assert {"message_id": kept[0]["message_id"], "kind": "case_pack", "expired": True} in late
         assert await receive_inbox(police, police_profile, wait=0, limit=50, now=hub.clock()) == []
@@ -62,7 +49,7 @@ async def test_a_payload_that_fails_its_kind_is_rejected_not_acknowledged(
         expires = hub.clock() + timedelta(days=7)
         pack = case_doc("case_pack", access_expires_at=expires.isoformat().replace("+00:00", "Z"))
         bogus = await send(la, pack, {"sections": ["not a case pack"]})
-        received = await receive_inbox(health, _profile(tmp_path, HEALTH, hub), wait=0, limit=50)
+        received = await receive_inbox(health, hub.profile(tmp_path, HEALTH), wait=0, limit=50)
         rejected = next(m for m in received if m["message_id"] == bogus.message_id)
         assert any(problem.startswith("PAYLOAD-04 $.payload") for problem in rejected["rejected"])
         # Rejected with a signed rejection: the sender sees it, with the rule, not the text.

@@ -11,11 +11,8 @@ Who acts: SEED 004 Appendix 3 and para 69 (schemas/registry/roles.yaml).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from hub.client import NodeClient
 from tests.conftest import HubFixture
@@ -26,7 +23,6 @@ from tests.workflows.helpers import (
     MH_ITEM,
     POLICE,
     author,
-    clients,
     decision_doc,
     refused,
     release_doc,
@@ -34,16 +30,6 @@ from tests.workflows.helpers import (
     send,
 )
 from tests.workflows.test_referral_and_case import ADULT_CONSENT, case_doc, referral_doc
-
-
-@pytest.fixture
-async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
-    opened = clients(hub)
-    try:
-        yield opened
-    finally:
-        for client in opened.values():
-            await client.close()
 
 
 def outcome(case_ref: str, panel_outcome: str, **changes: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,20 +16,9 @@ from tests.workflows.helpers import (
     POLICE,
     STRANGER,
     author,
-    clients,
     refused,
     send,
 )
-
-
-@pytest.fixture
-async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
-    opened = clients(hub)
-    try:
-        yield opened
-    finally:
-        for client in opened.values():
-            await client.close()
 
 
 def referral_doc(**changes: Any) -> dict[str, Any]:

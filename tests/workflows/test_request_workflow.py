@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -16,23 +15,12 @@ from tests.workflows.helpers import (
     MH_ITEM,
     POLICE,
     STRANGER,
-    clients,
     decision_doc,
     refused,
     release_doc,
     request_doc,
     send,
 )
-
-
-@pytest.fixture
-async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
-    opened = clients(hub)
-    try:
-        yield opened
-    finally:
-        for client in opened.values():
-            await client.close()
 
 
 async def test_request_decided_once_then_released_in_parts(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +20,6 @@ from tests.workflows.helpers import (
     MH_ITEM,
     POLICE,
     STRANGER,
-    clients,
     decision_doc,
     fields,
     refused,
@@ -30,16 +28,6 @@ from tests.workflows.helpers import (
     send,
 )
 from tests.workflows.test_referral_and_case import case_doc
-
-
-@pytest.fixture
-async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
-    opened = clients(hub)
-    try:
-        yield opened
-    finally:
-        for client in opened.values():
-            await client.close()
 
 
 def _expiry(hub: HubFixture, days: int = 7) -> str:
