@@ -73,19 +73,14 @@ _OBJECTS_PER_RESOURCE = 256
 
 def check_draft(
     fields: EnvelopeFields,
-    payload: PayloadBytes | None,
+    payload: PayloadBytes,
     media_type: str,
     facts: PolicyFacts,
     registry: Registry,
 ) -> list[Violation]:
-    """Every rule a message breaks: the hub's envelope rules and the nodes' payload rules.
-
-    ``payload`` is None only where it cannot be read (a payload file that is not JSON);
-    then only the envelope rules and MAN-01..03 apply.
-    """
+    """Every rule a message breaks: the hub's envelope rules and the nodes' payload rules."""
     violations = evaluate(fields, facts, registry)
-    if payload is not None:
-        violations += payload_violations(fields, payload, media_type, today=facts.today)
+    violations += payload_violations(fields, payload, media_type, today=facts.today)
     return ordered(violations)
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "client_for",
     "load_draft",
     "node_profile",
+    "payload_bytes",
     "receive_inbox",
     "submit_draft",
 ]
@@ -119,7 +120,8 @@ def load_draft(path: Path, registry: Registry | None = None) -> tuple[Draft, Pay
     return draft, PayloadSource.json(draft.payload.content, draft.payload.media_type)
 
 
-def _payload_bytes(payload: PayloadSource) -> bytes | Path:
+def payload_bytes(payload: PayloadSource) -> bytes | Path:
+    """A draft's payload as the checks read it: in memory, or the file it names."""
     if payload.data is not None:
         return payload.data
     assert payload.path is not None
@@ -137,7 +139,7 @@ async def check_draft_at_node(
     """
     violations = await client.preflight(fields)
     violations += payload_violations(
-        fields, _payload_bytes(payload), payload.media_type, today=client.today()
+        fields, payload_bytes(payload), payload.media_type, today=client.today()
     )
     return ordered(violations)
 

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from agency_adapters.node.checks import check_draft
 from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, print_json, write_output
-from hub.cli.node import check_draft_at_node, client_for, load_draft, node_profile
+from hub.cli.node import (
+    check_draft_at_node,
+    client_for,
+    load_draft,
+    node_profile,
+    payload_bytes,
+)
 from hub.client import PayloadSource
 from hub.errors import HubError
 from hub.model import Draft, EnvelopeFields, Violation
@@ -92,8 +98,9 @@ def _check(args: argparse.Namespace) -> int:
                 "with --node for the verdict 'hub node submit' will give",
                 file=sys.stderr,
             )
-        data = payload.data if payload.data is not None else payload.path
-        violations = check_draft(fields, data, payload.media_type, facts, registry)
+        violations = check_draft(
+            fields, payload_bytes(payload), payload.media_type, facts, registry
+        )
     print_json([v.model_dump() for v in violations])
     return EXIT_REFUSED if violations else EXIT_OK
 

@@ -68,6 +68,7 @@ from hub.model import (
 )
 from hub.policy.engine import evaluate
 from hub.policy.facts import Party, PolicyFacts
+from hub.policy.manifest import check_record_kind
 from hub.policy.registry import Registry, load_registry
 from hub.policy.routing import check_recipients
 from hub.validation import violations_from
@@ -253,7 +254,11 @@ class NodeClient:
         """
         directory = await self.directory()
         if preflight:
+            # The envelope rules, and the one payload rule the hub also sees (MAN-06, on
+            # the media type); the other payload rules need the plaintext and run in
+            # agency_adapters.node.checks (hub node submit, hub policy check, the receiver).
             refused = await self.preflight(fields)
+            refused += check_record_kind(fields.kind, payload.media_type)
             if refused:
                 raise PreflightFailed(refused)
         readers: dict[str, bytes] = {}

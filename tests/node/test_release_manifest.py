@@ -33,7 +33,7 @@ from agency_adapters.node.checks import (
 )
 from agency_adapters.node.release import ReleasePlan, ReleasePlanError, plan_release
 from hub.cli.node import check_draft_at_node, receive_inbox
-from hub.client import HubProblem, NodeClient, PayloadSource
+from hub.client import HubProblem, NodeClient, PayloadSource, PreflightFailed
 from hub.crypto import canonical_json
 from hub.model import EnvelopeFields, Receipt, ScopeItem
 from hub.model.examples import synthetic_decision
@@ -333,6 +333,10 @@ async def test_a_record_sent_as_anything_but_a_release_is_refused(
     with pytest.raises(HubProblem) as refusal:
         await health.send(note, PayloadSource(media_type=FHIR, data=record), preflight=False)
     assert {v.rule for v in refusal.value.problem.violations} >= {"MAN-06"}
+    # The client's own pre-flight runs the same check on the media type.
+    with pytest.raises(PreflightFailed) as before:
+        await health.send(note, PayloadSource(media_type=FHIR, data=record))
+    assert "MAN-06" in {v.rule for v in before.value.violations}
 
     # Declared as plain JSON, the hub cannot tell; the sender's check and the receiver can.
     as_json = PayloadSource(media_type="application/json", data=record)
