@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from agency_adapters.health.mapping import category_tags
 from agency_adapters.node.release_check import check_release
+from hub.client import NodeClient, PayloadSource
 from hub.model import (
     EnvelopeFields,
     ManifestCategory,
@@ -54,7 +55,9 @@ __all__ = [
     "MAX_RELEASE_RESOURCES",
     "PayloadBytes",
     "check_draft",
+    "check_draft_at_node",
     "fhir_release_manifest",
+    "payload_bytes",
     "payload_violations",
     "rejection_summary",
 ]
@@ -342,3 +345,27 @@ def rejection_summary(violations: Sequence[Violation]) -> tuple[list[str], list[
         for rule in rules
     ]
     return rules, reasons
+
+
+def payload_bytes(payload: PayloadSource) -> PayloadBytes:
+    """A draft's payload as the checks read it: in memory, or the file it names."""
+    if payload.data is not None:
+        return payload.data
+    assert payload.path is not None
+    return payload.path
+
+
+async def check_draft_at_node(
+    client: NodeClient, fields: EnvelopeFields, payload: PayloadSource
+) -> list[Violation]:
+    """Every rule a draft breaks, checked as this node against its hub.
+
+    The hub's routing and envelope rules (the client's pre-flight) and the payload rules
+    the hub cannot run (:func:`payload_violations`): the same verdict as
+    ``hub policy check --node``, the node console and the receiving node.
+    """
+    violations = await client.preflight(fields)
+    violations += payload_violations(
+        fields, payload_bytes(payload), payload.media_type, today=client.today()
+    )
+    return ordered(violations)

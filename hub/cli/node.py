@@ -17,9 +17,15 @@ from pydantic import ValidationError
 
 from agency_adapters.health.disclosure_log import DisclosureLog, DisclosureLogError
 from agency_adapters.health.release_builder import InvalidRecord, UnsupportedScope
-from agency_adapters.node.checks import payload_violations, rejection_summary
+from agency_adapters.node.checks import (
+    check_draft_at_node,
+    payload_bytes,
+    payload_violations,
+    rejection_summary,
+)
 from agency_adapters.node.release import ReleasePlanError, disclosure_record, plan_release
 from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
+from hub.cli.console import add_console_command
 from hub.client import (
     HubProblem,
     NodeClient,
@@ -118,30 +124,6 @@ def load_draft(path: Path, registry: Registry | None = None) -> tuple[Draft, Pay
             raise CommandError(f"draft payload file {file_path} does not exist")
         return draft, PayloadSource.file(file_path, draft.payload.media_type)
     return draft, PayloadSource.json(draft.payload.content, draft.payload.media_type)
-
-
-def payload_bytes(payload: PayloadSource) -> bytes | Path:
-    """A draft's payload as the checks read it: in memory, or the file it names."""
-    if payload.data is not None:
-        return payload.data
-    assert payload.path is not None
-    return payload.path
-
-
-async def check_draft_at_node(
-    client: NodeClient, fields: EnvelopeFields, payload: PayloadSource
-) -> list[Violation]:
-    """Every rule a draft breaks, checked as this node against its hub.
-
-    The hub's routing and envelope rules (the client's pre-flight) and the payload rules
-    the hub cannot run (``agency_adapters.node.checks``): the same verdict as
-    ``hub policy check --node`` and as the receiving node.
-    """
-    violations = await client.preflight(fields)
-    violations += payload_violations(
-        fields, payload_bytes(payload), payload.media_type, today=client.today()
-    )
-    return ordered(violations)
 
 
 def _structured_marking(draft: Draft, registry: Registry | None) -> Draft:
@@ -503,6 +485,7 @@ def _run(coro_fn: Any) -> Any:
 def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     node = sub.add_parser("node", help="act as an agency node")
     node_sub = node.add_subparsers(dest="node_action", required=True)
+    add_console_command(node_sub)
 
     init = node_sub.add_parser("init", help="create a node folder with fresh keys")
     init.add_argument("--node", type=Path, required=True, help="node folder to create")

@@ -1,0 +1,132 @@
+"""What the console's views call: the node's own services, opened once at start-up.
+
+Views never touch SQL or crypto (STYLE.md rule 19): they ask :class:`NodeServices` for the
+node's stores, its client to the hub and its registry, and record every view of case data
+through :meth:`NodeServices.viewed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agency_adapters.node.checks import check_draft_at_node
+from agency_adapters.node.store import NodeStore, node_database_path
+from agency_adapters.node.sync import background_sync
+from agency_adapters.node.users import SignInSettings, User, UserStore
+from hub.client import NodeClient, NodeProfile, PayloadSource, load_node_profile
+from hub.crypto import NodeKeys
+from hub.model import EnvelopeFields, Receipt, Violation
+from hub.policy.registry import Registry, load_registry
+
+__all__ = ["Clock", "NodeServices"]
+
+log = logging.getLogger("seh.console")
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class NodeServices:
+    """The node's profile, keys, stores, hub client and policy registry."""
+
+    profile: NodeProfile
+    keys: NodeKeys
+    store: NodeStore
+    users: UserStore
+    client: NodeClient
+    registry: Registry
+    clock: Clock = _utc_now
+    _sync_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        node_dir: Path,
+        *,
+        clock: Clock = _utc_now,
+        sign_in: SignInSettings | None = None,
+        registry: Registry | None = None,
+        client: NodeClient | None = None,
+    ) -> NodeServices:
+        profile = load_node_profile(node_dir)
+        keys = profile.load_keys()
+        database = node_database_path(profile)
+        store = NodeStore.open(database)
+        users = UserStore.open(database, clock=clock, settings=sign_in or SignInSettings())
+        registry = registry or load_registry()
+        if client is None:
+            client = NodeClient(
+                hub_url=profile.hub_url,
+                node_id=profile.node_id,
+                keys=keys,
+                hub_signing_key=profile.hub_signing_key,
+                spool_dir=profile.spool_dir,
+                clock=clock,
+                registry=registry,
+            )
+        return cls(
+            profile=profile,
+            keys=keys,
+            store=store,
+            users=users,
+            client=client,
+            registry=registry,
+            clock=clock,
+        )
+
+    @property
+    def node_id(self) -> str:
+        return self.profile.node_id
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def viewed(self, user: User, object_kind: str, object_id: str, action: str = "view") -> None:
+        """Write one line to the node's access log: who looked at what, when."""
+        self.store.log_access(
+            user_ref=user.user_ref,
+            username=user.username,
+            action=action,
+            object_kind=object_kind,
+            object_id=object_id,
+            at=self.now(),
+        )
+
+    async def preflight(self, fields: EnvelopeFields, payload: PayloadSource) -> list[Violation]:
+        """Every rule a draft breaks: the same verdict as the hub's and the receiver's."""
+        return await check_draft_at_node(self.client, fields, payload)
+
+    async def send(self, fields: EnvelopeFields, payload: PayloadSource) -> Receipt:
+        """Send a draft that passed :meth:`preflight`; keep it in sent items, sealed."""
+        receipt = await self.client.send(fields, payload)
+        self.store.keep_sent(
+            await self.client.sent_envelope(receipt), receipt, payload, self.keys.public
+        )
+        return receipt
+
+    async def lifetime(self, sync_wait: float) -> AsyncIterator[None]:
+        """Run the inbox sync beside the console; close everything on the way out."""
+        if sync_wait > 0:
+            self._sync_task = asyncio.create_task(
+                background_sync(self.client, self.profile, self.store, wait=sync_wait)
+            )
+        try:
+            yield
+        finally:
+            if self._sync_task is not None:
+                self._sync_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sync_task
+            await self.client.close()
+            self.users.close()
+            self.store.close()
