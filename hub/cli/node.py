@@ -20,6 +20,7 @@ from agency_adapters.health.release_builder import InvalidRecord, UnsupportedSco
 from agency_adapters.node.checks import payload_violations, rejection_summary
 from agency_adapters.node.release import ReleasePlanError, disclosure_record, plan_release
 from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
+from hub.cli.users import add_users_commands
 from hub.client import (
     HubProblem,
     NodeClient,
@@ -578,3 +579,5 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.add_argument("--node", type=Path, required=True)
     status.add_argument("message_id")
     status.set_defaults(func=_run(_status))
+
+    add_users_commands(node_sub)
