@@ -189,8 +189,10 @@ def test_database_file_and_folder_are_owner_only(store: UserStore, db_path: Path
     add_alice(store)
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
-    for sidecar in db_path.parent.glob("node.sqlite3-*"):
-        assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0
+    sidecars = sorted(path.name for path in db_path.parent.glob("node.sqlite3-*"))
+    assert sidecars == ["node.sqlite3-shm", "node.sqlite3-wal"]  # WAL, while open
+    for name in sidecars:
+        assert stat.S_IMODE((db_path.parent / name).stat().st_mode) == 0o600
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
