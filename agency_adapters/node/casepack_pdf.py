@@ -157,7 +157,9 @@ def _style(name: str, **overrides: Any) -> ParagraphStyle:
 _BODY: Final = _style("body")
 _TITLE: Final = _style("title", fontName="Helvetica-Bold", fontSize=24, leading=30, spaceAfter=4)
 _CAPTION: Final = _style("caption", fontSize=13, leading=17, textColor=colors.HexColor("#505a5f"))
-_H2: Final = _style("h2", fontName="Helvetica-Bold", fontSize=17, leading=22, spaceBefore=10)
+# Space before a section heading rather than after a section: a trailing spacer that
+# does not fit would start a blank last page (space before is dropped at a page top).
+_H2: Final = _style("h2", fontName="Helvetica-Bold", fontSize=17, leading=22, spaceBefore=26)
 _H3: Final = _style("h3", fontName="Helvetica-Bold", fontSize=12.5, leading=16, spaceBefore=8)
 _KIND: Final = _style("kind", fontSize=11, leading=14, textColor=colors.HexColor("#505a5f"))
 _SECTION_MARKING: Final = _style("section-marking", fontName="Helvetica-Bold", spaceAfter=0)
@@ -478,7 +480,6 @@ def _section(number: int, total: int, section: CasePackSection) -> list[Flowable
         story.extend(_assessment(section.assessment))
     if section.support_plan is not None:
         story.extend(_support_plan(section.support_plan))
-    story.append(Spacer(1, 6 * mm))
     return story
 
 
