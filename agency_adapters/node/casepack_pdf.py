@@ -160,7 +160,10 @@ _CAPTION: Final = _style("caption", fontSize=13, leading=17, textColor=colors.He
 # Space before a section heading rather than after a section: a trailing spacer that
 # does not fit would start a blank last page (space before is dropped at a page top).
 _H2: Final = _style("h2", fontName="Helvetica-Bold", fontSize=17, leading=22, spaceBefore=26)
-_H3: Final = _style("h3", fontName="Helvetica-Bold", fontSize=12.5, leading=16, spaceBefore=8)
+# A sub-heading never ends a page alone: it goes over with what follows it.
+_H3: Final = _style(
+    "h3", fontName="Helvetica-Bold", fontSize=12.5, leading=16, spaceBefore=8, keepWithNext=1
+)
 _KIND: Final = _style("kind", fontSize=11, leading=14, textColor=colors.HexColor("#505a5f"))
 _SECTION_MARKING: Final = _style("section-marking", fontName="Helvetica-Bold", spaceAfter=0)
 _CELL: Final = _style("cell", fontSize=9.5, leading=12.5, spaceAfter=0)

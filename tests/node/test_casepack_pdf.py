@@ -118,6 +118,26 @@ def test_no_page_is_left_with_only_its_marking_and_reader_line(marking: str) -> 
         assert len(page.lines) > 4, number
 
 
+SUB_HEADINGS = {
+    "Who provided this and on what basis",
+    "Assessment",
+    "Engagement with a group, cause or ideology",
+    "Intent to cause harm",
+    "Capability to cause harm",
+    "How consent will be requested",
+    "Support proposed",
+}
+
+
+def test_no_page_ends_with_a_sub_heading_whose_content_is_overleaf() -> None:
+    pages = read_pages(render(long_pack()))
+    assert any(heading in page.text for page in pages for heading in SUB_HEADINGS)
+
+    for number, page in enumerate(pages, start=1):
+        # From the bottom: the marking, the reader line with the page number, then content.
+        assert page.lines[-3] not in SUB_HEADINGS, number
+
+
 def test_the_cover_gives_the_case_the_meeting_the_expiry_and_the_handling_rules() -> None:
     pack = synthetic_case_pack(1)
     cover = read_pages(render(pack))[0].text
