@@ -122,6 +122,7 @@ _READER_TEXT_MAX: Final = 200
 # C0 controls other than tab and newline, DEL and C1 controls: reportlab cannot show them.
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PARAGRAPH_BREAK: Final = re.compile(r"\n[ \t]*\n\s*")
+_PIECE_CHARS: Final = 3000
 
 # Page geometry (A4, points). The marking bars and the reader line grow to fit their text.
 _PAGE_WIDTH, _PAGE_HEIGHT = A4
@@ -342,12 +343,42 @@ def _safe(text: str) -> str:
 
 
 def _paragraphs(text: str, style: ParagraphStyle = _BODY) -> list[Flowable]:
-    """Free text as paragraphs: a blank line starts a new one; each may span pages."""
-    return [
-        Paragraph(_safe(chunk), style)
-        for chunk in _PARAGRAPH_BREAK.split(text.strip())
-        if chunk.strip()
-    ]
+    """Free text as paragraphs: a blank line starts a new one; each may span pages.
+
+    reportlab splits a paragraph across pages in time that grows with the square of its
+    length (a 300,000-character paragraph took 19 s), so a long one is cut at spaces into
+    pieces of about ``_PIECE_CHARS`` set with no gap between them: it reads as one
+    paragraph with a short line where two pieces meet, and a whole section of the largest
+    size a payload allows renders in seconds.
+    """
+    joined = ParagraphStyle(f"{style.name}-joined", parent=style, spaceAfter=0)
+    flowables: list[Flowable] = []
+    for chunk in _PARAGRAPH_BREAK.split(text.strip()):
+        if not chunk.strip():
+            continue
+        pieces = _pieces(chunk)
+        flowables.extend(
+            Paragraph(_safe(piece), style if last else joined)
+            for piece, last in zip(pieces, _last_flags(len(pieces)), strict=True)
+        )
+    return flowables
+
+
+def _pieces(paragraph: str) -> list[str]:
+    pieces: list[str] = []
+    rest = paragraph.strip()
+    while len(rest) > _PIECE_CHARS:
+        cut = max(rest.rfind(" ", 0, _PIECE_CHARS), rest.rfind("\n", 0, _PIECE_CHARS))
+        if cut <= 0:
+            cut = _PIECE_CHARS  # no space to cut at: cut inside the word
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    pieces.append(rest)
+    return pieces
+
+
+def _last_flags(count: int) -> list[bool]:
+    return [index == count - 1 for index in range(count)]
 
 
 def _day(value: date) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -196,6 +197,30 @@ def test_every_section_shows_its_title_marking_content_and_tables() -> None:
     assert "Home visit with a parent present" in flat
     assert "Ideological mentoring" in flat
     assert "Synthetic Intervention Provider Ltd" in flat
+
+
+def test_the_largest_section_in_one_paragraph_renders_whole_and_in_good_time() -> None:
+    base = synthetic_case_pack(4)
+    filler = "SYNTHETIC words of one very long paragraph. "
+    body = f"Goshawk start. {filler * ((1_000_000 - 40) // len(filler))}Buzzard end."
+    pack = CasePackPayload(
+        meeting_date=base.meeting_date,
+        prepared_by=base.prepared_by,
+        sections=(CasePackSection(kind="REVIEW_HISTORY", marking=MARKING, content=body),),
+    )
+
+    started = time.monotonic()
+    pdf = render(pack)
+    # Unsplit, reportlab took minutes on this (time grows with the square of the length).
+    assert time.monotonic() - started < 60
+    reader = PdfReader(io.BytesIO(pdf))
+    first, last = read_page(reader.pages[1]), read_page(reader.pages[-1])
+    assert "Goshawk start." in first.text
+    assert "Buzzard end." in last.text
+    # Every word is there, none lost where the paragraph was cut into pieces (a phrase
+    # may run over a page, a word may not). The cover is page 1.
+    words = sum(read_page(page).text.split().count("SYNTHETIC") for page in reader.pages[1:])
+    assert words == body.split().count("SYNTHETIC")
 
 
 def test_markup_in_free_text_is_printed_not_obeyed() -> None:
