@@ -138,19 +138,39 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
                 for role in roles:
                     role_args += ["--role", role]
                 hub_cli(
-                    "node", "users", "add", "--node", node_dir, "--username", username,
-                    "--name", name, *role_args, "--vetting", "SC",
-                    "--password-file", password_file,
-                )  # fmt: skip
+                    "node",
+                    "users",
+                    "add",
+                    "--node",
+                    node_dir,
+                    "--username",
+                    username,
+                    "--name",
+                    name,
+                    *role_args,
+                    "--vetting",
+                    "SC",
+                    "--password-file",
+                    password_file,
+                )
             console_port = free_port()
             log = logs / f"{node_id}.log"
             processes.append(
                 subprocess.Popen(
-                    [*HUB, "node", "console", "--node", str(node_dir), "--port",
-                     str(console_port), "--sync-wait", "2"],
+                    [
+                        *HUB,
+                        "node",
+                        "console",
+                        "--node",
+                        str(node_dir),
+                        "--port",
+                        str(console_port),
+                        "--sync-wait",
+                        "2",
+                    ],
                     stdout=log.open("wb"),
                     stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                )
             )
             url = f"http://127.0.0.1:{console_port}"
             consoles[node_id] = Console(node_id, node_dir, url, log)
