@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -121,14 +122,14 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     password_file.write_text(INSECURE_TEST_PASSWORD + "\n")
     password_file.chmod(0o600)
     try:
-        hub_log = (logs / "hub.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [*HUB, "serve", "--config", str(root / "hub.toml")],
-                stdout=hub_log,
-                stderr=subprocess.STDOUT,
+        with (logs / "hub.log").open("wb") as hub_log:
+            processes.append(
+                subprocess.Popen(
+                    [*HUB, "serve", "--config", str(root / "hub.toml")],
+                    stdout=hub_log,
+                    stderr=subprocess.STDOUT,
+                )
             )
-        )
         wait_for(f"http://127.0.0.1:{port}/v1/health")
         consoles = {}
         for node_id, people in USERS.items():
@@ -155,23 +156,10 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
                 )
             console_port = free_port()
             log = logs / f"{node_id}.log"
-            processes.append(
-                subprocess.Popen(
-                    [
-                        *HUB,
-                        "node",
-                        "console",
-                        "--node",
-                        str(node_dir),
-                        "--port",
-                        str(console_port),
-                        "--sync-wait",
-                        "2",
-                    ],
-                    stdout=log.open("wb"),
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            command = [*HUB, "node", "console", "--node", str(node_dir)]
+            command += ["--port", str(console_port), "--sync-wait", "2"]
+            with log.open("wb") as sink:
+                processes.append(subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT))
             url = f"http://127.0.0.1:{console_port}"
             consoles[node_id] = Console(node_id, node_dir, url, log)
         for console in consoles.values():
@@ -218,7 +206,7 @@ def sign_in(browser: Any, console: Console, username: str) -> Any:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(INSECURE_TEST_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/inbox")
+    page.wait_for_url(lambda url: urlsplit(url).path == "/inbox")
     return page
 
 

@@ -1,0 +1,81 @@
+"""The node console in real headless Chromium: sign-in, the inbox, accessibility, keyboard.
+
+The federation is a kept demo, so every node's inbox already holds the demo's messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.browser.conftest import (
+    INSECURE_TEST_PASSWORD,
+    Federation,
+    check_accessibility,
+    sign_in,
+)
+
+POLICE, HEALTH, LA = "police.ctp-sw", "health.bsw-icb", "la.wiltshire"
+
+
+def test_sign_in_page_is_accessible_and_works_by_keyboard_alone(
+    federation: Federation, browser: Any
+) -> None:
+    console = federation.console(POLICE)
+    context = browser.new_context(base_url=console.url)
+    page = context.new_page()
+    page.goto("/inbox")
+    # No session: the page sends you to sign in, and remembers where you were going.
+    assert "/sign-in" in page.url
+    check_accessibility(page, "sign-in")
+    # Keyboard only: Tab to each field, type, Enter submits.
+    page.keyboard.press("Tab")  # skip link
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.name") == "username":
+            break
+    assert page.evaluate("document.activeElement.name") == "username"
+    page.keyboard.type("officer")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "password"
+    page.keyboard.type(INSECURE_TEST_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: urlsplit(url).path == "/inbox")
+    assert page.get_by_role("heading", name="Inbox").is_visible()
+    context.close()
+
+
+def test_a_wrong_password_gets_one_answer_for_every_reason(
+    federation: Federation, browser: Any
+) -> None:
+    console = federation.console(HEALTH)
+    context = browser.new_context(base_url=console.url)
+    page = context.new_page()
+    page.goto("/sign-in")
+    page.get_by_label("Username").fill("lead")
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_text("There is a problem").is_visible()
+    wrong = page.locator(".govuk-error-summary").inner_text()
+    page.get_by_label("Username").fill("nobody-here")
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.locator(".govuk-error-summary").inner_text() == wrong
+    check_accessibility(page, "sign-in-refused")
+    context.close()
+
+
+def test_inbox_shows_the_demo_messages_with_their_marking(
+    federation: Federation, browser: Any
+) -> None:
+    page = sign_in(browser, federation.console(POLICE), "officer")
+    banners = page.locator(".seh-marking__text")
+    assert banners.count() == 2
+    assert "OFFICIAL-SENSITIVE" in banners.first.inner_text()
+    assert page.locator("table.govuk-table a", has_text="Referral").first.is_visible()
+    check_accessibility(page, "inbox")
+    page.locator("table.govuk-table a", has_text="Referral").first.click()
+    page.wait_for_url(lambda url: urlsplit(url).path.startswith("/messages/"))
+    assert "OFFICIAL-SENSITIVE" in page.locator(".seh-marking__text").last.inner_text()
+    check_accessibility(page, "message-referral")
+    page.context.close()
