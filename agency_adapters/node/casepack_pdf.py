@@ -122,6 +122,7 @@ _READER_TEXT_MAX: Final = 200
 # C0 controls other than tab and newline, DEL and C1 controls: reportlab cannot show them.
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PARAGRAPH_BREAK: Final = re.compile(r"\n[ \t]*\n\s*")
+_PIECE_CHARS: Final = 3000
 
 # Page geometry (A4, points). The marking bars and the reader line grow to fit their text.
 _PAGE_WIDTH, _PAGE_HEIGHT = A4
@@ -157,8 +158,13 @@ def _style(name: str, **overrides: Any) -> ParagraphStyle:
 _BODY: Final = _style("body")
 _TITLE: Final = _style("title", fontName="Helvetica-Bold", fontSize=24, leading=30, spaceAfter=4)
 _CAPTION: Final = _style("caption", fontSize=13, leading=17, textColor=colors.HexColor("#505a5f"))
-_H2: Final = _style("h2", fontName="Helvetica-Bold", fontSize=17, leading=22, spaceBefore=10)
-_H3: Final = _style("h3", fontName="Helvetica-Bold", fontSize=12.5, leading=16, spaceBefore=8)
+# Space before a section heading rather than after a section: a trailing spacer that
+# does not fit would start a blank last page (space before is dropped at a page top).
+_H2: Final = _style("h2", fontName="Helvetica-Bold", fontSize=17, leading=22, spaceBefore=26)
+# A sub-heading never ends a page alone: it goes over with what follows it.
+_H3: Final = _style(
+    "h3", fontName="Helvetica-Bold", fontSize=12.5, leading=16, spaceBefore=8, keepWithNext=1
+)
 _KIND: Final = _style("kind", fontSize=11, leading=14, textColor=colors.HexColor("#505a5f"))
 _SECTION_MARKING: Final = _style("section-marking", fontName="Helvetica-Bold", spaceAfter=0)
 _CELL: Final = _style("cell", fontSize=9.5, leading=12.5, spaceAfter=0)
@@ -337,12 +343,42 @@ def _safe(text: str) -> str:
 
 
 def _paragraphs(text: str, style: ParagraphStyle = _BODY) -> list[Flowable]:
-    """Free text as paragraphs: a blank line starts a new one; each may span pages."""
-    return [
-        Paragraph(_safe(chunk), style)
-        for chunk in _PARAGRAPH_BREAK.split(text.strip())
-        if chunk.strip()
-    ]
+    """Free text as paragraphs: a blank line starts a new one; each may span pages.
+
+    reportlab splits a paragraph across pages in time that grows with the square of its
+    length (a 300,000-character paragraph took 19 s), so a long one is cut at spaces into
+    pieces of about ``_PIECE_CHARS`` set with no gap between them: it reads as one
+    paragraph with a short line where two pieces meet, and a whole section of the largest
+    size a payload allows renders in seconds.
+    """
+    joined = ParagraphStyle(f"{style.name}-joined", parent=style, spaceAfter=0)
+    flowables: list[Flowable] = []
+    for chunk in _PARAGRAPH_BREAK.split(text.strip()):
+        if not chunk.strip():
+            continue
+        pieces = _pieces(chunk)
+        flowables.extend(
+            Paragraph(_safe(piece), style if last else joined)
+            for piece, last in zip(pieces, _last_flags(len(pieces)), strict=True)
+        )
+    return flowables
+
+
+def _pieces(paragraph: str) -> list[str]:
+    pieces: list[str] = []
+    rest = paragraph.strip()
+    while len(rest) > _PIECE_CHARS:
+        cut = max(rest.rfind(" ", 0, _PIECE_CHARS), rest.rfind("\n", 0, _PIECE_CHARS))
+        if cut <= 0:
+            cut = _PIECE_CHARS  # no space to cut at: cut inside the word
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    pieces.append(rest)
+    return pieces
+
+
+def _last_flags(count: int) -> list[bool]:
+    return [index == count - 1 for index in range(count)]
 
 
 def _day(value: date) -> str:
@@ -478,7 +514,6 @@ def _section(number: int, total: int, section: CasePackSection) -> list[Flowable
         story.extend(_assessment(section.assessment))
     if section.support_plan is not None:
         story.extend(_support_plan(section.support_plan))
-    story.append(Spacer(1, 6 * mm))
     return story
 
 
