@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ __all__ = ["inbox", "message", "sent"]
 PAGE_SIZE = 50
 
 
-def _listing(request: web.Request, direction: str) -> dict[str, Any]:
+def _listing(request: web.Request, direction: Literal["in", "out"]) -> dict[str, Any]:
     services = request.app[SERVICES]
     filters = {
         "kind": request.query.get("kind") or None,
