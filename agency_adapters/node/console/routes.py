@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agency_adapters.node.console.views import admin, auth, messages
+from agency_adapters.node.console.views import admin, auth, case_packs, cases, messages
 
 __all__ = ["ROUTES"]
 
@@ -17,6 +17,23 @@ ROUTES: tuple[web.RouteDef, ...] = (
     web.get("/inbox", messages.inbox),
     web.get("/sent", messages.sent),
     web.get("/messages/{message_id}", messages.message),
+    web.get("/cases", cases.cases),
+    web.get("/cases/new", cases.case_new_form),
+    web.post("/cases/new", cases.case_new_submit),
+    web.get("/cases/{case_ref}", cases.case_detail),
+    web.get("/cases/{case_ref}/sent/{message_id}", cases.case_sent),
+    web.get("/cases/{case_ref}/consent/new", cases.consent_form),
+    web.post("/cases/{case_ref}/consent/new", cases.consent_submit),
+    web.get("/cases/{case_ref}/outcome/new", cases.outcome_form),
+    web.post("/cases/{case_ref}/outcome/new", cases.outcome_submit),
+    web.get("/cases/{case_ref}/review/new", cases.review_form),
+    web.post("/cases/{case_ref}/review/new", cases.review_submit),
+    web.get("/cases/{case_ref}/packs/new", cases.pack_form),
+    web.post("/cases/{case_ref}/packs/new", cases.pack_submit),
+    web.get("/case-packs", case_packs.case_packs),
+    # The PDF first: a message id never holds a dot, so the two never overlap.
+    web.get("/case-packs/{message_id:[0-9a-f-]+}.pdf", case_packs.case_pack_pdf),
+    web.get("/case-packs/{message_id:[0-9a-f-]+}", case_packs.case_pack),
     web.get("/admin", admin.admin_home),
     web.get("/admin/access-log", admin.access_log),
 )

@@ -39,6 +39,10 @@ class ConsoleSettings:
     # Long-poll the hub for new messages this many seconds at a time (0 turns it off;
     # the inbox page's "Check for new messages" button then fetches on demand).
     sync_wait: float = 20.0
+    # Local policy, not law: how long a case pack stays readable at the member nodes by
+    # default (the chair may choose another expiry per pack). No source sets a period and
+    # the registry has no setting for it; 14 days covers a monthly panel's preparation.
+    case_pack_access_days: int = 14
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -56,6 +60,8 @@ class ConsoleSettings:
             )
         if self.sync_wait < 0 or self.sync_wait > 60:
             raise ConsoleSettingsError("sync_wait: must be between 0 and 60 seconds")
+        if not 1 <= self.case_pack_access_days <= 365:
+            raise ConsoleSettingsError("case_pack_access_days: must be between 1 and 365 days")
 
     @property
     def tls(self) -> bool:
