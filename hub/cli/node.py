@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import sqlite3
 import sys
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,15 @@ from agency_adapters.health.release_builder import InvalidRecord, UnsupportedSco
 from agency_adapters.node.checks import (
     check_draft_at_node,
     payload_bytes,
-    payload_violations,
-    rejection_summary,
 )
 from agency_adapters.node.release import ReleasePlanError, disclosure_record, plan_release
+from agency_adapters.node.store import (
+    NodeStore,
+    NodeStoreError,
+    node_database_path,
+    open_node_store,
+)
+from agency_adapters.node.sync import SyncResult, retire_legacy_files, sync_inbox
 from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
 from hub.cli.console import add_console_command
 from hub.client import (
@@ -33,7 +39,6 @@ from hub.client import (
     PayloadSource,
     PreflightFailed,
     ProfileError,
-    ReceivedMessage,
     VerificationFailed,
     load_node_profile,
     write_node_profile,
@@ -45,12 +50,9 @@ from hub.model import (
     Draft,
     EnvelopeFields,
     Problem,
-    RecipientStatus,
     StrictJSONError,
-    Violation,
     loads_strict,
 )
-from hub.policy.engine import evaluate, ordered
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
@@ -66,10 +68,6 @@ __all__ = [
     "receive_inbox",
     "submit_draft",
 ]
-
-
-# JSON payloads up to this size are opened in memory; larger ones are streamed to disk.
-_IN_MEMORY_PAYLOAD_BYTES = 16 << 20
 
 
 def node_profile(root: Path) -> NodeProfile:
@@ -198,159 +196,60 @@ async def receive_inbox(
     limit: int,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Fetch, verify, decrypt and acknowledge new messages; advance the cursor after each.
-
-    The cursor moves only after a message's acknowledgement, so a failure part-way loses
-    nothing: the next run starts with the message that failed.
-    """
-    profile.purge_expired(now or datetime.now(UTC))
-    after = profile.read_cursor()
-    page = await client.inbox(after=after, limit=limit, wait=wait)
-    received: list[dict[str, Any]] = []
-    for entry in page.entries:
-        try:
-            message = await client.fetch(entry.message_id)
-        except HubProblem as problem:
-            if problem.problem.status != 410:
-                raise
-            # A case pack whose access expired before this node fetched it: nothing to
-            # keep, and the cursor moves on so the inbox never sticks on it.
-            received.append({"message_id": entry.message_id, "kind": entry.kind, "expired": True})
-            profile.write_cursor(entry.cursor)
-            continue
-        envelope = message.envelope
-        summary: dict[str, Any] = {
-            "message_id": envelope.id,
-            "kind": envelope.kind,
-            "sender": envelope.sender,
-            "recipients": envelope.recipients,
-            "marking": envelope.marking.render(),
-            "purpose": envelope.purpose,
-            "subject_ref": envelope.subject_ref,
-            "case_ref": envelope.case_ref,
-            "received_at": message.receipt.received_at.isoformat(),
-        }
-        in_memory = (
-            envelope.payload.media_type.endswith("json")
-            and envelope.payload.size <= _IN_MEMORY_PAYLOAD_BYTES
-        )
-        target = profile.received_dir / f"{envelope.id}.bin"
-        payload: bytes | Path
-        if in_memory:
-            plaintext = await client.open_payload(message)
-            assert plaintext is not None
-            payload = plaintext
-        else:
-            # Streamed to disk in bounded memory, then checked from the file: a large
-            # release is checked against its manifest like any other (MAN-04/05, REL-03).
-            profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            partial = target.with_suffix(".part")
-            try:
-                with partial.open("wb") as sink:
-                    await client.open_payload(message, sink)
-                partial.replace(target)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-            payload = target
-        try:
-            rejected = await received_violations(client, message, payload)
-        except VerificationFailed as exc:
-            # The sender has left the directory: nothing here can vouch for the message.
-            rejected = [Violation(rule="RECV-01", path="$.sender", message=str(exc))]
-        if rejected:
-            # Rejected, not acknowledged: the hub records the rejection with its rule ids
-            # and the sender sees it in its status; the findings stay here.
-            if isinstance(payload, Path):
-                payload.unlink(missing_ok=True)
-            rules, reasons = rejection_summary(rejected)
-            summary["rejected"] = [f"{v.rule} {v.path}: {v.message}" for v in rejected]
-            await _answer_once(client.reject(message, rules, reasons), summary)
-            received.append({k: v for k, v in summary.items() if v is not None})
-            profile.write_cursor(entry.cursor)
-            continue
-        # Answer first, then keep or show the plaintext: if this node rejected the message
-        # on an earlier run (its first answer stands), nothing of it is kept now.
-        if not await _answer_once(client.acknowledge(message), summary):
-            if isinstance(payload, Path):
-                payload.unlink(missing_ok=True)
-            received.append({k: v for k, v in summary.items() if v is not None})
-            profile.write_cursor(entry.cursor)
-            continue
-        if isinstance(payload, bytes):
-            summary["payload"] = json.loads(payload)
-            if envelope.kind == "case_pack" and envelope.access_expires_at is not None:
-                # Kept only until the access expiry, then purged (DESIGN.md section 6).
-                profile.received_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                kept = profile.received_dir / f"{envelope.id}.json"
-                fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                profile.keep_until(envelope.id, kept, envelope.access_expires_at)
-                summary["kept_until"] = envelope.access_expires_at.isoformat()
-        else:
-            summary["payload_file"] = str(payload)
-        profile.write_cursor(entry.cursor)
-        received.append({k: v for k, v in summary.items() if v is not None})
-    return received
+    """Sync the inbox into the node's store (``agency_adapters.node.sync``); the summaries
+    ``hub node inbox`` prints."""
+    with open_node_store(profile) as store:
+        results = await sync_inbox(client, profile, store, wait=wait, limit=limit, now=now)
+    return [result.summary for result in results]
 
 
-async def _answer_once(answer: Awaitable[RecipientStatus], summary: dict[str, Any]) -> bool:
-    """Send this node's acknowledgement or rejection; False if it answered otherwise before.
-
-    The hub keeps a recipient's first answer and repeats it for the same answer again; a
-    409 means an earlier run answered the other way (and then stopped before moving the
-    cursor): that answer stands, and the inbox moves on rather than sticking.
-    """
-    try:
-        await answer
-    except HubProblem as problem:
-        if problem.problem.status != 409:
-            raise
-        summary["answered_before"] = problem.problem.detail
-        return False
-    return True
-
-
-async def received_violations(
-    client: NodeClient, message: ReceivedMessage, payload: bytes | Path
-) -> list[Violation]:
-    """Why a received message is rejected: the envelope rules and the payload rules.
-
-    Judged as of the day the hub received it (its signed receipt; the sender's own
-    ``created_at`` could be anything). The envelope rules run only where this node knows
-    what the hub knew: a reply to a message this node may not read (a release copied to
-    someone who was not party to the request) was judged by the hub with that message,
-    and here only the payload rules apply.
-    """
-    envelope = message.envelope
-    on = message.receipt.received_at.date()
-    facts = await client.policy_facts(envelope, sender=envelope.sender, today=on, received=True)
-    violations: list[Violation] = []
-    if envelope.in_reply_to is None or facts.answers is not None:
-        violations += evaluate(envelope, facts, client.policy_registry())
-    try:
-        violations += payload_violations(envelope, payload, envelope.payload.media_type, today=on)
-        if isinstance(payload, bytes):
-            loads_strict(payload)
-    except StrictJSONError as exc:
-        violations.append(Violation(rule="PAYLOAD-04", path="$.payload", message=str(exc)))
-    return ordered(violations)
+def inbox_tally(results: Sequence[SyncResult]) -> str:
+    """The stderr line of ``hub node inbox``: "3 new message(s): 2 acknowledged, 1 rejected"."""
+    counts = Counter(result.state for result in results)
+    parts = [f"{counts[state]} {state}" for state in ("acknowledged", "rejected", "expired")]
+    before = sum(1 for result in results if result.answered_before)
+    tally = ", ".join(part for part in parts if not part.startswith("0 "))
+    if before:
+        tally += f" ({before} answered on an earlier run)"
+    return f"{len(results)} new message(s)" + (f": {tally}" if tally else "")
 
 
 async def _inbox(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
-    async with client_for(profile) as client:
-        messages = await receive_inbox(client, profile, wait=args.wait, limit=args.limit)
-    print_json(messages)
-    print(f"{len(messages)} message(s) received and acknowledged", file=sys.stderr)
+    with _store(profile) as store:
+        async with client_for(profile) as client:
+            results = await sync_inbox(client, profile, store, wait=args.wait, limit=args.limit)
+    print_json([result.summary for result in results])
+    print(inbox_tally(results), file=sys.stderr)
     return EXIT_OK
 
 
+def _store(profile: NodeProfile) -> NodeStore:
+    try:
+        return open_node_store(profile)
+    except (NodeStoreError, ValueError, sqlite3.Error) as exc:
+        raise CommandError(f"the node's store {node_database_path(profile)}: {exc}") from exc
+
+
 def _purge(args: argparse.Namespace) -> int:
-    purged = node_profile(args.node).purge_expired(datetime.now(UTC))
-    print_json(purged)
-    print(f"{len(purged)} expired case pack(s) purged", file=sys.stderr)
+    profile = node_profile(args.node)
+    now = datetime.now(UTC)
+    with _store(profile) as store:
+        purged = store.purge(now)
+    retire_legacy_files(profile, now)
+    print_json(
+        [
+            {
+                "message_id": p.message_id,
+                "direction": p.direction,
+                "kind": p.kind,
+                "reason": p.reason,
+                "purged_at": p.purged_at.isoformat(),
+            }
+            for p in purged
+        ]
+    )
+    print(f"{len(purged)} payload(s) purged", file=sys.stderr)
     return EXIT_OK
 
 

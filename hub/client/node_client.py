@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import os
@@ -252,6 +253,22 @@ class NodeClient:
         With ``preflight`` (the default) the node's own checks run first, with the same
         policy code the hub runs; without it the hub's enforcement is all there is.
         """
+        _, receipt = await self.send_with_envelope(
+            fields, payload, message_id=message_id, created_at=created_at, preflight=preflight
+        )
+        return receipt
+
+    async def send_with_envelope(
+        self,
+        fields: EnvelopeFields,
+        payload: PayloadSource,
+        *,
+        message_id: str | None = None,
+        created_at: datetime | None = None,
+        preflight: bool = True,
+    ) -> tuple[dict[str, Any], Receipt]:
+        """:meth:`send`, also giving the signed envelope document as submitted (what the
+        sender keeps, ``agency_adapters.node.store.NodeStore.keep_sent``)."""
         directory = await self.directory()
         if preflight:
             # The envelope rules, and the one payload rule the hub also sees (MAN-06, on
@@ -299,7 +316,7 @@ class NodeClient:
             envelope
         ):
             raise VerificationFailed("the receipt does not describe the message that was sent")
-        return receipt
+        return envelope, receipt
 
     async def preflight(self, fields: EnvelopeFields) -> list[Violation]:
         """The hub's own checks, run here first: routing, then every policy rule.
@@ -522,6 +539,37 @@ class NodeClient:
                     emit(decryptor.feed(piece))
         emit(decryptor.finish())
         return None if sink is not None else b"".join(collected)
+
+    async def download_ciphertext(self, message: ReceivedMessage, sink: BinaryIO) -> int:
+        """Stream a blob payload's ciphertext, as the hub holds it, into ``sink``.
+
+        Nothing is decrypted: this is what a node keeps at rest. The hash and length are
+        checked against the signed envelope (:class:`VerificationFailed` otherwise, and
+        the caller discards what it wrote). Returns the bytes written.
+        """
+        payload = message.envelope.payload
+        if payload.transport != "blob":
+            raise VerificationFailed("an inline payload's ciphertext is in its envelope")
+        route = f"/v1/blobs/{payload.sha256}"
+        headers = self._sign("GET", route, "", content_digest_header(b""))
+        digest, written = hashlib.sha256(), 0
+        async with self._http().get(self._url(route, ""), headers=headers) as response:
+            if response.status >= 400:
+                self._decode(response.status, response.content_type, await response.read())
+            async for piece in response.content.iter_chunked(CHUNK_SIZE):
+                written += len(piece)
+                if written > payload.size:
+                    raise VerificationFailed("the blob is longer than the envelope says")
+                digest.update(piece)
+                sink.write(piece)
+        if written != payload.size or digest.hexdigest() != payload.sha256:
+            raise VerificationFailed("the blob does not match the envelope's sha256 and size")
+        return written
+
+    @property
+    def keys(self) -> NodeKeys:
+        """This node's keys, for opening what it kept (``agency_adapters.node.store``)."""
+        return self._keys
 
     async def acknowledge(self, message: ReceivedMessage) -> RecipientStatus:
         ack: dict[str, Any] = {

@@ -1,26 +1,30 @@
-"""A node's folder: its config (``node.toml``), key file, inbox cursor and received files.
+"""A node's folder: its config (``node.toml``), key file and what it keeps.
 
 ::
 
-    DIR/node.toml          node id, agency type, hub URL, the hub's pinned public key
-    DIR/keys/node.key      the node's secret keys (0600)
-    DIR/state/inbox.json   the inbox cursor, advanced only after an acknowledgement
-    DIR/received/          decrypted payloads that are files rather than JSON
+    DIR/node.toml             node id, agency type, hub URL, the hub's pinned public key,
+                              and optionally [retention] (days per kind; LOCAL POLICY)
+    DIR/keys/node.key         the node's secret keys (0600)
+    DIR/state/node.sqlite3    what the node received and sent, its inbox cursor and access
+                              log (agency_adapters.node.store; nothing decrypted)
+    DIR/state/ciphertext/     blob payloads, as ciphertext (0600)
+
+Older versions kept the cursor in ``state/inbox.json`` (taken over by the store when it
+first opens) and plaintext case packs in ``received/`` with ``state/expiry.json``
+(removed by ``hub node purge``, see ``agency_adapters.node.sync.retire_legacy_files``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-import os
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from hub.config import toml_string
 from hub.crypto import NodeKeys, read_key_file
+from hub.model import MESSAGE_KINDS
 
 __all__ = ["NodeProfile", "ProfileError", "load_node_profile", "write_node_profile"]
 
@@ -39,20 +43,14 @@ class NodeProfile:
     hub_signing_key: bytes
     key_file: Path
     passphrase_file: Path | None = None
+    # ``[retention]`` in node.toml: ``default`` and per-kind periods, in days.
+    retention_days: tuple[tuple[str, int], ...] = ()
 
     def load_keys(self) -> NodeKeys:
         passphrase = None
         if self.passphrase_file is not None:
             passphrase = self.passphrase_file.read_bytes().strip()
         return read_key_file(self.key_file, passphrase=passphrase)
-
-    @property
-    def cursor_file(self) -> Path:
-        return self.root / "state" / "inbox.json"
-
-    @property
-    def received_dir(self) -> Path:
-        return self.root / "received"
 
     @property
     def spool_dir(self) -> Path:
@@ -62,65 +60,6 @@ class NodeProfile:
     def disclosure_log_path(self) -> Path:
         """The node's hash-chained log of what it disclosed (health releases)."""
         return self.root / "disclosure-log.jsonl"
-
-    def read_cursor(self) -> int:
-        try:
-            doc = json.loads(self.cursor_file.read_text())
-        except FileNotFoundError:
-            return 0
-        except ValueError as exc:
-            raise ProfileError(f"{self.cursor_file} is not valid JSON") from exc
-        after = doc.get("after") if isinstance(doc, dict) else None
-        if not isinstance(after, int) or after < 0:
-            raise ProfileError(f"{self.cursor_file} has no valid 'after' cursor")
-        return after
-
-    @property
-    def expiry_file(self) -> Path:
-        return self.root / "state" / "expiry.json"
-
-    def _expiries(self) -> dict[str, dict[str, str]]:
-        try:
-            doc = json.loads(self.expiry_file.read_text())
-        except FileNotFoundError:
-            return {}
-        except ValueError as exc:
-            raise ProfileError(f"{self.expiry_file} is not valid JSON") from exc
-        if not isinstance(doc, dict):
-            raise ProfileError(f"{self.expiry_file} is not an expiry index")
-        return doc
-
-    def keep_until(self, message_id: str, path: Path, expires_at: datetime) -> None:
-        """Remember that ``path`` (a case pack's payload) must be purged at ``expires_at``."""
-        index = self._expiries()
-        index[message_id] = {"path": str(path), "expires_at": expires_at.isoformat()}
-        self._write_json(self.expiry_file, index)
-
-    def purge_expired(self, now: datetime) -> list[str]:
-        """Delete every kept payload whose access has expired; the message ids purged."""
-        index = self._expiries()
-        purged = [
-            message_id
-            for message_id, entry in index.items()
-            if datetime.fromisoformat(entry["expires_at"]) <= now
-        ]
-        for message_id in purged:
-            Path(index.pop(message_id)["path"]).unlink(missing_ok=True)
-        if purged:
-            self._write_json(self.expiry_file, index)
-        return purged
-
-    def _write_json(self, path: Path, document: object) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(document))
-        os.replace(tmp, path)
-
-    def write_cursor(self, after: int) -> None:
-        self.cursor_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cursor_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"after": after}))
-        os.replace(tmp, self.cursor_file)
 
 
 def _str(table: dict[str, object], key: str, where: str) -> str:
@@ -149,6 +88,16 @@ def load_node_profile(root: Path) -> NodeProfile:
     if len(hub_key) != 32:
         raise ProfileError("hub.signing_key must be a 32-byte Ed25519 public key")
     base = root.resolve()
+    retention_t = doc.get("retention", {})
+    if not isinstance(retention_t, dict):
+        raise ProfileError(f"[retention] in {config} must be a table")
+    retention: list[tuple[str, int]] = []
+    for kind, days in retention_t.items():
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ProfileError(f"retention.{kind} must be a whole number of days, at least 1")
+        if kind != "default" and kind not in MESSAGE_KINDS:
+            raise ProfileError(f"retention.{kind} is not a message kind (or 'default')")
+        retention.append((kind, days))
     passphrase = keys_t.get("passphrase_file")
     if passphrase is not None and not isinstance(passphrase, str):
         raise ProfileError("keys.passphrase_file must be a string path")
@@ -161,6 +110,7 @@ def load_node_profile(root: Path) -> NodeProfile:
         hub_signing_key=hub_key,
         key_file=base / _str(keys_t, "key_file", "keys"),
         passphrase_file=None if passphrase is None else base / passphrase,
+        retention_days=tuple(sorted(retention)),
     )
 
 

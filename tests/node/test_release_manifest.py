@@ -32,6 +32,7 @@ from agency_adapters.node.checks import (
     rejection_summary,
 )
 from agency_adapters.node.release import ReleasePlan, ReleasePlanError, plan_release
+from agency_adapters.node.store import open_node_store
 from hub.cli.node import check_draft_at_node, receive_inbox
 from hub.client import HubProblem, NodeClient, PayloadSource, PreflightFailed
 from hub.crypto import canonical_json
@@ -227,9 +228,14 @@ async def test_a_lying_manifest_is_rejected_by_the_receiver_at_every_size(
     arrived = next(m for m in received if m["message_id"] == released.message_id)
     assert any(problem.startswith("MAN-05") for problem in arrived["rejected"])
     assert "payload" not in arrived
-    assert "payload_file" not in arrived
-    kept = list(profile.received_dir.glob("*")) if profile.received_dir.exists() else []
-    assert kept == []
+    assert "payload_out" not in arrived
+    # Kept as the ciphertext it came as, with the rejection; no plaintext anywhere.
+    with open_node_store(profile) as store:
+        stored = store.get(released.message_id)
+    assert stored is not None
+    assert (stored.state, "MAN-05" in stored.rejection_rules) == ("rejected", True)
+    assert list((profile.root / "state" / "scratch").glob("*")) == []
+    assert not (profile.root / "received").exists()
 
     status = await health.status(released.message_id)
     (recipient,) = status.recipients

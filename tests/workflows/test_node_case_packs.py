@@ -6,6 +6,9 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from agency_adapters.node.store import PayloadPurged, open_node_store
 from hub.cli.node import receive_inbox
 from hub.model.examples import synthetic_case_pack
 from tests.conftest import HubFixture
@@ -25,14 +28,22 @@ async def test_case_pack_is_kept_until_expiry_then_purged(hub: HubFixture, tmp_p
         received = await receive_inbox(health, health_profile, wait=0, limit=50, now=hub.clock())
         kept = [m for m in received if m["kind"] == "case_pack"]
         assert len(kept) == 1
-        kept_file = health_profile.received_dir / f"{kept[0]['message_id']}.json"
-        assert kept_file.exists()
-        assert oct(kept_file.stat().st_mode & 0o777) == "0o600"
-        assert health_profile.purge_expired(hub.clock()) == []
+        assert kept[0]["kept_until"] == expires.isoformat()
+        pack_id = kept[0]["message_id"]
+        with open_node_store(health_profile) as store:
+            assert store.open_payload(pack_id, health.keys, HEALTH)
+            assert store.purge(hub.clock()) == []
 
-        hub.clock.advance(8 * 24 * 3600)
-        assert health_profile.purge_expired(hub.clock()) == [kept[0]["message_id"]]
-        assert not kept_file.exists()
+            hub.clock.advance(8 * 24 * 3600)
+            (purged,) = store.purge(hub.clock())
+            assert (purged.message_id, purged.kind) == (pack_id, "case_pack")
+            assert purged.reason.startswith("case pack access expired at")
+            with pytest.raises(PayloadPurged, match="case pack access expired"):
+                store.open_payload(pack_id, health.keys, HEALTH)
+            stored = store.get(pack_id)
+            assert stored is not None
+            assert stored.purge_reason == purged.reason
+            assert "inline" not in stored.envelope_document["payload"]
 
         # Police never fetched it: after expiry the inbox reports it and moves on.
         police_profile = hub.profile(tmp_path, POLICE)
