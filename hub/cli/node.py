@@ -32,6 +32,7 @@ from agency_adapters.node.store import (
 from agency_adapters.node.sync import SyncResult, retire_legacy_files, sync_inbox
 from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
 from hub.cli.console import add_console_command
+from hub.cli.users import add_users_commands
 from hub.client import (
     HubProblem,
     NodeClient,
@@ -460,3 +461,5 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.add_argument("--node", type=Path, required=True)
     status.add_argument("message_id")
     status.set_defaults(func=_run(_status))
+
+    add_users_commands(node_sub)

@@ -1,7 +1,8 @@
 """The only package that imports ``nacl`` or ``gnupg`` (STYLE.md rules 3 and 4).
 
 Everything else calls the names exported here: canonical JSON, signing and verifying
-documents, sealing and opening payloads, key files, HTTP message signatures.
+documents, sealing and opening payloads, key files, HTTP message signatures, password
+hashes and random tokens.
 """
 
 from hub.crypto.canonical import canonical_json, canonical_sha256
@@ -20,6 +21,14 @@ from hub.crypto.keys import (
     read_key_file,
     verify_detached,
     write_key_file,
+)
+from hub.crypto.passwords import (
+    PasswordHashError,
+    hash_password,
+    new_token,
+    password_needs_rehash,
+    token_digest,
+    verify_password,
 )
 from hub.crypto.payload import (
     CHUNK_SIZE,
@@ -44,6 +53,7 @@ __all__ = [
     "KeyFileError",
     "KeyFilePermissionError",
     "NodeKeys",
+    "PasswordHashError",
     "PayloadDecryptor",
     "PayloadEncryptor",
     "PublicKeys",
@@ -54,14 +64,19 @@ __all__ = [
     "canonical_json",
     "canonical_sha256",
     "ciphertext_size",
+    "hash_password",
+    "new_token",
     "open_content_key",
     "open_payload_bytes",
+    "password_needs_rehash",
     "read_key_file",
     "seal_content_key",
     "seal_payload_bytes",
     "sign_document",
     "signing_input",
+    "token_digest",
     "verify_detached",
     "verify_document",
+    "verify_password",
     "write_key_file",
 ]

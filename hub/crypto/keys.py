@@ -155,7 +155,7 @@ class NodeKeys:
 
 @dataclass(frozen=True, slots=True)
 class KdfStrength:
-    """Argon2id cost for encrypting a key file at rest (libsodium ``crypto_pwhash``)."""
+    """Argon2id cost (libsodium ``crypto_pwhash``): key files at rest, console passwords."""
 
     opslimit: int
     memlimit: int
@@ -170,6 +170,11 @@ class KdfStrength:
         return cls(
             nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
         )
+
+    @classmethod
+    def insecure_minimum(cls) -> KdfStrength:
+        """INSECURE, for tests only: one pass over 8 KiB, so tests hash in microseconds."""
+        return cls(nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
 
 
 def write_key_file(

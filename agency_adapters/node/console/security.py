@@ -32,7 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from agency_adapters.node.console.keys import SERVICES, SESSION, SETTINGS
-from agency_adapters.node.users import Session
+from agency_adapters.node.users import Session, check_csrf
 from hub.crypto import new_token
 
 __all__ = [
@@ -165,7 +165,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPForbidden(text="This form has expired. Go back, reload and try again.")
     session: Session | None = request.get(SESSION)
     if session is not None:
-        ok = request.app[SERVICES].users.check_csrf(session, submitted)
+        ok = check_csrf(session, submitted)
     else:
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         ok = bool(cookie) and hmac.compare_digest(cookie.encode(), submitted.encode())

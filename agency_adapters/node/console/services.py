@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agency_adapters.node.checks import check_draft_at_node
+from agency_adapters.node.checks import check_draft_at_node, payload_bytes
 from agency_adapters.node.store import NodeStore, node_database_path
 from agency_adapters.node.sync import background_sync
 from agency_adapters.node.users import SignInSettings, User, UserStore
@@ -108,10 +108,8 @@ class NodeServices:
 
     async def send(self, fields: EnvelopeFields, payload: PayloadSource) -> Receipt:
         """Send a draft that passed :meth:`preflight`; keep it in sent items, sealed."""
-        receipt = await self.client.send(fields, payload)
-        self.store.keep_sent(
-            await self.client.sent_envelope(receipt), receipt, payload, self.keys.public
-        )
+        envelope, receipt = await self.client.send_with_envelope(fields, payload)
+        self.store.keep_sent(envelope, receipt, payload_bytes(payload), self.keys.public)
         return receipt
 
     async def lifetime(self, sync_wait: float) -> AsyncIterator[None]:
