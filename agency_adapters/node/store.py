@@ -43,7 +43,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -678,6 +678,15 @@ class NodeStore:
 
     # -- reading ------------------------------------------------------------------------
 
+    def set_state(self, message_id: str, state: str, rejection_rules: Sequence[str] = ()) -> None:
+        """Record a sent message's delivery state as the hub last reported it (the
+        console's message page fetches it live and keeps it for the lists)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE node_messages SET state = ?, rejection_rules = ? WHERE id = ?",
+                (state, json.dumps(sorted(set(rejection_rules))), message_id),
+            )
+
     def get(self, message_id: str) -> StoredMessage | None:
         row = self._db.execute(
             f"SELECT {_COLUMNS} FROM node_messages WHERE id = ?",  # noqa: S608 - fixed column list
@@ -694,13 +703,22 @@ class NodeStore:
         request_id: str | None = None,
         subject_ref: str | None = None,
         search: str | None = None,
+        states: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        in_reply_to: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[StoredMessage]:
-        """Messages newest first (by the hub's receipt time), filtered and paged."""
+        """Messages newest first (by the hub's receipt time), filtered and paged.
+
+        ``states`` keeps messages in any of those states; ``ids`` only those messages;
+        ``in_reply_to`` the replies to one message.
+        """
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset are never negative")
-        where, params = _filters(direction, kind, case_ref, request_id, subject_ref, search)
+        where, params = _filters(
+            direction, kind, case_ref, request_id, subject_ref, search, states, ids, in_reply_to
+        )
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM node_messages WHERE {where} "  # noqa: S608 - placeholders only
             "ORDER BY received_at DESC, id DESC LIMIT ? OFFSET ?",
@@ -717,8 +735,13 @@ class NodeStore:
         request_id: str | None = None,
         subject_ref: str | None = None,
         search: str | None = None,
+        states: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        in_reply_to: str | None = None,
     ) -> int:
-        where, params = _filters(direction, kind, case_ref, request_id, subject_ref, search)
+        where, params = _filters(
+            direction, kind, case_ref, request_id, subject_ref, search, states, ids, in_reply_to
+        )
         (count,) = self._db.execute(
             f"SELECT count(*) FROM node_messages WHERE {where}",  # noqa: S608 - placeholders only
             params,
@@ -923,6 +946,9 @@ def _filters(
     request_id: str | None,
     subject_ref: str | None,
     search: str | None,
+    states: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    in_reply_to: str | None = None,
 ) -> tuple[str, tuple[str, ...]]:
     clauses: list[str] = ["direction = ?"]
     params: list[str] = [direction]
@@ -931,10 +957,16 @@ def _filters(
         ("case_ref", case_ref),
         ("request_id", request_id),
         ("subject_ref", subject_ref),
+        ("in_reply_to", in_reply_to),
     ):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    for column, values in (("state", states), ("id", ids)):
+        if values is not None:
+            # An empty list matches nothing (``IN ()`` is not SQL).
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "0 = 1")
+            params.extend(values)
     if search is not None and search.strip():
         term = search.strip()
         prefix = _escape_like(term) + "%"

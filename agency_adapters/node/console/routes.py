@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agency_adapters.node.console.views import admin, auth, case_packs, cases, messages
+from agency_adapters.node.console.views import (
+    admin,
+    audit,
+    auth,
+    case_packs,
+    cases,
+    messages,
+    requests,
+)
 
 __all__ = ["ROUTES"]
 
@@ -15,6 +23,7 @@ ROUTES: tuple[web.RouteDef, ...] = (
     web.post("/sign-in", auth.sign_in_submit),
     web.post("/sign-out", auth.sign_out),
     web.get("/inbox", messages.inbox),
+    web.post("/inbox/sync", messages.sync_now),
     web.get("/sent", messages.sent),
     web.get("/messages/{message_id}", messages.message),
     web.get("/cases", cases.cases),
@@ -34,6 +43,10 @@ ROUTES: tuple[web.RouteDef, ...] = (
     # The PDF first: a message id never holds a dot, so the two never overlap.
     web.get("/case-packs/{message_id:[0-9a-f-]+}.pdf", case_packs.case_pack_pdf),
     web.get("/case-packs/{message_id:[0-9a-f-]+}", case_packs.case_pack),
+    web.get("/requests", requests.requests_tracker),
+    web.get("/audit", audit.audit_home),
+    web.get("/audit/disclosures", audit.disclosures),
+    web.get("/audit/assurance", audit.assurance),
     web.get("/admin", admin.admin_home),
     web.get("/admin/access-log", admin.access_log),
 )
