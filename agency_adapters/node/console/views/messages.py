@@ -104,10 +104,12 @@ def _pagination(base: str, query: dict[str, str], page: int, pages: int) -> dict
     for number in window:
         if number - previous > 1:
             items.append({"ellipsis": True})
-        items.append({"number": number, "href": href(number), "current": number == page})
+        items.append(
+            {"ellipsis": False, "number": number, "href": href(number), "current": number == page}
+        )
         previous = number
     return {
-        "items": items if pages > 1 else [],
+        "pages": items if pages > 1 else [],
         "previous": href(page - 1) if page > 1 else None,
         "next": href(page + 1) if page < pages else None,
     }
