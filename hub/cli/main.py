@@ -70,7 +70,13 @@ def build_parser(command: str | None = None, *, lazy: bool = False) -> argparse.
     )
     parser.add_argument("--version", action="version", version=f"hub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    wanted = [command] if lazy and command in COMMANDS else [] if lazy else list(COMMANDS)
+    if not lazy:
+        wanted = list(COMMANDS)
+    elif command in COMMANDS:
+        # One adder may build several commands (serve, keys and admin): build them together.
+        wanted = [name for name in COMMANDS if COMMANDS[name][:2] == COMMANDS[command][:2]]
+    else:
+        wanted = []
     added: set[str] = set()
     for name in COMMANDS:
         if name in added:
