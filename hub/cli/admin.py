@@ -156,29 +156,38 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     gen.add_argument("--public-out", type=Path, help="also write the public keys JSON here")
     gen.set_defaults(func=cmd_keys_generate)
     pub = keys_sub.add_parser("public", help="print the public keys of a key file")
-    pub.add_argument("--key", type=Path, required=True)
-    pub.add_argument("--passphrase-file", type=Path)
+    pub.add_argument("--key", type=Path, required=True, help="the key file")
+    pub.add_argument(
+        "--passphrase-file", type=Path, help="the passphrase file, if the key is encrypted"
+    )
     pub.set_defaults(func=cmd_keys_public)
 
     admin = sub.add_parser("admin", help="manage the hub's node registry")
     admin_sub = admin.add_subparsers(dest="admin_action", required=True)
     enrol = admin_sub.add_parser("enrol", help="enrol a node with its public keys")
-    enrol.add_argument("--config", type=Path, required=True)
+    enrol.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     enrol.add_argument("--node-id", required=True, help="e.g. health.bsw-icb")
     enrol.add_argument("--agency-type", required=True, help="police, local_authority, health, ...")
     enrol.add_argument(
         "--public-keys", type=Path, required=True, help="JSON from 'hub keys generate'"
     )
-    enrol.add_argument("--display-name", default="")
-    enrol.add_argument("--accreditation", default="OFFICIAL-SENSITIVE", choices=ACCREDITATIONS)
+    enrol.add_argument(
+        "--display-name", default="", help="name shown in the directory (default: the node id)"
+    )
+    enrol.add_argument(
+        "--accreditation",
+        default="OFFICIAL-SENSITIVE",
+        choices=ACCREDITATIONS,
+        help="the highest marking the node may receive (default: OFFICIAL-SENSITIVE)",
+    )
     for action, text in (
         ("suspend", "stop a node sending and receiving (reversible)"),
         ("reinstate", "make a suspended node active again"),
         ("revoke", "permanently revoke a node (e.g. compromised keys)"),
     ):
         p = admin_sub.add_parser(action, help=text)
-        p.add_argument("--config", type=Path, required=True)
-        p.add_argument("--node-id", required=True)
+        p.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+        p.add_argument("--node-id", required=True, help="the enrolled node")
     lister = admin_sub.add_parser("list", help="list enrolled nodes")
-    lister.add_argument("--config", type=Path, required=True)
+    lister.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     admin.set_defaults(func=cmd_admin)

@@ -116,7 +116,7 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="what was shared about a subject: by whom, with whom, when, under which gateways",
     )
     disclosures.add_argument("subject_ref", help="the opaque subject reference")
-    disclosures.add_argument("--config", type=Path, required=True)
+    disclosures.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     disclosures.add_argument("--json", action="store_true", help="JSON instead of a table")
     disclosures.set_defaults(func=_disclosures)
 
@@ -126,8 +126,10 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "assurance",
         help="referrals, triage, requests, decisions, releases and Channel cases for a period",
     )
-    assurance.add_argument("--config", type=Path, required=True)
+    assurance.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     assurance.add_argument("--period", required=True, help="e.g. 2026Q3, 2026-07 or 2026")
-    assurance.add_argument("--format", choices=("json", "csv", "svg"), default="json")
+    assurance.add_argument(
+        "--format", choices=("json", "csv", "svg"), default="json", help="output format"
+    )
     assurance.add_argument("--out", type=Path, help="write to this file")
     assurance.set_defaults(func=_assurance)

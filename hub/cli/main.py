@@ -1,23 +1,66 @@
-"""The ``hub`` command."""
+"""The ``hub`` command.
+
+The command modules import aiohttp, SQLAlchemy, pydantic and the crypto backends, which
+together take most of a second. ``hub --version`` and ``hub --help`` need none of them, so
+each command's module is imported only when that command runs (or its own help is asked
+for): the top-level parser lists the commands from :data:`COMMANDS` and gets the real
+subparsers of the one command named on the command line. ``build_parser()`` with no
+argument builds every command, for tests and tools that walk the whole tree.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from hub import __version__
-from hub.cli.admin import add_admin_commands
-from hub.cli.audit import add_audit_commands
 from hub.cli.common import CommandError
-from hub.cli.demo import add_demo_command
-from hub.cli.node import add_node_commands
-from hub.cli.policy import add_policy_commands
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+# Each command, the module and function that add its subparser, and its one-line help
+# (the same text the module gives; a test keeps them equal).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("hub.cli.demo", "add_demo_command", "run a demo federation end to end"),
+    "serve": ("hub.cli.admin", "add_admin_commands", "run the hub"),
+    "keys": ("hub.cli.admin", "add_admin_commands", "generate and inspect key files"),
+    "admin": ("hub.cli.admin", "add_admin_commands", "manage the hub's node registry"),
+    "node": ("hub.cli.node", "add_node_commands", "act as an agency node"),
+    "policy": (
+        "hub.cli.policy",
+        "add_policy_commands",
+        "check drafts against the rules; explain the registry",
+    ),
+    "audit": (
+        "hub.cli.audit",
+        "add_audit_commands",
+        "verify the transparency log; what was shared about whom",
+    ),
+    "report": (
+        "hub.cli.audit",
+        "add_audit_commands",
+        "reports for information governance and boards",
+    ),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _adder(command: str) -> Callable[[Subparsers], None]:
+    module, function, _ = COMMANDS[command]
+    add: Callable[[Subparsers], None] = getattr(importlib.import_module(module), function)
+    return add
+
+
+def build_parser(command: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
+    """The ``hub`` parser: every command, or with ``lazy`` only ``command`` in full.
+
+    With ``lazy`` the other commands are listed by name and help only, and their modules
+    are not imported.
+    """
     parser = argparse.ArgumentParser(
         prog="hub",
         description=(
@@ -27,16 +70,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_demo_command(sub)
-    add_admin_commands(sub)
-    add_node_commands(sub)
-    add_policy_commands(sub)
-    add_audit_commands(sub)
+    if not lazy:
+        wanted = list(COMMANDS)
+    elif command in COMMANDS:
+        # One adder may build several commands (serve, keys and admin): build them together.
+        wanted = [name for name in COMMANDS if COMMANDS[name][:2] == COMMANDS[command][:2]]
+    else:
+        wanted = []
+    added: set[str] = set()
+    for name in COMMANDS:
+        if name in added:
+            continue
+        if name in wanted:
+            before = set(sub.choices)
+            _adder(name)(sub)
+            added |= set(sub.choices) - before
+        else:
+            sub.add_parser(name, help=COMMANDS[name][2])
+            added.add(name)
+    # Listed in the order of COMMANDS, whichever were built in full.
+    order = list(COMMANDS)
+    sub._choices_actions.sort(key=lambda action: order.index(action.dest))
     return parser
 
 
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command on the command line: the first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_named(words), lazy=True).parse_args(words)
     try:
         code: int = args.func(args)
     except CommandError as exc:

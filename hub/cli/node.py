@@ -389,10 +389,10 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     init = node_sub.add_parser("init", help="create a node folder with fresh keys")
     init.add_argument("--node", type=Path, required=True, help="node folder to create")
-    init.add_argument("--node-id", required=True)
-    init.add_argument("--agency-type", required=True)
-    init.add_argument("--hub-url", required=True)
-    init.add_argument("--hub-id", required=True)
+    init.add_argument("--node-id", required=True, help="e.g. la.example (AGENCY.ORGANISATION)")
+    init.add_argument("--agency-type", required=True, help="police, local_authority, health, ...")
+    init.add_argument("--hub-url", required=True, help="the hub's base URL")
+    init.add_argument("--hub-id", required=True, help="the hub's id (hub.id in its config)")
     init.add_argument(
         "--hub-public-keys", type=Path, required=True, help="the hub's public keys JSON"
     )
@@ -415,7 +415,9 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     inbox = node_sub.add_parser("inbox", help="fetch, verify, decrypt, acknowledge and print")
     inbox.add_argument("--node", type=Path, required=True, help="node folder")
     inbox.add_argument("--wait", type=float, default=0.0, help="long-poll up to this many seconds")
-    inbox.add_argument("--limit", type=int, default=100)
+    inbox.add_argument(
+        "--limit", type=int, default=100, help="at most this many messages (default 100)"
+    )
     inbox.set_defaults(func=_run(_inbox))
 
     release = node_sub.add_parser(
@@ -447,19 +449,19 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     release.set_defaults(func=_run(_release))
 
     purge = node_sub.add_parser("purge", help="delete kept case packs whose access has expired")
-    purge.add_argument("--node", type=Path, required=True)
+    purge.add_argument("--node", type=Path, required=True, help="node folder")
     purge.set_defaults(func=_purge)
 
     requests = node_sub.add_parser(
         "requests", help="information requests this node is party to, with deadlines"
     )
-    requests.add_argument("--node", type=Path, required=True)
+    requests.add_argument("--node", type=Path, required=True, help="node folder")
     requests.add_argument("--overdue", action="store_true", help="only those past their deadline")
     requests.set_defaults(func=_run(_requests))
 
     status = node_sub.add_parser("status", help="per-recipient delivery state of a sent message")
-    status.add_argument("--node", type=Path, required=True)
-    status.add_argument("message_id")
+    status.add_argument("--node", type=Path, required=True, help="node folder")
+    status.add_argument("message_id", help="id of a message this node sent")
     status.set_defaults(func=_run(_status))
 
     add_users_commands(node_sub)

@@ -152,6 +152,8 @@ def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     explain = policy_sub.add_parser(
         "explain", help="print the registry as readable tables (markdown)"
     )
-    explain.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY_DIR)
+    explain.add_argument(
+        "--registry", type=Path, default=DEFAULT_REGISTRY_DIR, help="registry folder"
+    )
     explain.add_argument("--out", type=Path, help="write to this file (e.g. docs/policy.md)")
     explain.set_defaults(func=_explain)

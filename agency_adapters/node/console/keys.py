@@ -16,5 +16,4 @@ __all__ = ["SERVICES", "SESSION", "SETTINGS"]
 SERVICES: web.AppKey[NodeServices] = web.AppKey("services")
 SETTINGS: web.AppKey[ConsoleSettings] = web.AppKey("settings")
 # The signed-in session on a request (request[SESSION]); absent before sign-in.
-# A typed key: aiohttp 3.14 warns (NotAppKeyWarning) on a plain string key.
-SESSION: web.RequestKey[Session] = web.RequestKey("seh.session")
+SESSION: web.RequestKey[Session] = web.RequestKey("session")
