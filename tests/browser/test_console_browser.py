@@ -79,3 +79,35 @@ def test_inbox_shows_the_demo_messages_with_their_marking(
     assert "OFFICIAL-SENSITIVE" in page.locator(".seh-marking__text").last.inner_text()
     check_accessibility(page, "message-referral")
     page.context.close()
+
+
+def test_the_other_pages_are_accessible_and_marked(federation: Federation, browser: Any) -> None:
+    """Every section a role opens from the navigation passes axe-core, marked at both ends."""
+    visits = [
+        (POLICE, "officer", "/requests", "requests"),
+        (POLICE, "officer", "/sent", "sent"),
+        (HEALTH, "auditor", "/audit", "audit"),
+        (HEALTH, "auditor", "/audit/assurance?period=2026Q4", "audit-assurance"),
+        (HEALTH, "auditor", "/audit/disclosures?subject_ref=subj-demo-0001", "audit-register"),
+        (LA, "chair", "/cases", "cases"),
+        (LA, "chair", "/cases/case-wilts-demo-0001", "case"),
+        (LA, "admin", "/admin", "admin"),
+        (LA, "admin", "/admin/access-log", "access-log"),
+    ]
+    pages: dict[tuple[str, str], Any] = {}
+    for node_id, username, path, name in visits:
+        key = (node_id, username)
+        if key not in pages:
+            pages[key] = sign_in(browser, federation.console(node_id), username)
+        page = pages[key]
+        answer = page.goto(path)
+        assert answer is not None
+        assert answer.status == 200, f"{path}: {answer.status}"
+        assert page.locator(".seh-marking__text").count() == 2, path
+        check_accessibility(page, name)
+    # The access log the admin reads names the chair's view of the case.
+    log_page = pages[(LA, "admin")]
+    log_page.goto("/admin/access-log")
+    assert "case-wilts-demo-0001" in log_page.locator("table").inner_text()
+    for page in pages.values():
+        page.context.close()
