@@ -105,6 +105,8 @@ def test_the_other_pages_are_accessible_and_marked(federation: Federation, brows
         assert answer.status == 200, f"{path}: {answer.status}"
         assert page.locator(".seh-marking__text").count() == 2, path
         check_accessibility(page, name)
+        if name == "case":
+            assert "OFFICIAL-SENSITIVE" in page.locator(".seh-marking__text").first.inner_text()
     # The access log the admin reads names the chair's view of the case.
     log_page = pages[(LA, "admin")]
     log_page.goto("/admin/access-log")

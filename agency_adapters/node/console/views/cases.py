@@ -645,7 +645,9 @@ async def case_detail(request: web.Request) -> web.StreamResponse:
             "review_points": REVIEW_POINTS,
         },
         title=f"Channel case {case_ref}",
-        marking=highest_marking([m.marking for m in messages]),
+        # A case about a person is at least OFFICIAL-SENSITIVE (MK-10), even before this
+        # node holds any of its messages.
+        marking=highest_marking(["OFFICIAL-SENSITIVE", *(m.marking for m in messages)]),
     )
 
 
