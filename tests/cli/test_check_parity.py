@@ -147,7 +147,7 @@ async def _send(federation: Path, sender: str, document: dict[str, Any]) -> str:
 def _verdict(
     argv: list[str], capsys: pytest.CaptureFixture[str], *, submitted: bool
 ) -> tuple[int, set[str]]:
-    code = main(argv)
+    code = main([*argv, "--json"])
     out = json.loads(capsys.readouterr().out)
     if code == 0:
         return code, set() if submitted else {v["rule"] for v in out}
