@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = [
     "EXIT_ERROR",
@@ -15,12 +16,15 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_USAGE",
     "CommandError",
+    "StderrProgress",
     "add_json_flag",
+    "add_progress_flag",
     "cell",
     "emit",
     "fields",
     "print_json",
     "problem_text",
+    "progress_for",
     "render",
     "table",
     "violations_text",
@@ -63,6 +67,41 @@ def print_json(document: Any) -> None:
 # of records and "key: value" lines for one record. A command may pass its own renderer.
 
 Render = Callable[[Any], str]
+
+
+class StderrProgress:
+    """Progress of a large upload or download on one rewritten stderr line.
+
+    Redrawn at most every 0.2 s and once at the end; stdout (and so --json) is untouched.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._drawn = 0.0
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = done >= total
+        if not finished and now - self._drawn < 0.2:
+            return
+        self._drawn = now
+        percent = 100 * done // total if total else 100
+        line = f"\r{what}: {done / 2**20:.1f} of {total / 2**20:.1f} MiB ({percent}%)"
+        self._stream.write(line + ("\n" if finished else ""))
+        self._stream.flush()
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress of large payloads on stderr (the default when stderr is a terminal)",
+    )
+
+
+def progress_for(args: argparse.Namespace) -> StderrProgress | None:
+    """A progress line on stderr with --progress, or when stderr is a terminal."""
+    return StderrProgress() if args.progress or sys.stderr.isatty() else None
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -25,9 +25,11 @@ from hub.cli.common import (
     EXIT_REFUSED,
     CommandError,
     add_json_flag,
+    add_progress_flag,
     emit,
     fields,
     problem_text,
+    progress_for,
     table,
 )
 from hub.client import (
@@ -37,6 +39,7 @@ from hub.client import (
     PayloadSource,
     PreflightFailed,
     ProfileError,
+    Progress,
     ReceivedMessage,
     VerificationFailed,
     load_node_profile,
@@ -85,7 +88,9 @@ def node_profile(root: Path) -> NodeProfile:
         raise CommandError(str(exc)) from exc
 
 
-def client_for(profile: NodeProfile, *, registry: Registry | None = None) -> NodeClient:
+def client_for(
+    profile: NodeProfile, *, registry: Registry | None = None, progress: Progress | None = None
+) -> NodeClient:
     try:
         keys = profile.load_keys()
     except KeyFileError as exc:
@@ -97,6 +102,7 @@ def client_for(profile: NodeProfile, *, registry: Registry | None = None) -> Nod
         hub_signing_key=profile.hub_signing_key,
         spool_dir=profile.spool_dir,
         registry=registry,
+        progress=progress,
     )
 
 
@@ -208,7 +214,7 @@ async def _submit(args: argparse.Namespace) -> int:
     except HubError as exc:
         emit(problem_of(exc), json_mode=args.json, human=problem_text)
         return EXIT_REFUSED
-    async with client_for(profile) as client:
+    async with client_for(profile, progress=progress_for(args)) as client:
         try:
             receipt = await submit_draft(client, draft, payload, preflight=not args.no_preflight)
         except PreflightFailed as exc:
@@ -376,7 +382,7 @@ async def received_violations(
 
 async def _inbox(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
-    async with client_for(profile) as client:
+    async with client_for(profile, progress=progress_for(args)) as client:
         messages = await receive_inbox(client, profile, wait=args.wait, limit=args.limit)
     emit(messages, json_mode=args.json, human=_inbox_text)
     print(f"{len(messages)} message(s) received and acknowledged", file=sys.stderr)
@@ -597,6 +603,7 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     submit.add_argument("--no-preflight", action="store_true", help="skip the node's own checks")
     submit.add_argument("draft", type=Path, help="DRAFT.json")
     add_json_flag(submit)
+    add_progress_flag(submit)
     submit.set_defaults(func=_run(_submit))
 
     inbox = node_sub.add_parser("inbox", help="fetch, verify, decrypt, acknowledge and print")
@@ -606,6 +613,7 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--limit", type=int, default=100, help="at most this many messages (default 100)"
     )
     add_json_flag(inbox)
+    add_progress_flag(inbox)
     inbox.set_defaults(func=_run(_inbox))
 
     release = node_sub.add_parser(
