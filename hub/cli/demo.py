@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 import socket
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,12 +228,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if args.keep:
+        # The command as it was run (.venv/bin/hub), so the lines can be pasted as they are.
+        hub = sys.argv[0] if Path(sys.argv[0]).name == "hub" else "hub"
         print(
             "\nThe federation is kept. Try:\n"
-            f"  hub serve --config {root / 'hub.toml'}\n"
-            f"  hub node submit --node {root / 'nodes' / 'health.bsw-icb'} "
+            f"  {hub} policy check {root / 'drafts' / 'referral.json'}\n"
+            f"  {hub} serve --config {root / 'hub.toml'}\n"
+            f"  {hub} node submit --node {root / 'nodes' / 'health.bsw-icb'} "
             f"{root / 'drafts' / 'referral.json'}\n"
-            f"  hub node inbox --node {root / 'nodes' / 'police.ctp-sw'}",
+            f"  {hub} node inbox --node {root / 'nodes' / 'police.ctp-sw'}",
             flush=True,
         )
     _say("done", "demo finished")

@@ -62,9 +62,9 @@ def test_explain_prints_the_registry_tables(capsys: pytest.CaptureFixture[str]) 
 
 def test_docs_policy_md_is_current() -> None:
     expected = explain_markdown(load_registry())
-    assert DOCS.exists(), "run: hub policy explain --out docs/policy.md"
+    assert DOCS.exists(), "run: .venv/bin/hub policy explain --out docs/policy.md"
     assert DOCS.read_text(encoding="utf-8") == expected, (
-        "docs/policy.md is out of date; run: hub policy explain --out docs/policy.md"
+        "docs/policy.md is out of date; run: .venv/bin/hub policy explain --out docs/policy.md"
     )
 
 
