@@ -38,6 +38,7 @@ __all__ = [
     "assurance_report",
     "nearest_rank",
     "parse_period",
+    "quarter_of",
 ]
 
 # Reviews at 6 and 12 months after exit from Channel support (DESIGN.md section 6),
@@ -74,6 +75,11 @@ _PERIOD_HELP = "use a year (2026), a quarter (2026Q3) or a month (2026-07)"
 _YEAR_RE = re.compile(r"([0-9]{4})")
 _QUARTER_RE = re.compile(r"([0-9]{4})[Qq]([0-9])")
 _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def quarter_of(moment: datetime) -> str:
+    """The reporting quarter ``moment`` falls in, as :func:`parse_period` reads it."""
+    return f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
 
 
 def parse_period(text: str) -> tuple[datetime, datetime]:

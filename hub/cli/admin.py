@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.audit.log import AuditLog
-from hub.cli.common import EXIT_OK, CommandError, print_json
+from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
 from hub.config import ConfigError, HubConfig, load_hub_config
 from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
 from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
@@ -77,7 +77,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     public = keys.public.to_json()
     if args.public_out is not None:
         args.public_out.write_text(json.dumps(public, indent=2) + "\n")
-    print_json(public)
+    emit(public, json_mode=args.json)
     return EXIT_OK
 
 
@@ -86,7 +86,7 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
         keys = read_key_file(args.key, passphrase=_passphrase(args.passphrase_file))
     except KeyFileError as exc:
         raise CommandError(str(exc)) from exc
-    print_json(keys.public.to_json())
+    emit(keys.public.to_json(), json_mode=args.json)
     return EXIT_OK
 
 
@@ -118,8 +118,18 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
             )
             print(f"enrolled {record.id} ({record.agency_type}, {record.accreditation})")
         elif action == "list":
-            for node in await list_nodes(store):
-                print(f"{node.id:32} {node.agency_type:16} {node.accreditation:20} {node.status}")
+            nodes = [
+                {
+                    "id": node.id,
+                    "agency_type": node.agency_type,
+                    "display_name": node.display_name,
+                    "accreditation": node.accreditation,
+                    "status": node.status,
+                    "enrolled_at": node.enrolled_at.isoformat(),
+                }
+                for node in await list_nodes(store)
+            ]
+            emit(nodes, json_mode=args.json, human=_node_table)
         else:
             status = {"suspend": "suspended", "reinstate": "active", "revoke": "revoked"}[action]
             record = await set_node_status(store, args.node_id, status, now=now, audit=audit)
@@ -129,6 +139,10 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
     finally:
         await store.close()
     return EXIT_OK
+
+
+def _node_table(nodes: list[dict[str, str]]) -> str:
+    return table(nodes, ("id", "agency_type", "accreditation", "status", "display_name"))
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
@@ -154,12 +168,14 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--passphrase-file", type=Path, help="encrypt at rest with this passphrase (Argon2id)"
     )
     gen.add_argument("--public-out", type=Path, help="also write the public keys JSON here")
+    add_json_flag(gen)
     gen.set_defaults(func=cmd_keys_generate)
     pub = keys_sub.add_parser("public", help="print the public keys of a key file")
     pub.add_argument("--key", type=Path, required=True, help="the key file")
     pub.add_argument(
         "--passphrase-file", type=Path, help="the passphrase file, if the key is encrypted"
     )
+    add_json_flag(pub)
     pub.set_defaults(func=cmd_keys_public)
 
     admin = sub.add_parser("admin", help="manage the hub's node registry")
@@ -190,4 +206,5 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("--node-id", required=True, help="the enrolled node")
     lister = admin_sub.add_parser("list", help="list enrolled nodes")
     lister.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    add_json_flag(lister)
     admin.set_defaults(func=cmd_admin)

@@ -9,10 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.audit.register import Disclosure, render_register_text
-from hub.audit.report import AssuranceReport
+from hub.audit.report import AssuranceReport, quarter_of
 from hub.audit.verify import LogVerification, verify_log
 from hub.cli.admin import hub_config, hub_public_signing_key
-from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError, print_json, write_output
+from hub.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CommandError,
+    add_json_flag,
+    emit,
+    fields,
+    print_json,
+    write_output,
+)
 from hub.config import HubConfig
 from hub.policy.registry import RegistryError, load_registry
 from hub.server.reports import load_assurance, load_register
@@ -38,14 +47,15 @@ async def verify_hub_log(config: HubConfig, hub_signing_key: bytes) -> LogVerifi
 def _verify(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
     result = asyncio.run(verify_hub_log(config, hub_public_signing_key(config)))
-    print_json(
+    emit(
         {
             "ok": result.ok,
             "entries": result.entries,
             "signed_tree_heads": result.heads,
             "first_bad_entry": result.first_bad_index,
             "problem": result.problem,
-        }
+        },
+        json_mode=args.json,
     )
     return EXIT_OK if result.ok else EXIT_ERROR
 
@@ -76,11 +86,15 @@ def _assurance(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         raise CommandError(str(exc)) from exc
 
+    now = datetime.now(UTC)
+    # "current" is the quarter today falls in (UTC), so the same command always reports now.
+    period = quarter_of(now) if args.period.strip().lower() == "current" else args.period
+
     async def load() -> AssuranceReport:
         store = SqlStore.open(config.database_url)
         try:
             await store.create_schema()
-            return await load_assurance(store, registry, args.period, datetime.now(UTC))
+            return await load_assurance(store, registry, period, now)
         finally:
             await store.close()
 
@@ -88,12 +102,14 @@ def _assurance(args: argparse.Namespace) -> int:
         report = asyncio.run(load())
     except ValueError as exc:
         raise CommandError(f"--period: {exc}") from exc
-    if args.format == "json":
+    if args.json or args.format == "json":
         text = json.dumps(report.to_json(), indent=2) + "\n"
     elif args.format == "csv":
         text = report.to_csv()
-    else:
+    elif args.format == "svg":
         text = report.to_svg()
+    else:
+        text = fields(report.to_json())
     write_output(text, args.out)
     return EXIT_OK
 
@@ -110,6 +126,7 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     verify.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    add_json_flag(verify)
     verify.set_defaults(func=_verify)
     disclosures = audit_sub.add_parser(
         "disclosures",
@@ -127,9 +144,18 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="referrals, triage, requests, decisions, releases and Channel cases for a period",
     )
     assurance.add_argument("--config", type=Path, required=True, help="hub TOML config file")
-    assurance.add_argument("--period", required=True, help="e.g. 2026Q3, 2026-07 or 2026")
     assurance.add_argument(
-        "--format", choices=("json", "csv", "svg"), default="json", help="output format"
+        "--period",
+        default="current",
+        help="a quarter (2026Q4), a month (2026-07), a year (2026) or 'current' (the default: "
+        "this quarter)",
     )
+    assurance.add_argument(
+        "--format",
+        choices=("text", "json", "csv", "svg"),
+        default="text",
+        help="text (for people, the default), json, csv or svg",
+    )
+    assurance.add_argument("--json", action="store_true", help="the same as --format json")
     assurance.add_argument("--out", type=Path, help="write to this file")
     assurance.set_defaults(func=_assurance)

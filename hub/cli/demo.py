@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 import socket
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,7 +143,12 @@ async def _create_federation(root: Path) -> Path:
         await store.close()
     drafts = root / "drafts"
     drafts.mkdir(exist_ok=True)
-    (drafts / "referral.json").write_text(json.dumps(DEMO_REFERRAL_DRAFT, indent=2) + "\n")
+    # The kept draft names its sender, so 'hub policy check' can judge it offline too.
+    kept = {
+        **DEMO_REFERRAL_DRAFT,
+        "envelope": {"sender": "health.bsw-icb", **DEMO_REFERRAL_DRAFT["envelope"]},
+    }
+    (drafts / "referral.json").write_text(json.dumps(kept, indent=2) + "\n")
     return config_path
 
 
@@ -222,12 +228,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if args.keep:
+        # The command as it was run (.venv/bin/hub), so the lines can be pasted as they are.
+        hub = sys.argv[0] if Path(sys.argv[0]).name == "hub" else "hub"
         print(
             "\nThe federation is kept. Try:\n"
-            f"  hub serve --config {root / 'hub.toml'}\n"
-            f"  hub node submit --node {root / 'nodes' / 'health.bsw-icb'} "
+            f"  {hub} policy check {root / 'drafts' / 'referral.json'}\n"
+            f"  {hub} serve --config {root / 'hub.toml'}\n"
+            f"  {hub} node submit --node {root / 'nodes' / 'health.bsw-icb'} "
             f"{root / 'drafts' / 'referral.json'}\n"
-            f"  hub node inbox --node {root / 'nodes' / 'police.ctp-sw'}",
+            f"  {hub} node inbox --node {root / 'nodes' / 'police.ctp-sw'}",
             flush=True,
         )
     _say("done", "demo finished")

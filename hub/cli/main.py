@@ -49,12 +49,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _adder(command: str) -> Callable[[Subparsers], None]:
-    module, function, _ = COMMANDS[command]
-    add: Callable[[Subparsers], None] = getattr(importlib.import_module(module), function)
-    return add
-
-
 def build_parser(command: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
     """The ``hub`` parser: every command, or with ``lazy`` only ``command`` in full.
 
@@ -71,23 +65,16 @@ def build_parser(command: str | None = None, *, lazy: bool = False) -> argparse.
     parser.add_argument("--version", action="version", version=f"hub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     if not lazy:
-        wanted = list(COMMANDS)
-    elif command in COMMANDS:
-        # One adder may build several commands (serve, keys and admin): build them together.
-        wanted = [name for name in COMMANDS if COMMANDS[name][:2] == COMMANDS[command][:2]]
+        modules = {module for module, _, _ in COMMANDS.values()}
     else:
-        wanted = []
-    added: set[str] = set()
-    for name in COMMANDS:
-        if name in added:
-            continue
-        if name in wanted:
-            before = set(sub.choices)
-            _adder(name)(sub)
-            added |= set(sub.choices) - before
-        else:
-            sub.add_parser(name, help=COMMANDS[name][2])
-            added.add(name)
+        modules = {COMMANDS[command][0]} if command in COMMANDS else set()
+    for name, (module, function, text) in COMMANDS.items():
+        if module in modules:
+            modules.discard(module)  # it adds every command it holds (admin: serve, keys)
+            add: Callable[[Subparsers], None] = getattr(importlib.import_module(module), function)
+            add(sub)
+        elif name not in sub.choices:
+            sub.add_parser(name, help=text)
     # Listed in the order of COMMANDS, whichever were built in full.
     order = list(COMMANDS)
     sub._choices_actions.sort(key=lambda action: order.index(action.dest))

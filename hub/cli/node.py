@@ -8,7 +8,7 @@ import json
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,19 @@ from agency_adapters.node.store import (
     open_node_store,
 )
 from agency_adapters.node.sync import SyncResult, retire_legacy_files, sync_inbox
-from hub.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, CommandError, print_json
+from hub.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    CommandError,
+    add_json_flag,
+    add_progress_flag,
+    emit,
+    fields,
+    problem_text,
+    progress_for,
+    table,
+)
 from hub.cli.console import add_console_command
 from hub.cli.users import add_users_commands
 from hub.client import (
@@ -40,6 +52,7 @@ from hub.client import (
     PayloadSource,
     PreflightFailed,
     ProfileError,
+    Progress,
     VerificationFailed,
     load_node_profile,
     write_node_profile,
@@ -66,7 +79,9 @@ __all__ = [
     "load_draft",
     "node_profile",
     "payload_bytes",
+    "problem_of",
     "receive_inbox",
+    "run_against_hub",
     "submit_draft",
 ]
 
@@ -78,7 +93,9 @@ def node_profile(root: Path) -> NodeProfile:
         raise CommandError(str(exc)) from exc
 
 
-def client_for(profile: NodeProfile, *, registry: Registry | None = None) -> NodeClient:
+def client_for(
+    profile: NodeProfile, *, registry: Registry | None = None, progress: Progress | None = None
+) -> NodeClient:
     try:
         keys = profile.load_keys()
     except KeyFileError as exc:
@@ -90,10 +107,11 @@ def client_for(profile: NodeProfile, *, registry: Registry | None = None) -> Nod
         hub_signing_key=profile.hub_signing_key,
         spool_dir=profile.spool_dir,
         registry=registry,
+        progress=progress,
     )
 
 
-def _problem_of(exc: HubError) -> dict[str, Any]:
+def problem_of(exc: HubError) -> dict[str, Any]:
     return Problem(
         type=exc.problem_type,
         title=exc.title,
@@ -175,18 +193,24 @@ async def _submit(args: argparse.Namespace) -> int:
     try:
         draft, payload = load_draft(args.draft)
     except HubError as exc:
-        print_json(_problem_of(exc))
+        emit(problem_of(exc), json_mode=args.json, human=problem_text)
         return EXIT_REFUSED
-    async with client_for(profile) as client:
+    async with client_for(profile, progress=progress_for(args)) as client:
         try:
-            print_json(await submit_draft(client, draft, payload, preflight=not args.no_preflight))
+            receipt = await submit_draft(client, draft, payload, preflight=not args.no_preflight)
         except PreflightFailed as exc:
-            print_json(exc.as_problem().model_dump(mode="json", exclude_none=True))
+            refused = exc.as_problem().model_dump(mode="json", exclude_none=True)
+            emit(refused, json_mode=args.json, human=problem_text)
             return EXIT_REFUSED
         except HubProblem as exc:
-            print_json(exc.problem.model_dump(mode="json", exclude_none=True))
+            emit(exc.problem.model_dump(mode="json", exclude_none=True), json_mode=args.json)
             return EXIT_REFUSED
+    emit(receipt, json_mode=args.json, human=_receipt_text)
     return EXIT_OK
+
+
+def _receipt_text(receipt: dict[str, Any]) -> str:
+    return "accepted by the hub; its signed receipt:\n" + fields(receipt, "  ")
 
 
 async def receive_inbox(
@@ -218,11 +242,33 @@ def inbox_tally(results: Sequence[SyncResult]) -> str:
 async def _inbox(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
     with _store(profile) as store:
-        async with client_for(profile) as client:
+        async with client_for(profile, progress=progress_for(args)) as client:
             results = await sync_inbox(client, profile, store, wait=args.wait, limit=args.limit)
-    print_json([result.summary for result in results])
+    emit([result.summary for result in results], json_mode=args.json, human=_inbox_text)
     print(inbox_tally(results), file=sys.stderr)
     return EXIT_OK
+
+
+_INBOX_COLUMNS = ("message_id", "kind", "sender", "marking", "received_at", "outcome")
+
+
+def _inbox_text(messages: list[dict[str, Any]]) -> str:
+    """One line per message: what it is and what this node did with it (--json: all)."""
+    rows = []
+    for message in messages:
+        outcome = (
+            "expired before it was fetched"
+            if message.get("expired")
+            else f"rejected: {'; '.join(message['rejected'])}"
+            if message.get("rejected")
+            else "answered before"
+            if message.get("answered_before")
+            else f"saved to {message['payload_file']}"
+            if message.get("payload_file")
+            else "acknowledged"
+        )
+        rows.append({**message, "outcome": outcome})
+    return table(rows, _INBOX_COLUMNS)
 
 
 def _store(profile: NodeProfile) -> NodeStore:
@@ -238,7 +284,7 @@ def _purge(args: argparse.Namespace) -> int:
     with _store(profile) as store:
         purged = store.purge(now)
     retire_legacy_files(profile, now)
-    print_json(
+    emit(
         [
             {
                 "message_id": p.message_id,
@@ -248,7 +294,8 @@ def _purge(args: argparse.Namespace) -> int:
                 "purged_at": p.purged_at.isoformat(),
             }
             for p in purged
-        ]
+        ],
+        json_mode=args.json,
     )
     print(f"{len(purged)} payload(s) purged", file=sys.stderr)
     return EXIT_OK
@@ -258,17 +305,33 @@ async def _requests(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
     async with client_for(profile) as client:
         listed = await client.requests(overdue=args.overdue)
-    print_json(listed)
+    emit(listed, json_mode=args.json, human=_requests_text)
     label = "overdue request(s)" if args.overdue else "request(s)"
     print(f"{len(listed)} {label}", file=sys.stderr)
     return EXIT_OK
+
+
+_REQUEST_COLUMNS = (
+    "request_id",
+    "state",
+    "requester",
+    "disclosers",
+    "due_at",
+    "overdue",
+    "decision_outcome",
+    "decision_id",
+)
+
+
+def _requests_text(listed: list[dict[str, Any]]) -> str:
+    return table(listed, _REQUEST_COLUMNS)
 
 
 async def _status(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
     async with client_for(profile) as client:
         status = await client.status(args.message_id)
-    print_json(status.model_dump(mode="json"))
+    emit(status.model_dump(mode="json"), json_mode=args.json)
     for recipient in status.recipients:
         if recipient.state == "rejected":
             print(
@@ -304,11 +367,12 @@ async def _release(args: argparse.Namespace) -> int:
         summary = plan.summary()
         problems = await check_draft_at_node(client, plan.fields, plan.payload())
         if problems:
-            print_json(PreflightFailed(problems).as_problem().model_dump(mode="json"))
+            refused = PreflightFailed(problems).as_problem().model_dump(mode="json")
+            emit(refused, json_mode=args.json, human=problem_text)
             print("the release was not sent: it breaks the rules above", file=sys.stderr)
             return EXIT_REFUSED
         if args.dry_run:
-            print_json({"dry_run": True, **summary})
+            emit({"dry_run": True, **summary}, json_mode=args.json)
             print("dry run: checked, nothing sent and nothing logged", file=sys.stderr)
             return EXIT_OK
         receipt = await client.send(plan.fields, plan.payload())
@@ -318,18 +382,19 @@ async def _release(args: argparse.Namespace) -> int:
         line = log.record(disclosure_record(plan, receipt, receipt.received_at))
     except (DisclosureLogError, OSError) as exc:
         # The release has gone: say so loudly, with the receipt to record it by hand.
-        print_json({**plan.summary(), "receipt": receipt.model_dump(mode="json")})
+        emit({**plan.summary(), "receipt": receipt.model_dump(mode="json")}, json_mode=args.json)
         raise CommandError(
             f"the release was SENT (message {receipt.message_id}) but the disclosure log "
             f"{log.path} could not be written: {exc}. Record this disclosure by hand.",
             EXIT_ERROR,
         ) from exc
-    print_json(
+    emit(
         {
             **summary,
             "receipt": receipt.model_dump(mode="json"),
             "disclosure_log": {"path": str(log.path), "line": line},
-        }
+        },
+        json_mode=args.json,
     )
     print(
         f"released {plan.manifest.resource_count} resource(s) to "
@@ -366,18 +431,29 @@ def _init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_against_hub(command: Coroutine[Any, Any, int], *, json_mode: bool = False) -> int:
+    """Run a command that talks to the hub; its failures as one line and an exit code.
+
+    The hub's refusal is printed (exit 1); a hub that cannot be reached or an answer that
+    does not verify is exit 3; a local file that cannot be read or written is exit 2.
+    """
+    try:
+        return asyncio.run(command)
+    except HubProblem as exc:
+        problem = exc.problem.model_dump(mode="json", exclude_none=True)
+        emit(problem, json_mode=json_mode, human=problem_text)
+        return EXIT_REFUSED
+    except (VerificationFailed, CryptoError) as exc:
+        raise CommandError(f"verification failed: {exc}", EXIT_ERROR) from exc
+    except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
+        raise CommandError(f"cannot reach the hub: {exc}", EXIT_ERROR) from exc
+    except OSError as exc:
+        raise CommandError(f"{exc.filename or 'file'}: {exc.strerror or exc}") from exc
+
+
 def _run(coro_fn: Any) -> Any:
     def runner(args: argparse.Namespace) -> int:
-        try:
-            result: int = asyncio.run(coro_fn(args))
-        except HubProblem as exc:
-            print_json(exc.problem.model_dump(mode="json", exclude_none=True))
-            return EXIT_REFUSED
-        except (VerificationFailed, CryptoError) as exc:
-            raise CommandError(f"verification failed: {exc}", EXIT_ERROR) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise CommandError(f"cannot reach the hub: {exc}", EXIT_ERROR) from exc
-        return result
+        return run_against_hub(coro_fn(args), json_mode=args.json)
 
     return runner
 
@@ -410,6 +486,8 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     submit.add_argument("--node", type=Path, required=True, help="node folder")
     submit.add_argument("--no-preflight", action="store_true", help="skip the node's own checks")
     submit.add_argument("draft", type=Path, help="DRAFT.json")
+    add_json_flag(submit)
+    add_progress_flag(submit)
     submit.set_defaults(func=_run(_submit))
 
     inbox = node_sub.add_parser("inbox", help="fetch, verify, decrypt, acknowledge and print")
@@ -418,6 +496,8 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     inbox.add_argument(
         "--limit", type=int, default=100, help="at most this many messages (default 100)"
     )
+    add_json_flag(inbox)
+    add_progress_flag(inbox)
     inbox.set_defaults(func=_run(_inbox))
 
     release = node_sub.add_parser(
@@ -446,10 +526,12 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     release.add_argument("--role", default="SAFEGUARDING_LEAD", help="their role, with --author")
     release.add_argument("--vetting", default="BPSS", help="their vetting level, with --author")
+    add_json_flag(release)
     release.set_defaults(func=_run(_release))
 
     purge = node_sub.add_parser("purge", help="delete kept case packs whose access has expired")
     purge.add_argument("--node", type=Path, required=True, help="node folder")
+    add_json_flag(purge)
     purge.set_defaults(func=_purge)
 
     requests = node_sub.add_parser(
@@ -457,11 +539,13 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     requests.add_argument("--node", type=Path, required=True, help="node folder")
     requests.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    add_json_flag(requests)
     requests.set_defaults(func=_run(_requests))
 
     status = node_sub.add_parser("status", help="per-recipient delivery state of a sent message")
     status.add_argument("--node", type=Path, required=True, help="node folder")
     status.add_argument("message_id", help="id of a message this node sent")
+    add_json_flag(status)
     status.set_defaults(func=_run(_status))
 
     add_users_commands(node_sub)

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agency_adapters.node.checks import check_draft
-from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, print_json, write_output
+from hub.cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    CommandError,
+    add_json_flag,
+    emit,
+    problem_text,
+    violations_text,
+    write_output,
+)
 from hub.cli.node import (
     check_draft_at_node,
     client_for,
     load_draft,
     node_profile,
     payload_bytes,
+    problem_of,
+    run_against_hub,
 )
-from hub.client import PayloadSource
+from hub.client import NodeProfile, PayloadSource
 from hub.errors import HubError
 from hub.model import Draft, EnvelopeFields, Violation
 from hub.policy.explain import explain_markdown
@@ -67,50 +77,55 @@ def _offline_party(node_id: str, overrides: dict[str, str]) -> Party:
 
 def _check(args: argparse.Namespace) -> int:
     registry = _registry(args.registry)
+    # The node folder is read first: a wrong --node is a usage error, whatever the draft.
+    profile = None if args.node is None else node_profile(args.node)
     try:
         draft, payload = load_draft(args.draft, registry)
     except HubError as exc:
-        print_json(
-            {
-                "status": exc.status,
-                "title": exc.title,
-                "violations": [v.model_dump() for v in exc.violations],
-            }
-        )
+        # The same problem, with the same detail, as 'hub node submit' prints.
+        emit(problem_of(exc), json_mode=args.json, human=problem_text)
         return EXIT_REFUSED
     fields = _fields(draft)
-    if args.node is not None:
-        violations = asyncio.run(_check_online(args.node, fields, payload, registry))
-    else:
-        overrides = dict(_party_arg(p) for p in args.party)
-        sender = draft.envelope.sender or args.sender
-        if sender is None:
-            raise CommandError("offline checks need the sender: set envelope.sender or --sender")
-        facts = PolicyFacts(
-            sender=_offline_party(sender, overrides),
-            recipients={r: _offline_party(r, overrides) for r in fields.recipients},
-            today=datetime.now(UTC).date(),
+    if profile is not None:
+        return run_against_hub(_check_online(profile, fields, payload, registry, args.json))
+    overrides = dict(_party_arg(p) for p in args.party)
+    sender = draft.envelope.sender or args.sender
+    if sender is None:
+        raise CommandError(
+            "offline checks need the sender: set envelope.sender, give --sender NODE_ID, "
+            "or check as a node with --node DIR"
         )
-        if fields.in_reply_to is not None:
-            print(
-                "offline check: the message this answers is not known here, so the rules "
-                "that compare a reply with it (DEC-*, REL-*, MAN-03) cannot pass; check "
-                "with --node for the verdict 'hub node submit' will give",
-                file=sys.stderr,
-            )
-        violations = check_draft(
-            fields, payload_bytes(payload), payload.media_type, facts, registry
+    facts = PolicyFacts(
+        sender=_offline_party(sender, overrides),
+        recipients={r: _offline_party(r, overrides) for r in fields.recipients},
+        today=datetime.now(UTC).date(),
+    )
+    if fields.in_reply_to is not None:
+        print(
+            "offline check: the message this answers is not known here, so the rules "
+            "that compare a reply with it (DEC-*, REL-*, MAN-03) cannot pass; check "
+            "with --node for the verdict 'hub node submit' will give",
+            file=sys.stderr,
         )
-    print_json([v.model_dump() for v in violations])
+    violations = check_draft(fields, payload_bytes(payload), payload.media_type, facts, registry)
+    return _verdict(violations, json_mode=args.json)
+
+
+def _verdict(violations: list[Violation], *, json_mode: bool) -> int:
+    emit([v.model_dump() for v in violations], json_mode=json_mode, human=violations_text)
     return EXIT_REFUSED if violations else EXIT_OK
 
 
 async def _check_online(
-    node: Path, fields: EnvelopeFields, payload: PayloadSource, registry: Registry
-) -> list[Violation]:
-    profile = node_profile(node)
+    profile: NodeProfile,
+    fields: EnvelopeFields,
+    payload: PayloadSource,
+    registry: Registry,
+    json_mode: bool,
+) -> int:
     async with client_for(profile, registry=registry) as client:
-        return await check_draft_at_node(client, fields, payload)
+        violations = await check_draft_at_node(client, fields, payload)
+    return _verdict(violations, json_mode=json_mode)
 
 
 def _party_arg(text: str) -> tuple[str, str]:
@@ -132,7 +147,8 @@ def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "check",
         help="print every rule a draft breaks, without sending it",
         description=(
-            "Prints the violations as JSON (an empty list when there are none) and exits 0 "
+            "Prints every rule the draft breaks (with --json, a JSON list, empty when there are "
+            "none) and exits 0 "
             "when the draft passes, 1 when it does not. Runs the hub's envelope rules and the "
             "payload rules the nodes run (PAYLOAD-*, MAN-*, REL-03), as 'hub node submit' "
             "does. With --node the parties come from the hub's directory; otherwise from the "
@@ -148,6 +164,7 @@ def add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     check.add_argument(
         "--registry", type=Path, default=DEFAULT_REGISTRY_DIR, help="registry folder"
     )
+    add_json_flag(check)
     check.set_defaults(func=_check)
     explain = policy_sub.add_parser(
         "explain", help="print the registry as readable tables (markdown)"

@@ -74,9 +74,12 @@ from hub.policy.registry import Registry, load_registry
 from hub.policy.routing import check_recipients
 from hub.validation import violations_from
 
-__all__ = ["NodeClient", "PayloadSource", "ReceivedMessage"]
+__all__ = ["NodeClient", "PayloadSource", "Progress", "ReceivedMessage"]
 
 Clock = Callable[[], datetime]
+# Called as a large payload's ciphertext moves: ("upload" | "download", bytes done, total),
+# once per chunk (at most a few hundred calls for a large file), so it may write to a TTY.
+Progress = Callable[[str, int, int], None]
 _IO_CHUNK = 64 * 1024
 
 
@@ -128,6 +131,7 @@ class NodeClient:
         clock: Clock = _utc_now,
         session: aiohttp.ClientSession | None = None,
         registry: Registry | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.hub_url = hub_url.rstrip("/")
         self.node_id = node_id
@@ -139,6 +143,7 @@ class NodeClient:
         self._own_session = session is None
         self._directory: dict[str, DirectoryEntry] = {}
         self._registry = registry
+        self._progress = progress
 
     async def __aenter__(self) -> NodeClient:
         return self
@@ -434,12 +439,15 @@ class NodeClient:
         )
         upload = BlobUpload.model_validate_json(json.dumps(doc))
         # Resumable: chunks the hub already holds are skipped.
+        done = 0
         for index in range(upload.chunk_count):
-            if upload.complete or index in upload.received_chunks:
-                continue
             offset = index * upload.chunk_size
             length = min(upload.chunk_size, size - offset)
-            upload = await self._put_chunk(path, upload.upload_id, index, offset, length)
+            if not (upload.complete or index in upload.received_chunks):
+                upload = await self._put_chunk(path, upload.upload_id, index, offset, length)
+            done += length
+            if self._progress is not None:
+                self._progress("upload", done, size)
         if not upload.complete:
             raise VerificationFailed("the hub did not confirm the completed upload")
         return upload
@@ -535,8 +543,12 @@ class NodeClient:
             async with self._http().get(self._url(route, ""), headers=headers) as response:
                 if response.status >= 400:
                     self._decode(response.status, response.content_type, await response.read())
+                done = 0
                 async for piece in response.content.iter_chunked(CHUNK_SIZE):
                     emit(decryptor.feed(piece))
+                    done += len(piece)
+                    if self._progress is not None:
+                        self._progress("download", done, payload.size)
         emit(decryptor.finish())
         return None if sink is not None else b"".join(collected)
 

@@ -71,6 +71,8 @@ def _str(table: dict[str, object], key: str, where: str) -> str:
 
 def load_node_profile(root: Path) -> NodeProfile:
     config = root / "node.toml"
+    if root.exists() and not root.is_dir():
+        raise ProfileError(f"{root} is not a node folder: it is a file, not a folder")
     try:
         doc = tomllib.loads(config.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

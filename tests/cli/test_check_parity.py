@@ -147,7 +147,7 @@ async def _send(federation: Path, sender: str, document: dict[str, Any]) -> str:
 def _verdict(
     argv: list[str], capsys: pytest.CaptureFixture[str], *, submitted: bool
 ) -> tuple[int, set[str]]:
-    code = main(argv)
+    code = main([*argv, "--json"])
     out = json.loads(capsys.readouterr().out)
     if code == 0:
         return code, set() if submitted else {v["rule"] for v in out}
@@ -225,3 +225,49 @@ def test_a_hand_written_whole_record_release_fails_both(
     assert checked == submitted
     assert checked[0] == 1
     assert {"MAN-04", "MAN-05"} <= checked[1]
+
+
+def _outputs(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{not json", '{"envelope": {}, "payload": {}}', '{"envelope": {"kind": "referral"}, "x": 1}'],
+    ids=["not JSON", "empty", "unknown field"],
+)
+def test_a_malformed_draft_gets_the_same_precise_problem_from_both(
+    federation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    draft = tmp_path / "draft.json"
+    draft.write_text(text)
+    node = str(federation / "nodes" / "health.bsw-icb")
+    checked = _outputs(["policy", "check", "--node", node, str(draft)], capsys)
+    offline = _outputs(["policy", "check", str(draft)], capsys)
+    submitted = _outputs(["node", "submit", "--node", node, str(draft)], capsys)
+    assert checked == offline == submitted
+    assert checked[0] == 1
+    assert checked[1]["detail"]  # what is wrong, not only "The request is malformed"
+
+
+@pytest.mark.parametrize("where", ["envelope", "payload", "both"])
+def test_a_misspelt_category_gets_the_same_rules_from_both(
+    federation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    document = json.loads(json.dumps(dict(REQUEST)))
+    draft = _draft(document, "police.ctp-sw", tmp_path)
+    body = json.loads(draft.read_text())
+    if where in ("envelope", "both"):
+        body["envelope"]["scope"][0]["category"] = "mental_helth_diagnoses"
+    if where in ("payload", "both"):
+        body["payload"]["content"]["requested"][0]["category"] = "mental_helth_diagnoses"
+    draft.write_text(json.dumps(body))
+    node = str(federation / "nodes" / "police.ctp-sw")
+
+    checked = _verdict(["policy", "check", "--node", node, str(draft)], capsys, submitted=False)
+    offline = _verdict(["policy", "check", str(draft)], capsys, submitted=False)
+    submitted = _verdict(["node", "submit", "--node", node, str(draft)], capsys, submitted=True)
+    assert checked == offline == submitted
+    expected = {"envelope": {"SCOPE-03", "PAYLOAD-05"}, "payload": {"PAYLOAD-05"}}
+    assert checked == (1, expected.get(where, {"SCOPE-03"}))

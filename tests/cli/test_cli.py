@@ -78,12 +78,14 @@ def _wait_for_port(port: int, deadline: float = 20.0) -> None:
 def test_kept_demo_serves_and_nodes_submit_and_receive(kept_demo: Path) -> None:
     health = kept_demo / "nodes" / "health.bsw-icb"
     police = kept_demo / "nodes" / "police.ctp-sw"
-    submitted = run("node", "submit", "--node", health, kept_demo / "drafts" / "referral.json")
+    submitted = run(
+        "node", "submit", "--json", "--node", health, kept_demo / "drafts" / "referral.json"
+    )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     receipt = json.loads(submitted.stdout)
     assert receipt["recipients"] == ["la.wiltshire", "police.ctp-sw"]
 
-    inbox = run("node", "inbox", "--node", police)
+    inbox = run("node", "inbox", "--json", "--node", police)
     assert inbox.returncode == 0, inbox.stderr
     messages = json.loads(inbox.stdout)
     ids = [m["message_id"] for m in messages]
@@ -93,10 +95,10 @@ def test_kept_demo_serves_and_nodes_submit_and_receive(kept_demo: Path) -> None:
     assert latest["marking"] == "OFFICIAL-SENSITIVE - PERSONAL DATA"
 
     # The cursor moved past what was acknowledged: nothing new the second time.
-    again = run("node", "inbox", "--node", police)
+    again = run("node", "inbox", "--json", "--node", police)
     assert json.loads(again.stdout) == []
 
-    status = run("node", "status", "--node", health, receipt["message_id"])
+    status = run("node", "status", "--json", "--node", health, receipt["message_id"])
     states = {r["node"]: r["state"] for r in json.loads(status.stdout)["recipients"]}
     assert states == {"la.wiltshire": "pending", "police.ctp-sw": "acknowledged"}
 
@@ -108,14 +110,14 @@ def test_submit_prints_problem_json_and_exits_nonzero(kept_demo: Path, tmp_path:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(draft))
 
-    preflight = run("node", "submit", "--node", health, bad)
+    preflight = run("node", "submit", "--json", "--node", health, bad)
     assert preflight.returncode == 1
     problem = json.loads(preflight.stdout)
     assert problem["type"] == "urn:seh:problem:preflight-refused"
     # The node's pre-flight refuses for the same rules as the hub below.
     assert {v["rule"] for v in problem["violations"]} == {"ROUTE-01", "WF-01"}
 
-    at_hub = run("node", "submit", "--no-preflight", "--node", health, bad)
+    at_hub = run("node", "submit", "--json", "--no-preflight", "--node", health, bad)
     assert at_hub.returncode == 1
     problem = json.loads(at_hub.stdout)
     assert problem["type"] == "urn:seh:problem:message-refused"
@@ -124,12 +126,12 @@ def test_submit_prints_problem_json_and_exits_nonzero(kept_demo: Path, tmp_path:
 
     draft["envelope"]["surprise"] = True
     bad.write_text(json.dumps(draft))
-    invalid = run("node", "submit", "--node", health, bad)
+    invalid = run("node", "submit", "--json", "--node", health, bad)
     assert invalid.returncode == 1
     assert json.loads(invalid.stdout)["violations"][0]["path"] == "$.envelope.surprise"
 
     bad.write_text("{not json")
-    garbled = run("node", "submit", "--node", health, bad)
+    garbled = run("node", "submit", "--json", "--node", health, bad)
     assert garbled.returncode == 1
     assert json.loads(garbled.stdout)["status"] == 400
 
@@ -150,7 +152,7 @@ def test_submit_reports_an_unreachable_hub(tmp_path: Path) -> None:
 
 def test_keys_generate_writes_0600_and_never_overwrites(tmp_path: Path) -> None:
     key = tmp_path / "k" / "node.key"
-    result = run("keys", "generate", "--out", key, "--public-out", tmp_path / "pub.json")
+    result = run("keys", "generate", "--json", "--out", key, "--public-out", tmp_path / "pub.json")
     assert result.returncode == 0
     public = json.loads(result.stdout)
     assert set(public) == {"signing_key", "encryption_key"}
@@ -162,7 +164,7 @@ def test_keys_generate_writes_0600_and_never_overwrites(tmp_path: Path) -> None:
     assert again.returncode == 2
     assert "refusing to overwrite" in again.stderr
 
-    assert json.loads(run("keys", "public", "--key", key).stdout) == public
+    assert json.loads(run("keys", "public", "--json", "--key", key).stdout) == public
     os.chmod(key, 0o644)
     loose = run("keys", "public", "--key", key)
     assert loose.returncode == 2
@@ -262,7 +264,7 @@ def test_audit_verify_passes_then_names_a_tampered_entry(tmp_path: Path) -> None
 
     root = tmp_path / "demo"
     run("demo", "--dir", root, "--keep", check=True)
-    ok = run("audit", "verify", "--config", root / "hub.toml")
+    ok = run("audit", "verify", "--json", "--config", root / "hub.toml")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     report = json.loads(ok.stdout)
     assert report["ok"] is True
@@ -273,7 +275,7 @@ def test_audit_verify_passes_then_names_a_tampered_entry(tmp_path: Path) -> None
             "UPDATE audit_log SET entry_json = ? WHERE idx = 5",
             (entry.replace('"at":"', '"at":"1'),),
         )
-    tampered = run("audit", "verify", "--config", root / "hub.toml")
+    tampered = run("audit", "verify", "--json", "--config", root / "hub.toml")
     assert tampered.returncode == 3
     assert json.loads(tampered.stdout)["first_bad_entry"] == 5
 
@@ -293,7 +295,7 @@ def test_disclosures_and_assurance_report_on_the_demo(tmp_path: Path) -> None:
     assert "referral" in kinds
     today = datetime.now(UTC)
     period = f"{today.year}Q{(today.month - 1) // 3 + 1}"
-    report = run("report", "assurance", "--config", root / "hub.toml", "--period", period)
+    report = run("report", "assurance", "--json", "--config", root / "hub.toml", "--period", period)
     assert json.loads(report.stdout)["releases"] == 1
     svg = tmp_path / "report.svg"
     written = run(

@@ -29,7 +29,7 @@ def test_a_text_marking_is_read_and_what_was_normalised_is_said(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     draft = _draft(tmp_path, "Official Sensitive Personal Data")
-    assert main(["policy", "check", str(draft)]) == 0
+    assert main(["policy", "check", "--json", str(draft)]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out) == []
     assert "marking: " in captured.err
@@ -42,7 +42,7 @@ def test_legacy_restricted_is_reported_and_never_raised_or_lowered_silently(
     """markings.yaml: RESTRICTED routes as OFFICIAL and the original is kept; a referral
     needs OFFICIAL-SENSITIVE, which only its creator can give it (MK-10, HR-01)."""
     draft = _draft(tmp_path, "RESTRICTED")
-    assert main(["policy", "check", str(draft)]) == 1
+    assert main(["policy", "check", "--json", str(draft)]) == 1
     captured = capsys.readouterr()
     assert "legacy RESTRICTED" in captured.err
     assert [v["rule"] for v in json.loads(captured.out)] == ["MK-10"]
@@ -52,7 +52,7 @@ def test_an_unreadable_marking_is_an_error_naming_the_text(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     draft = _draft(tmp_path, "CONFIDENTIAL")
-    assert main(["policy", "check", str(draft)]) == 1
+    assert main(["policy", "check", "--json", str(draft)]) == 1
     problem = json.loads(capsys.readouterr().out)
     assert problem["status"] == 422
     assert [v["rule"] for v in problem["violations"]] == ["MK-13"]

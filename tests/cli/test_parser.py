@@ -80,3 +80,12 @@ def test_a_command_imports_only_its_own_module() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "True False"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_each_command_builds_alone_as_in_the_full_tree(command: str) -> None:
+    def help_of(parser: argparse.ArgumentParser) -> str:
+        (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return sub.choices[command].format_help()
+
+    assert help_of(build_parser(command, lazy=True)) == help_of(build_parser())

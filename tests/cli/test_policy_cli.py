@@ -25,7 +25,7 @@ def _draft(tmp_path: Path, **envelope: object) -> Path:
 
 
 def test_check_passes_the_demo_referral(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "check", str(_draft(tmp_path))]) == 0
+    assert main(["policy", "check", "--json", str(_draft(tmp_path))]) == 0
     assert json.loads(capsys.readouterr().out) == []
 
 
@@ -35,7 +35,7 @@ def test_check_lists_every_violation_and_exits_one(
     draft = _draft(
         tmp_path, marking={"tier": "SECRET"}, legal_basis={"exemptions": ["DPA2018-S2P1p2"]}
     )
-    assert main(["policy", "check", str(draft)]) == 1
+    assert main(["policy", "check", "--json", str(draft)]) == 1
     rules = {v["rule"] for v in json.loads(capsys.readouterr().out)}
     assert {"MK-09", "GW-01", "GW-02", "GW-EX"} <= rules
 
@@ -44,10 +44,10 @@ def test_check_needs_to_know_the_parties(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     draft = _draft(tmp_path, recipients=["mystery.org"])
-    assert main(["policy", "check", str(draft)]) == 2
+    assert main(["policy", "check", "--json", str(draft)]) == 2
     assert "--party mystery.org=AGENCY_TYPE" in capsys.readouterr().err
     # Named, the party is checked like any other: police alone miss the local authority.
-    assert main(["policy", "check", str(draft), "--party", "mystery.org=police"]) == 1
+    assert main(["policy", "check", "--json", str(draft), "--party", "mystery.org=police"]) == 1
     assert "WF-01" in {v["rule"] for v in json.loads(capsys.readouterr().out)}
 
 
@@ -62,9 +62,9 @@ def test_explain_prints_the_registry_tables(capsys: pytest.CaptureFixture[str]) 
 
 def test_docs_policy_md_is_current() -> None:
     expected = explain_markdown(load_registry())
-    assert DOCS.exists(), "run: hub policy explain --out docs/policy.md"
+    assert DOCS.exists(), "run: .venv/bin/hub policy explain --out docs/policy.md"
     assert DOCS.read_text(encoding="utf-8") == expected, (
-        "docs/policy.md is out of date; run: hub policy explain --out docs/policy.md"
+        "docs/policy.md is out of date; run: .venv/bin/hub policy explain --out docs/policy.md"
     )
 
 
@@ -74,5 +74,5 @@ def test_check_applies_referral_routing_like_the_hub(
     # WF-01 is one of the engine's rules: the offline check refuses what the hub would. A
     # referral to the police alone misses the local authority (seed 004 Appendix 3).
     draft = _draft(tmp_path, recipients=["police.ctp-sw"])
-    assert main(["policy", "check", str(draft)]) == 1
+    assert main(["policy", "check", "--json", str(draft)]) == 1
     assert [v["rule"] for v in json.loads(capsys.readouterr().out)] == ["WF-01"]

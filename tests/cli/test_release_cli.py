@@ -29,7 +29,7 @@ SUBJECT = "subj-demo-0001"
 
 def _released_decision(demo: Path) -> dict[str, Any]:
     """The demo's request that health approved in part and released against."""
-    listed = run("node", "requests", "--node", demo / "nodes" / POLICE)
+    listed = run("node", "requests", "--json", "--node", demo / "nodes" / POLICE)
     assert listed.returncode == 0, listed.stderr
     (request,) = [r for r in json.loads(listed.stdout) if r["state"] == "RELEASED"]
     assert request["decision_outcome"] == "APPROVED_PARTIAL"
@@ -52,6 +52,7 @@ def test_release_dry_run_then_send_logs_once(kept_demo: Path, tmp_path: Path) ->
     dry = run(
         "node",
         "release",
+        "--json",
         "--node",
         health,
         "--decision",
@@ -72,7 +73,17 @@ def test_release_dry_run_then_send_logs_once(kept_demo: Path, tmp_path: Path) ->
     assert _log_lines(kept_demo) == before
     assert _released_decision(kept_demo)["releases"] == 1  # the demo's own; nothing new
 
-    sent = run("node", "release", "--node", health, "--decision", decision_id, "--records", record)
+    sent = run(
+        "node",
+        "release",
+        "--json",
+        "--node",
+        health,
+        "--decision",
+        decision_id,
+        "--records",
+        record,
+    )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     outcome = json.loads(sent.stdout)
     assert outcome["receipt"]["recipients"] == [POLICE]
@@ -138,6 +149,7 @@ def test_a_lying_release_is_rejected_and_the_sender_sees_it(
     plan = run(
         "node",
         "release",
+        "--json",
         "--node",
         health,
         "--decision",
@@ -197,25 +209,25 @@ def test_a_lying_release_is_rejected_and_the_sender_sees_it(
     path = tmp_path / "lying-release.json"
     path.write_text(json.dumps(draft))
 
-    refused = run("node", "submit", "--node", health, path)
+    refused = run("node", "submit", "--json", "--node", health, path)
     assert refused.returncode == 1
     assert "MAN-05" in {v["rule"] for v in json.loads(refused.stdout)["violations"]}
-    checked = run("policy", "check", "--node", health, path)
+    checked = run("policy", "check", "--json", "--node", health, path)
     assert checked.returncode == 1
     assert {v["rule"] for v in json.loads(checked.stdout)} == {
         v["rule"] for v in json.loads(refused.stdout)["violations"]
     }
 
-    sent = run("node", "submit", "--no-preflight", "--node", health, path)
+    sent = run("node", "submit", "--json", "--no-preflight", "--node", health, path)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     message_id = json.loads(sent.stdout)["message_id"]
 
-    inbox = run("node", "inbox", "--node", police)
+    inbox = run("node", "inbox", "--json", "--node", police)
     assert inbox.returncode == 0, inbox.stderr
     (arrived,) = [m for m in json.loads(inbox.stdout) if m["message_id"] == message_id]
     assert any(line.startswith("MAN-05") for line in arrived["rejected"])
 
-    status = run("node", "status", "--node", health, message_id)
+    status = run("node", "status", "--json", "--node", health, message_id)
     assert status.returncode == 0, status.stderr
     (recipient,) = json.loads(status.stdout)["recipients"]
     assert recipient["state"] == "rejected"
