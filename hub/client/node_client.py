@@ -574,6 +574,8 @@ class NodeClient:
                     raise VerificationFailed("the blob is longer than the envelope says")
                 digest.update(piece)
                 sink.write(piece)
+                if self._progress is not None:
+                    self._progress("download", written, payload.size)
         if written != payload.size or digest.hexdigest() != payload.sha256:
             raise VerificationFailed("the blob does not match the envelope's sha256 and size")
         return written
