@@ -14,6 +14,7 @@ from tests.browser.conftest import (
     check_accessibility,
     sign_in,
 )
+from tests.browser.keyboard import type_into
 
 POLICE, HEALTH, LA = "police.ctp-sw", "health.bsw-icb", "la.wiltshire"
 
@@ -29,13 +30,7 @@ def test_sign_in_page_is_accessible_and_works_by_keyboard_alone(
     assert "/sign-in" in page.url
     check_accessibility(page, "sign-in")
     # Keyboard only: Tab to each field, type, Enter submits.
-    page.keyboard.press("Tab")  # skip link
-    for _ in range(12):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement && document.activeElement.name") == "username":
-            break
-    assert page.evaluate("document.activeElement.name") == "username"
-    page.keyboard.type("officer")
+    type_into(page, page.get_by_label("Username"), "officer")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "password"
     page.keyboard.type(INSECURE_TEST_PASSWORD)
