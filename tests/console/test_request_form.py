@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import HubFixture
 from tests.console.reading_world import (
     HEALTH,
+    LA,
     POLICE,
     REQUEST_SCOPE_DAYS,
     SUBJECT,
@@ -272,4 +273,35 @@ async def test_an_unreadable_date_is_shown_at_its_field(world: World) -> None:
     html = await response.text()
     assert response.status == 400
     assert "date" in _field_block(html, "f-scope-1-period_from").lower()
+    assert await _sent(world) == 0
+
+
+async def test_the_choices_follow_the_recipient_chosen(world: World) -> None:
+    police = world.consoles[POLICE]
+    fields = {**corrected(world), "recipients": LA, "action": "choose-recipient"}
+    response = await police.post("/requests/new", fields)
+    html = await response.text()
+    assert response.status == 200
+    assert await _sent(world) == 0
+    # The local authority's categories (data_categories.yaml held_by), not health's.
+    assert 'value="childrens_social_care"' in html
+    assert 'value="mental_health_diagnoses"' not in html
+    health = await police.page(f"/requests/new?to={HEALTH}")
+    assert 'value="mental_health_diagnoses"' in health
+    assert 'value="childrens_social_care"' not in health
+
+
+async def test_an_implied_power_asks_for_its_statutory_function(world: World) -> None:
+    """An implied power names the statutory function it rests on (GW-15), shown at the
+    statutory function field of the picker."""
+    police = world.consoles[POLICE]
+    fields = {
+        **corrected(world),
+        "legal_basis.powers": "IMPLIED-FUNCTION",
+        "purpose": "CHANNEL_ASSESSMENT",
+    }
+    response = await police.post("/requests/new", {**fields, "action": "send"})
+    html = await response.text()
+    assert response.status == 400
+    assert "GW-15" in _field_block(html, "f-legal_basis-statutory_function")
     assert await _sent(world) == 0

@@ -82,11 +82,17 @@ GATEWAY_GROUPS: tuple[tuple[str, str, bool], ...] = (
     ("art10", "Article 10 condition (criminal offence data)", False),
     ("exemptions", "DPA 2018 Schedule 2 exemptions (never a lawful basis on their own)", True),
 )
+# GW-14 is judged on the disclosure itself (hub/policy/lawful_basis.py checks it on a
+# release, not on a request): the form says what the discloser will need.
 _APD_NEEDS = {
-    "needed": "Needs the discloser's appropriate policy document reference (GW-14).",
+    "needed": (
+        "Needs the discloser's appropriate policy document: the organisation gives its "
+        "reference when it releases (GW-14)."
+    ),
     "needed_unless_to_competent_authority": (
-        "Needs the discloser's appropriate policy document reference, unless the "
-        "disclosure is to a competent authority such as the police (GW-14)."
+        "Needs the discloser's appropriate policy document, unless the disclosure is to a "
+        "competent authority such as the police: the organisation gives its reference when "
+        "it releases (GW-14)."
     ),
 }
 _SCOPE_PARTS = ("category", "period_from", "period_to", "justification", "extension_reason")
