@@ -104,8 +104,8 @@ def _field_block(html: str, field_id: str) -> str:
     """The text of the form group holding the field with HTML id ``field_id``."""
     at = html.index(f'id="{field_id}"')
     start = html.rfind('<div class="govuk-form-group', 0, at)
-    end = html.index('id="' + field_id + '"', at) + 200
-    return text_of(html[start:end])
+    end = html.find('<div class="govuk-form-group', at)
+    return text_of(html[start : end if end != -1 else len(html)])
 
 
 async def _sent(world: World) -> int:
@@ -304,4 +304,27 @@ async def test_an_implied_power_asks_for_its_statutory_function(world: World) ->
     html = await response.text()
     assert response.status == 400
     assert "GW-15" in _field_block(html, "f-legal_basis-statutory_function")
+    assert await _sent(world) == 0
+
+
+async def test_add_row_stops_at_the_registry_maximum(world: World) -> None:
+    police = world.consoles[POLICE]
+    most = police.services.registry.settings.max_scope_categories
+    fields = {**corrected(world), "_rows": str(most), "action": "add-row"}
+    response = await police.post("/requests/new", fields)
+    html = await response.text()
+    assert response.status == 200
+    assert f'name="scope.{most - 1}.category"' in html
+    assert f'name="scope.{most}.category"' not in html
+    assert "Add another category" not in html
+    assert await _sent(world) == 0
+
+
+async def test_a_request_about_a_person_cannot_be_marked_official(world: World) -> None:
+    police = world.consoles[POLICE]
+    fields = {**corrected(world), "marking.sensitive": "false", "action": "send"}
+    response = await police.post("/requests/new", fields)
+    html = await response.text()
+    assert response.status == 400
+    assert "MK-10" in _field_block(html, "f-marking-sensitive")
     assert await _sent(world) == 0
