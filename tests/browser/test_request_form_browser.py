@@ -127,6 +127,11 @@ def test_officer_writes_a_request_by_keyboard_and_health_opens_it(
     for category in CATEGORIES:
         assert category in sent_scope
     check_accessibility(page, "request-sent")
+    with page.expect_navigation():
+        press_button(page, page.get_by_role("link", name="Back to the requests tracker"))
+    sent_table = page.locator("#requests-sent")
+    assert sent_table.locator(f"a[href='/messages/{message_id}']").count() == 1
+    check_accessibility(page, "requests-tracker-after-send")
     page.context.close()
 
     # --- health sees it in the inbox and opens it -------------------------------------

@@ -10,12 +10,14 @@ with exactly the scope posted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from hub.model import EnvelopeFields
 from tests.conftest import HubFixture
 from tests.console.reading_world import (
     HEALTH,
@@ -25,6 +27,7 @@ from tests.console.reading_world import (
     SUBJECT,
     World,
     open_world,
+    request_document,
     text_of,
 )
 
@@ -238,6 +241,21 @@ async def test_corrected_draft_is_sent_and_health_receives_exactly_that_scope(
     assert envelope.marking.render() == "OFFICIAL-SENSITIVE - PERSONAL DATA"
     assert envelope.recipients == (HEALTH,)
     assert envelope.author.role == "PREVENT_POLICE_OFFICER"
+    # Field for field, the demo's corrected request (hub/cli/story.py).
+    expected = EnvelopeFields.model_validate_json(json.dumps(request_document(world)))
+    for name in (
+        "kind",
+        "author",
+        "recipients",
+        "marking",
+        "subject_ref",
+        "purpose",
+        "legal_basis",
+        "consent",
+        "scope",
+        "urgency",
+    ):
+        assert getattr(envelope, name) == getattr(expected, name), name
     # The justifications travel in the payload, one per category.
     page = text_of(await health.page(f"/messages/{message_id}"))
     for category in REQUEST_SCOPE_DAYS:
