@@ -124,6 +124,10 @@ async def test_the_form_is_for_roles_that_may_ask(world: World) -> None:
     html = await police.page(f"/requests/new?to={HEALTH}")
     assert "CLDC-PUBINT" in html
     assert "unless the disclosure is to a competent authority" in text_of(html)
+    # Only gateways that permit disclosure to the police (gateways.yaml to_whom; GW-09):
+    # a s47 enquiry is the local authority's, not a basis for health to tell the police.
+    assert 'name="legal_basis.powers" type="checkbox" value="CA1989-s47"' not in html
+    assert 'name="legal_basis.powers" type="checkbox" value="CDA1998-s115"' in html
     # The categories health holds, not those of other agency types.
     assert 'value="mental_health_diagnoses"' in html
     tracker = await police.page("/requests")

@@ -136,13 +136,17 @@ def gateway_needs(gateway: Gateway) -> list[str]:
     return needs
 
 
-def _gateway_groups(registry: Registry, agency_types: Iterable[str]) -> list[dict[str, Any]]:
-    """The picker's groups: each gateway the disclosers may rely on, once, in registry order."""
+def _gateway_groups(
+    registry: Registry, agency_types: Iterable[str], requester_type: str
+) -> list[dict[str, Any]]:
+    """The picker's groups: each gateway the disclosers may rely on towards the requester
+    (GW-08, GW-09), once, in registry order."""
     chosen: dict[str, list[Gateway]] = {}
     for agency_type in agency_types:
         for key, found in channel.gateway_choices(registry, agency_type).items():
             known = chosen.setdefault(key, [])
-            known.extend(g for g in found if g not in known)
+            towards = [g for g in found if {"ANY", requester_type} & set(g.to_whom)]
+            known.extend(g for g in towards if g not in known)
     return [
         {
             "field": f"legal_basis.{key}",
@@ -242,7 +246,7 @@ async def _page(
                 [n for n in sorted(directory) if n != services.node_id], directory
             ),
             "recipient_types": [_agency_name(registry, t) for t in types],
-            "gateway_groups": _gateway_groups(registry, types),
+            "gateway_groups": _gateway_groups(registry, types, services.profile.agency_type),
             "statutory_functions": [
                 (g.id, f"{g.title} ({g.id})") for g in registry.gateways if g.statutory_function
             ],
