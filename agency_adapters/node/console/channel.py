@@ -210,6 +210,9 @@ def gateway_choices(registry: Registry, agency_type: str) -> dict[str, list[Gate
         "sch1": ("sch1",),
         "art10": ("art10",),
         "confidentiality": ("confidentiality",),
+        # Never a lawful basis on its own (GW-EX); offered so a request can cite one
+        # beside its gateways.
+        "exemptions": ("exemption",),
     }
     out: dict[str, list[Gateway]] = {}
     for field_name, wanted in families.items():

@@ -11,6 +11,7 @@ from agency_adapters.node.console.views import (
     case_packs,
     cases,
     messages,
+    request_new,
     requests,
 )
 
@@ -44,6 +45,9 @@ ROUTES: tuple[web.RouteDef, ...] = (
     web.get("/case-packs/{message_id:[0-9a-f-]+}.pdf", case_packs.case_pack_pdf),
     web.get("/case-packs/{message_id:[0-9a-f-]+}", case_packs.case_pack),
     web.get("/requests", requests.requests_tracker),
+    web.get("/requests/new", request_new.request_new_form),
+    web.post("/requests/new", request_new.request_new_submit),
+    web.get("/requests/sent/{message_id}", request_new.request_sent),
     web.get("/audit", audit.audit_home),
     web.get("/audit/disclosures", audit.disclosures),
     web.get("/audit/assurance", audit.assurance),
