@@ -238,11 +238,6 @@ class DataSharingAgreement(RegistryModel):
     valid_to: date | None = None
 
 
-DecisionOutcomeRef = Literal[
-    "APPROVED_FULL", "APPROVED_PARTIAL", "REFUSED", "RETURNED_INCOMPLETE", "ESCALATED"
-]
-
-
 class DecisionReason(RegistryModel):
     """A reason code a decision may give, the outcomes it fits, and what it rests on."""
 

@@ -10,6 +10,7 @@ from agency_adapters.node.console.views import (
     auth,
     case_packs,
     cases,
+    decide,
     messages,
     requests,
 )
@@ -26,6 +27,10 @@ ROUTES: tuple[web.RouteDef, ...] = (
     web.post("/inbox/sync", messages.sync_now),
     web.get("/sent", messages.sent),
     web.get("/messages/{message_id}", messages.message),
+    web.get("/messages/{message_id}/decide", decide.decide_form),
+    web.post("/messages/{message_id}/decide", decide.decide_submit),
+    web.get("/messages/{message_id}/release", decide.release_preview),
+    web.post("/messages/{message_id}/release", decide.release_submit),
     web.get("/cases", cases.cases),
     web.get("/cases/new", cases.case_new_form),
     web.post("/cases/new", cases.case_new_submit),
