@@ -241,6 +241,11 @@ async def test_preview_shows_what_goes_and_what_is_withheld_then_confirm_sends(
     await asked.consoles[POLICE].sync()
     police_page = text_of(await asked.consoles[POLICE].page(f"/messages/{release.id}"))
     assert "Mental health diagnoses" in police_page
+    # ... and what was asked for but not released, with the decision's reason.
+    assert "Asked for but not released, and why" in police_page
+    assert "A&E and urgent care attendance Not approved: only the minimum necessary" in (
+        police_page.replace("ae_attendance ", "")
+    )
     # Released once only.
     again = await health.post(f"/messages/{decision.id}/release", {"content_sha256": sha})
     assert again.status == 409

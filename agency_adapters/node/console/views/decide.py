@@ -605,3 +605,46 @@ async def release_submit(request: web.Request) -> web.StreamResponse:
             ),
         )
     raise web.HTTPSeeOther(location=f"/messages/{receipt.message_id}")
+
+
+async def not_released_rows(services: NodeServices, envelope: Envelope) -> list[dict[str, str]]:
+    """For a release: what its request asked for that it does not carry, and why.
+
+    From the decision it answers (in the requester's inbox) and the request that decision
+    decided (in sent items, or from the hub when it was sent another way, such as ``hub
+    node submit``); the reason is the decision's, in the registry's words. Empty when
+    either cannot be had.
+    """
+    if envelope.in_reply_to is None:
+        return []
+    decision = services.store.get(envelope.in_reply_to)
+    if decision is None or decision.envelope.decision is None:
+        return []
+    request_id = decision.envelope.in_reply_to or ""
+    kept = services.store.get(request_id)
+    if kept is not None:
+        requested = kept.envelope.scope
+    else:
+        try:
+            requested = (await services.client.fetch(request_id)).envelope.scope
+        except HUB_ERRORS as exc:
+            log.warning("console: request %s unavailable (%s)", request_id, type(exc).__name__)
+            return []
+    released = {item.category for item in envelope.scope}
+    record = decision.envelope.decision
+    approved = {item.category for item in record.approved_scope}
+    reason = services.registry.decision_reason(record.reason_code or "")
+    rows = []
+    for item in requested:
+        if item.category in released:
+            continue
+        if item.category in approved:
+            why = "Approved, but the record held nothing of it in the approved period"
+        elif reason is not None:
+            why = f"Not approved: {reason.title.lower()} ({reason.id}). {reason.explanation}"
+        else:
+            why = "Not approved" + (f" ({record.reason_code})" if record.reason_code else "")
+        rows.append(
+            {"category": item.category, "label": _label(services, item.category), "why": why}
+        )
+    return rows

@@ -37,7 +37,7 @@ from agency_adapters.node.console.presenting import (
 from agency_adapters.node.console.rendering import highest_marking, render
 from agency_adapters.node.console.security import current_session
 from agency_adapters.node.console.services import NodeServices
-from agency_adapters.node.console.views.decide import DECIDER_ROLES
+from agency_adapters.node.console.views.decide import DECIDER_ROLES, not_released_rows
 from agency_adapters.node.store import NodeStoreError, PayloadPurged, StoredMessage
 from agency_adapters.node.sync import sync_inbox
 from hub.client import HubProblem, VerificationFailed
@@ -368,6 +368,8 @@ async def message(request: web.Request) -> web.StreamResponse:
     live = await _live_status(services, stored) if stored.direction == "out" else None
     request_state = await _request_state(services, stored.request_id)
     view = _kind_view(services, stored, envelope, model)
+    if stored.kind == "release" and stored.direction == "in":
+        view["not_released"] = await not_released_rows(services, envelope)
     kind_template = f"kinds/{stored.kind}.html" if stored.kind in MESSAGE_KINDS else None
     return render(
         request,
