@@ -363,6 +363,163 @@ def _remap(
     return FormErrors(moved)
 
 
+# Plain words for a missing answer, by the form's field name: a form never shows a wire
+# model's "Field required" (GOV.UK error messages: say what to do). A step's own words
+# (Step.missing) come first.
+MISSING: dict[str, str] = {
+    "_acting_as": "Choose the role you are acting in",
+    "case_ref": "Enter a case reference",
+    "subject_ref": "Enter the subject reference",
+    "purpose": "Choose the purpose",
+    "marking.sensitive": "Choose the protective marking",
+    "consent.state": "Choose the consent position",
+    "consent.subject_age": "Choose the person's age",
+    "payload.subject": "Enter the person's first names, last name and date of birth",
+    "payload.subject.forenames": "Enter the person's first names",
+    "payload.subject.surname": "Enter the person's last name",
+    "payload.subject.date_of_birth": "Enter the person's date of birth",
+    "payload.case_summary": "Enter a case summary",
+    "payload.given_by": "Choose who gave or refused consent",
+    "payload.parent_or_guardian.name": "Enter the parent or guardian's name",
+    "payload.parent_or_guardian.relationship": "Enter their relationship to the person",
+    "payload.parent_or_guardian.parental_responsibility": (
+        "Say whether they have parental responsibility"
+    ),
+    "payload.consent_to": "Choose what the consent covers",
+    "payload.method": "Choose how consent was sought",
+    "payload.decided_at": "Enter when consent was given or refused",
+    "payload.information_given": "Enter what the person was told",
+    "payload.right_to_withdraw_explained": "Confirm that the right to withdraw was explained",
+    "payload.rationale": "Enter the reasons for the panel's decision",
+    "payload.review_point": "Choose the review point",
+    "payload.review_date": "Enter the date of the review",
+    "payload.notes": "Enter the review notes",
+    "payload.exit_date": "Enter the date the person exited Channel support",
+    "payload.exit_reason": "Choose why the person exited",
+    "access_expires_at": "Enter the date and time access to the pack ends",
+    "payload.prepared_by": "Enter who prepared the pack",
+}
+_PROFESSIONAL_PARTS = {
+    "name": "Enter their name",
+    "role": "Enter their job title",
+    "organisation": "Enter their organisation",
+}
+# The payload models' own cross-field messages (hub/model/payloads.py), in plain words at
+# the field to change.
+_MODEL_MESSAGES: dict[str, tuple[str, str]] = {
+    "'support_plan' is required for ADOPTED and only for it": (
+        "payload.support_plan",
+        "Add the support plan when the case is adopted, and only then",
+    ),
+    "'consent_request' is only for ADOPTED": (
+        "payload.consent_request",
+        "Say how consent will be sought only when the case is adopted",
+    ),
+    "'referred_on_to' is required for NOT_ADOPTED_REFERRED_ON and only for it": (
+        "payload.referred_on_to",
+        "Choose where the person is referred on to when the case is referred on, and only then",
+    ),
+    "'exit_date' and 'exit_reason' are required for EXITED and only for it": (
+        "payload.exit_date",
+        "Enter the exit date and reason when the person exits, and only then",
+    ),
+    "'next_review_date' is required for REVIEW_EXTENDED and only for it": (
+        "payload.next_review_date",
+        "Enter the next review date when reviews are extended, and only then",
+    ),
+    "'next_review_date' must be after 'review_date'": (
+        "payload.next_review_date",
+        "The next review date must be after the date of this review",
+    ),
+    "'referred_on_to' is required for REFERRED_ON and only for it": (
+        "payload.referred_on_to",
+        "Choose where the person is referred on to when the review refers them on, and only then",
+    ),
+    "consent by a parent or guardian names them": (
+        "payload.parent_or_guardian.name",
+        "Enter the parent or guardian who gave or refused consent",
+    ),
+    "only a parent or guardian with parental responsibility may consent": (
+        "payload.parent_or_guardian.parental_responsibility",
+        "Only a parent or guardian with parental responsibility may consent",
+    ),
+    "'parent_or_guardian' is only for consent given by them": (
+        "payload.parent_or_guardian.name",
+        "Leave the parent or guardian empty when the person answered for themselves",
+    ),
+    "'withdrawn_at' is required for WITHDRAWN and only for it": (
+        "payload.withdrawn_at",
+        "Enter when consent was withdrawn for a withdrawal, and only then",
+    ),
+    "'withdrawal_note' is only for a withdrawal": (
+        "payload.withdrawal_note",
+        "Leave the withdrawal note empty unless consent was withdrawn",
+    ),
+    "consent cannot be withdrawn before it was given": (
+        "payload.withdrawn_at",
+        "Consent cannot be withdrawn before it was given",
+    ),
+}
+
+
+def _missing_words(name: str, missing: Mapping[str, str]) -> str:
+    if name in missing:
+        return missing[name]
+    if name in MISSING:
+        return MISSING[name]
+    head, _, last = name.rpartition(".")
+    if last in _PROFESSIONAL_PARTS and head.rsplit(".", 1)[-1].endswith("_by"):
+        return _PROFESSIONAL_PARTS[last]
+    return "Answer this question"
+
+
+def _plain_message(error: FieldError, missing: Mapping[str, str]) -> FieldError:
+    """A wire model's message on a form field, in the words the form uses."""
+    text = error.message
+    name = error.field
+    if error.rule is None:
+        if text in _MODEL_MESSAGES:
+            name, text = _MODEL_MESSAGES[text]
+        elif text == "Field required" or text.startswith("String should have at least 1 char"):
+            text = _missing_words(name, missing)
+        elif text.startswith(("Tuple should have at least", "List should have at least")):
+            text = "Choose at least one"
+        elif text.startswith("Input should be a valid datetime"):
+            text = "Enter a real date and time"
+        elif text.startswith("Input should be a valid date"):
+            text = "Enter a real date"
+        elif text.startswith("Input should be"):
+            text = "Choose one of the options"
+    return FieldError(name, text, error.rule, error.explanation, error.source)
+
+
+def _one_per_problem(
+    found: FormErrors, own: FormErrors, field_names: Sequence[str], missing: Mapping[str, str]
+) -> FormErrors:
+    """The model's errors and the form's own checks, once each, in plain words.
+
+    Where the form checked a field itself (no panel member chosen, no section), its words
+    replace what the wire models said about the same field, so one problem is one error.
+    """
+    mine = own.attach_to(field_names)
+    checked = {error.field for error in mine.errors}
+    out: list[FieldError] = []
+    seen: set[tuple[str, str]] = set()
+    placed: set[str] = set()
+    for error in found.errors:
+        if error.field in checked:
+            if error.field not in placed:
+                placed.add(error.field)
+                out.extend(e for e in mine.errors if e.field == error.field)
+            continue
+        plain = _plain_message(error, missing)
+        if (plain.field, plain.message) not in seen:
+            seen.add((plain.field, plain.message))
+            out.append(plain)
+    out.extend(e for e in mine.errors if e.field not in placed)
+    return FormErrors(out).attach_to(field_names)
+
+
 async def _check_and_send(
     request: web.Request,
     draft: Draft,
@@ -373,18 +530,21 @@ async def _check_and_send(
     field_names: Sequence[str],
     author_missing: bool,
     rows: Mapping[str, Sequence[int]],
+    missing: Mapping[str, str] | None = None,
 ) -> tuple[str | None, FormErrors]:
     """Validate, pre-flight and send; the sent message id, or the errors by field."""
     services = request.app[SERVICES]
     now = services.now()
-    fields, payload, errors = channel.validate_draft(
+    missing = missing or {}
+    fields, payload, found = channel.validate_draft(
         draft.envelope, draft.payload, payload_model, today=now.date()
     )
-    errors.extend(draft.errors)
+    own = FormErrors(list(draft.errors.errors))
     if author_missing:
-        errors.add("_acting_as", "Choose the role you are acting in")
-    if fields is None or payload is None or errors:
-        return None, _remap(errors, aliases, rows).attach_to(field_names)
+        own.add("_acting_as", "Choose the role you are acting in")
+    if fields is None or payload is None or own:
+        errors = _remap(found, aliases, rows).attach_to(field_names)
+        return None, _one_per_problem(errors, own, field_names, missing)
     source = PayloadSource(media_type="application/json", data=payload.model_dump_json().encode())
     directory = await _directory(services)
     violations: list[Violation] = await services.preflight(fields, source)
@@ -686,6 +846,8 @@ class Step:
     # Fills the draft from the post (payload parts the envelope repeats, rows).
     build: Callable[[Draft, FormValues, dict[str, Any]], list[str] | None]
     context_for: Callable[[NodeServices, dict[str, Any], list[StoredMessage]], dict[str, Any]]
+    # This form's plain words for a missing answer (over MISSING).
+    missing: Mapping[str, str] = field(default_factory=dict)
 
 
 def _members_but_me(services: NodeServices, view: Mapping[str, Any]) -> list[str]:
@@ -936,6 +1098,7 @@ STEPS: dict[str, Step] = {
         },
         build=_build_consent,
         context_for=_consent_extra,
+        missing={"payload.outcome": "Choose the consent outcome"},
     ),
     "outcome": Step(
         kind="panel_outcome",
@@ -947,6 +1110,10 @@ STEPS: dict[str, Step] = {
         aliases={"panel_outcome": "payload.outcome", "recipients": "", "sender": "", "kind": ""},
         build=_build_outcome,
         context_for=_outcome_extra,
+        missing={
+            "payload.outcome": "Choose the panel's decision",
+            "payload.meeting_date": "Enter the date of the panel meeting",
+        },
     ),
     "review": Step(
         kind="case_review",
@@ -963,6 +1130,7 @@ STEPS: dict[str, Step] = {
         },
         build=_build_review,
         context_for=_review_extra,
+        missing={"payload.outcome": "Choose the outcome of the review"},
     ),
     "pack": Step(
         kind="case_pack",
@@ -974,6 +1142,7 @@ STEPS: dict[str, Step] = {
         aliases={"sender": "", "kind": ""},
         build=_build_pack,
         context_for=_pack_extra,
+        missing={"payload.meeting_date": "Enter the date of the panel meeting"},
     ),
 }
 
@@ -1100,6 +1269,7 @@ async def _step_submit(request: web.Request, step: Step) -> web.StreamResponse:
         field_names=step.field_names,
         author_missing=author is None,
         rows={f"payload.{key}": numbers for key, numbers in rows.items()},
+        missing=step.missing,
     )
     if message_id is None:
         return await _step_page(request, step, case_ref, view, messages, values, errors, 400)
