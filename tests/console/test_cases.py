@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agency_adapters.node.console.channel import time_left
 from tests.conftest import HubFixture
 from tests.console.reading_world import HEALTH, LA, POLICE, Console, World, open_world, text_of
+from tests.node.test_casepack_pdf import read_pages
 
 ROLES = {HEALTH: ("PANEL_MEMBER",), POLICE: ("PANEL_MEMBER",), LA: ("CHANNEL_CHAIR",)}
 
@@ -212,3 +215,276 @@ async def test_every_step_form_left_empty_names_each_missing_answer_in_plain_wor
         assert "Field required" not in html, path
         assert "Tuple should" not in html, path
     assert la.services.store.count_messages("out") == sent
+
+
+def local(moment: datetime) -> str:
+    """A moment as a ``datetime-local`` field holds it (UTC, to the minute)."""
+    return f"{moment:%Y-%m-%dT%H:%M}"
+
+
+def consent_answers(world: World) -> dict[str, Any]:
+    return {
+        "payload.outcome": "CONSENTED",
+        "payload.given_by": "SUBJECT",
+        "payload.consent_to": ["CHANNEL_SUPPORT", "INFORMATION_SHARING"],
+        "payload.method": "IN_PERSON_WRITTEN",
+        "payload.decided_at": local(world.hub.clock() - timedelta(hours=1)),
+        "payload.sought_by.role": "Channel coordinator",
+        "payload.information_given": "What Channel support is, and what the panel shares.",
+        "payload.right_to_withdraw_explained": "true",
+    }
+
+
+def pack_answers(world: World, member: str, expires: datetime, text: str) -> dict[str, Any]:
+    return {
+        "recipients": member,
+        "payload.meeting_date": (world.hub.clock() + timedelta(days=3)).date().isoformat(),
+        "payload.prepared_by.role": "Channel chair",
+        "access_expires_at": local(expires),
+        "payload.sections.0.kind": "REFERRAL_SUMMARY",
+        "payload.sections.0.content": text,
+    }
+
+
+def message_id(location: str) -> str:
+    return location.rsplit("/", 1)[1]
+
+
+def access_actions(console: Console) -> list[tuple[str, str, str, str]]:
+    return [
+        (e.username, e.action, e.object_kind, e.object_id)
+        for e in console.services.store.access_entries(limit=1000, offset=0)
+    ]
+
+
+async def consent_recorded(world: World) -> None:
+    response = await submit(
+        world.consoles[LA], f"/cases/{CASE_REF}/consent/new", consent_answers(world)
+    )
+    assert response.status == 303, field_errors(await response.text())
+
+
+async def test_the_chair_runs_a_case_and_each_member_reads_its_pack_until_access_ends(
+    world: World,
+) -> None:
+    la, police, health = world.consoles[LA], world.consoles[POLICE], world.consoles[HEALTH]
+    opened = await open_case(world)
+    assert opened.startswith(f"/cases/{CASE_REF}/sent/")
+    assert CASE_REF in text_of(await la.page(opened))
+    await consent_recorded(world)
+    # A pack of its own for each member, with its own access expiry.
+    now = world.hub.clock()
+    police_expiry = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    health_expiry = (now + timedelta(hours=5)).replace(second=0, microsecond=0)
+    sent = []
+    for member, expiry, text in (
+        (POLICE, police_expiry, "SYNTHETIC referral summary for the police member."),
+        (HEALTH, health_expiry, "SYNTHETIC referral summary for the health member."),
+    ):
+        response = await submit(
+            la, f"/cases/{CASE_REF}/packs/new", pack_answers(world, member, expiry, text)
+        )
+        assert response.status == 303, field_errors(await response.text())
+        sent.append(message_id(response.headers["Location"]))
+    police_pack, health_pack = sent
+    stored = la.services.store.get(police_pack)
+    assert stored is not None
+    assert stored.envelope.recipients == (POLICE,)
+    assert stored.access_expires_at == police_expiry
+    case_page = text_of(await la.page(f"/cases/{CASE_REF}"))
+    assert "Consent" in case_page
+    assert POLICE in case_page
+    assert HEALTH in case_page
+
+    # The police member reads its pack, with the time left, and downloads its PDF.
+    await police.sync()
+    listing = text_of(await police.page("/case-packs"))
+    assert CASE_REF in listing
+    left = time_left(police_expiry, world.hub.clock())
+    assert left.startswith("1 hour")
+    assert f"Ends in {left}" in listing
+    response = await police.client.get(f"/case-packs/{police_pack}")
+    assert response.status == 200
+    assert response.headers["Cache-Control"].startswith("no-store")
+    page = text_of(await response.text())
+    assert f"Access ends in {left}" in page
+    assert "SYNTHETIC referral summary for the police member." in page
+    assert "health member" not in page
+    response = await police.client.get(f"/case-packs/{police_pack}.pdf")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/pdf"
+    pages = read_pages(await response.read())
+    assert pages
+    for number, one in enumerate(pages, start=1):
+        assert "OFFICIAL-SENSITIVE - PERSONAL DATA" in one.text, number
+        assert police.user.display_name in one.text, number
+    assert ("user-police", "view", "case_pack", police_pack) in access_actions(police)
+    assert ("user-police", "download", "case_pack", police_pack) in access_actions(police)
+    # Another member's pack is not at this node at all.
+    await police.page(f"/case-packs/{health_pack}", status=404)
+    # The chair's sent copy is not read through the reader.
+    await la.page(f"/case-packs/{police_pack}", status=404)
+
+    # Past the police pack's expiry: both the pack and its PDF are gone, with a page
+    # saying why; the health pack (a later expiry) is still there.
+    world.hub.clock.advance((police_expiry - now).total_seconds() + 60)
+    for console in (la, police, health):
+        console.renew()
+    for path in (f"/case-packs/{police_pack}", f"/case-packs/{police_pack}.pdf"):
+        response = await police.client.get(path)
+        assert response.status == 410, path
+        gone = text_of(await response.text())
+        assert "Access to this case pack has ended" in gone
+        assert f"{police_expiry:%-d %B %Y}" in gone or f"{police_expiry:%-d %b %Y}" in gone
+        assert "deleted from this node" in gone
+    assert ("user-police", "refused-expired", "case_pack", police_pack) in access_actions(police)
+    await health.sync()
+    page = text_of(await health.page(f"/case-packs/{health_pack}"))
+    assert f"Access ends in {time_left(health_expiry, world.hub.clock())}" in page
+    assert "SYNTHETIC referral summary for the health member." in page
+
+    # The panel adopts the case, later the person exits, and the 6-month review follows.
+    meeting = world.hub.clock().date().isoformat()
+    adopted = {
+        "payload.outcome": "ADOPTED",
+        "payload.meeting_date": meeting,
+        "payload.rationale": "SYNTHETIC: the panel agreed support is needed.",
+        "payload.support_plan.0.support_type": "LIFE_SKILLS_MENTORING",
+        "payload.support_plan.0.description": "Weekly mentoring sessions.",
+        "payload.support_plan.0.provider": "Synthetic Mentoring Ltd",
+    }
+    response = await submit(la, f"/cases/{CASE_REF}/outcome/new", adopted)
+    assert response.status == 303, field_errors(await response.text())
+    exited = {
+        "payload.outcome": "EXITED",
+        "payload.meeting_date": meeting,
+        "payload.rationale": "SYNTHETIC: susceptibility reduced.",
+        "payload.exit_date": meeting,
+        "payload.exit_reason": "SUSCEPTIBILITY_REDUCED",
+    }
+    response = await submit(la, f"/cases/{CASE_REF}/outcome/new", exited)
+    assert response.status == 303, field_errors(await response.text())
+    review = {
+        "payload.review_point": "6_MONTHS",
+        "payload.review_date": meeting,
+        "payload.reviewed_by.role": "Channel chair",
+        "payload.notes": "SYNTHETIC: no further concerns.",
+        "payload.outcome": "NO_FURTHER_CONCERNS",
+    }
+    response = await submit(la, f"/cases/{CASE_REF}/review/new", review)
+    assert response.status == 303, field_errors(await response.text())
+    view = await la.services.client.case_state(CASE_REF)
+    assert view["stage"] == "EXITED"
+    assert view["reviews_done"] == ["6_MONTHS"]
+    case_page = text_of(await la.page(f"/cases/{CASE_REF}"))
+    assert "6 months after exit" in case_page
+    assert ("user-la", "view", "case", CASE_REF) in access_actions(la)
+
+
+async def pack_refused(world: World, answers: Mapping[str, Any]) -> dict[str, list[str]]:
+    la = world.consoles[LA]
+    before = la.services.store.count_messages("out")
+    response = await submit(la, f"/cases/{CASE_REF}/packs/new", answers)
+    assert response.status == 400
+    html = await response.text()
+    assert "nothing has been sent" in html
+    assert la.services.store.count_messages("out") == before
+    return field_errors(html)
+
+
+async def test_a_pack_with_a_bad_expiry_or_to_a_stranger_is_refused_at_its_field(
+    world: World,
+) -> None:
+    await open_case(world)
+    await consent_recorded(world)
+    now = world.hub.clock()
+    good = pack_answers(world, POLICE, now + timedelta(days=1), "SYNTHETIC summary.")
+    past = await pack_refused(world, {**good, "access_expires_at": local(now - timedelta(hours=1))})
+    assert past == {"f-access_expires_at": [past["f-access_expires_at"][0]]}
+    assert past["f-access_expires_at"][0].startswith("WF-10 a case pack needs an access expiry")
+    assert await pack_refused(world, {**good, "access_expires_at": ""}) == {
+        "f-access_expires_at": ["Enter the date and time access to the pack ends"]
+    }
+    assert await pack_refused(world, {**good, "access_expires_at": "next Tuesday"}) == {
+        "f-access_expires_at": ["Enter a real date and time, for example 2026-12-20T17:00"]
+    }
+    # Only a current panel member gets a pack (WF-09), said beside the member field.
+    html = await world.consoles[LA].page(f"/cases/{CASE_REF}/packs/new")
+    assert "education.stranger" in html
+    stranger = await pack_refused(world, {**good, "recipients": "education.stranger"})
+    assert list(stranger) == ["f-recipients"]
+    assert len(stranger["f-recipients"]) == 1
+    assert stranger["f-recipients"][0].startswith("WF-09 not current panel members")
+    # A section's content left out while its kind is chosen: one error, at the content.
+    no_content = await pack_refused(world, {**good, "payload.sections.0.content": ""})
+    assert no_content == {"f-payload-sections-0-content": ["Enter the section's content"]}
+
+
+async def test_wrong_answers_on_the_step_forms_are_said_where_they_are(world: World) -> None:
+    await open_case(world)
+    la = world.consoles[LA]
+    consent = consent_answers(world)
+    errors = await refused(
+        la, f"/cases/{CASE_REF}/consent/new", {**consent, "payload.given_by": "PARENT_OR_GUARDIAN"}
+    )
+    assert errors == {
+        "f-payload-parent_or_guardian-name": [
+            "Enter the parent or guardian who gave or refused consent"
+        ]
+    }
+    errors = await refused(
+        la, f"/cases/{CASE_REF}/consent/new", {**consent, "payload.decided_at": "2026-02-30T10:00"}
+    )
+    assert errors == {"f-payload-decided_at": ["Enter a real date and time"]}
+    # A review before the person exits Channel support (WF-12): one error, at the top.
+    review = {
+        "payload.review_point": "6_MONTHS",
+        "payload.review_date": world.hub.clock().date().isoformat(),
+        "payload.reviewed_by.role": "Channel chair",
+        "payload.notes": "SYNTHETIC notes.",
+        "payload.outcome": "NO_FURTHER_CONCERNS",
+    }
+    response = await submit(la, f"/cases/{CASE_REF}/review/new", review)
+    assert response.status == 400
+    html = await response.text()
+    assert summary_links(html) == ["form-top"]
+    assert "WF-12" in text_of(html)
+    adopted_without_plan = {
+        "payload.outcome": "ADOPTED",
+        "payload.meeting_date": world.hub.clock().date().isoformat(),
+        "payload.rationale": "SYNTHETIC reasons.",
+    }
+    errors = await refused(la, f"/cases/{CASE_REF}/outcome/new", adopted_without_plan)
+    assert errors == {
+        "f-payload-support_plan": ["Add the support plan when the case is adopted, and only then"]
+    }
+    assert la.services.store.count_messages("out") == 1  # the opening only
+
+
+async def refused(console: Console, path: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
+    response = await submit(console, path, answers)
+    assert response.status == 400, path
+    return field_errors(await response.text())
+
+
+async def test_every_channel_form_needs_the_csrf_token_and_the_chair_role(world: World) -> None:
+    await open_case(world)
+    la, police = world.consoles[LA], world.consoles[POLICE]
+    paths = ["/cases/new", *(f"/cases/{CASE_REF}/{path}" for path in EMPTY_FORMS)]
+    before = la.services.store.count_messages("out")
+    for path in paths:
+        html = await la.page(path)
+        pairs = [(n, v) for n, v in form_values(html, OPEN) if n != "csrf_token"]
+        response = await la.client.post(path, data=pairs, allow_redirects=False)
+        assert response.status == 403, path
+        response = await la.client.post(
+            path, data=[*pairs, ("csrf_token", "wrong")], allow_redirects=False
+        )
+        assert response.status == 403, path
+    assert la.services.store.count_messages("out") == before
+    # A panel member reads packs; it does not run cases.
+    for path in ["/cases", f"/cases/{CASE_REF}", *paths]:
+        await police.page(path, status=403)
+        response = await police.post(path, {})
+        assert response.status in (403, 405), path
+    assert police.services.store.count_messages("out") == 0

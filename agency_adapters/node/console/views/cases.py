@@ -462,6 +462,22 @@ _MODEL_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+# A repeated row's part, by its last name segment (a section, a support item, a referral).
+_ROW_PARTS = {
+    "content": "Enter the section's content",
+    "kind": "Choose the section's kind",
+    "marking": "Choose the section's marking",
+    "support_type": "Choose the type of support",
+    "description": "Enter what the support is",
+    "provider": "Enter who provides the support",
+    "destination": "Choose where the person is referred on to",
+    "how": "Enter how consent will be sought",
+    "by_whom": "Enter who will seek consent",
+    "provided_by": "Enter who provided the information",
+    "gateway_ids": "Choose the gateway the information was given under",
+}
+
+
 def _missing_words(name: str, missing: Mapping[str, str]) -> str:
     if name in missing:
         return missing[name]
@@ -470,7 +486,7 @@ def _missing_words(name: str, missing: Mapping[str, str]) -> str:
     head, _, last = name.rpartition(".")
     if last in _PROFESSIONAL_PARTS and head.rsplit(".", 1)[-1].endswith("_by"):
         return _PROFESSIONAL_PARTS[last]
-    return "Answer this question"
+    return _ROW_PARTS.get(last, "Answer this question")
 
 
 def _plain_message(error: FieldError, missing: Mapping[str, str]) -> FieldError:
@@ -491,6 +507,22 @@ def _plain_message(error: FieldError, missing: Mapping[str, str]) -> FieldError:
         elif text.startswith("Input should be"):
             text = "Choose one of the options"
     return FieldError(name, text, error.rule, error.explanation, error.source)
+
+
+def _without_echoes(errors: FormErrors) -> FormErrors:
+    """Without a list's "at least one item" when one of its items is itself wrong.
+
+    Pydantic reports a bad item and then the list as too short without it: one problem.
+    """
+    kept = [
+        error
+        for error in errors.errors
+        if not (
+            error.message.startswith(("Tuple should have at least", "List should have at least"))
+            and any(other.field.startswith(error.field + ".") for other in errors.errors)
+        )
+    ]
+    return FormErrors(kept)
 
 
 def _one_per_problem(
@@ -543,7 +575,7 @@ async def _check_and_send(
     if author_missing:
         own.add("_acting_as", "Choose the role you are acting in")
     if fields is None or payload is None or own:
-        errors = _remap(found, aliases, rows).attach_to(field_names)
+        errors = _without_echoes(_remap(found, aliases, rows)).attach_to(field_names)
         return None, _one_per_problem(errors, own, field_names, missing)
     source = PayloadSource(media_type="application/json", data=payload.model_dump_json().encode())
     directory = await _directory(services)
@@ -908,6 +940,13 @@ def _section_filled(row: dict[str, Any]) -> bool:
 def _build_pack(draft: Draft, values: FormValues, view: dict[str, Any]) -> list[str] | None:
     payload = draft.payload
     env = draft.envelope
+    expiry = env.get("access_expires_at")
+    if not expiry:
+        draft.errors.add("access_expires_at", MISSING["access_expires_at"])
+    elif not isinstance(expiry, str) or channel.parse_expiry(expiry) is None:
+        draft.errors.add(
+            "access_expires_at", "Enter a real date and time, for example 2026-12-20T17:00"
+        )
     _to_utc_text(env, "access_expires_at")
     recipient = env.pop("recipients", None)
     chosen = recipient if isinstance(recipient, list) else []
