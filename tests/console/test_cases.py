@@ -168,8 +168,12 @@ def field_errors(html: str) -> dict[str, list[str]]:
 
 
 def summary_links(html: str) -> list[str]:
+    """The error summary's links; each goes to an element on the page."""
     summary = html.split("govuk-error-summary__list", 1)[1].split("</ul>", 1)[0]
-    return re.findall(r'href="#([^"]+)"', summary)
+    links = re.findall(r'href="#([^"]+)"', summary)
+    for anchor in links:
+        assert f'id="{anchor}"' in html, f"the error summary links to a missing #{anchor}"
+    return links
 
 
 async def open_case(world: World, answers: Mapping[str, Any] | None = None) -> str:
@@ -212,6 +216,7 @@ async def test_every_step_form_left_empty_names_each_missing_answer_in_plain_wor
         assert response.status == 400, path
         html = await response.text()
         assert field_errors(html) == {k: [v] for k, v in expected.items()}, path
+        assert sorted(summary_links(html)) == sorted(expected), path
         assert "Field required" not in html, path
         assert "Tuple should" not in html, path
     assert la.services.store.count_messages("out") == sent
@@ -389,6 +394,7 @@ async def pack_refused(world: World, answers: Mapping[str, Any]) -> dict[str, li
     html = await response.text()
     assert "nothing has been sent" in html
     assert la.services.store.count_messages("out") == before
+    assert summary_links(html)
     return field_errors(html)
 
 
@@ -464,7 +470,9 @@ async def test_wrong_answers_on_the_step_forms_are_said_where_they_are(world: Wo
 async def refused(console: Console, path: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     response = await submit(console, path, answers)
     assert response.status == 400, path
-    return field_errors(await response.text())
+    html = await response.text()
+    assert sorted(set(summary_links(html))) == sorted(field_errors(html)), path
+    return field_errors(html)
 
 
 async def test_every_channel_form_needs_the_csrf_token_and_the_chair_role(world: World) -> None:
@@ -488,3 +496,67 @@ async def test_every_channel_form_needs_the_csrf_token_and_the_chair_role(world:
         response = await police.post(path, {})
         assert response.status in (403, 405), path
     assert police.services.store.count_messages("out") == 0
+
+
+async def test_a_pack_section_missing_its_detail_says_what_to_add_at_the_section(
+    world: World,
+) -> None:
+    await open_case(world)
+    good = pack_answers(world, POLICE, world.hub.clock() + timedelta(days=1), "SYNTHETIC.")
+    plan = {
+        "payload.sections.4.kind": ["PROPOSED_SUPPORT_PLAN"],
+        "payload.sections.4.content": "Plan.",
+    }
+    returned = {
+        "payload.sections.5.kind": ["PARTNER_RETURN"],
+        "payload.sections.5.content": "Given.",
+    }
+    assert await pack_refused(world, {**good, **plan}) == {
+        "f-payload-sections-4-support_plan": [
+            "Say how consent to the support will be sought and add at least one support item"
+        ]
+    }
+    assert await pack_refused(world, {**good, **returned}) == {
+        "f-payload-sections-5-partner_return": [
+            "Say who provided the information and the gateway it was given under"
+        ]
+    }
+    half_plan = {**plan, "payload.sections.4.support_plan.consent_request.how": "In person"}
+    assert await pack_refused(world, {**good, **half_plan}) == {
+        "f-payload-sections-4-support_plan": ["Add at least one support item"],
+        "f-payload-sections-4-support_plan-consent_request-by_whom": [
+            "Enter who will seek consent"
+        ],
+    }
+    half_return = {**returned, "payload.sections.5.partner_return.provided_by": "Police"}
+    assert await pack_refused(world, {**good, **half_return}) == {
+        "f-payload-sections-5-partner_return-gateway_ids": [
+            "Choose the gateway the information was given under"
+        ]
+    }
+    # A broken policy rule says its id, what it means and its source, at its field (MK-10).
+    official = await pack_refused(
+        world, {**good, "marking.sensitive": "false", "marking.descriptors": []}
+    )
+    assert list(official) == ["f-marking-sensitive"]
+    assert official["f-marking-sensitive"][0].startswith("MK-10 a case pack must be marked")
+    assert "(source: REFERENCE" in official["f-marking-sensitive"][0]
+    # Filled in, the same sections go.
+    full = {
+        **good,
+        **half_plan,
+        "payload.sections.4.support_plan.consent_request.by_whom": "The Channel coordinator",
+        "payload.sections.4.support_plan.items.0.support_type": "LIFE_SKILLS_MENTORING",
+        "payload.sections.4.support_plan.items.0.description": "Weekly mentoring.",
+        "payload.sections.4.support_plan.items.0.provider": "Synthetic Mentoring Ltd",
+        **half_return,
+        "payload.sections.5.partner_return.gateway_ids": "CDA1998-s115",
+    }
+    response = await submit(world.consoles[LA], f"/cases/{CASE_REF}/packs/new", full)
+    assert response.status == 303, field_errors(await response.text())
+    await world.consoles[POLICE].sync()
+    page = text_of(
+        await world.consoles[POLICE].page(f"/case-packs/{message_id(response.headers['Location'])}")
+    )
+    assert "Weekly mentoring." in page
+    assert "Given under CDA1998-s115" in page

@@ -459,6 +459,15 @@ _MODEL_MESSAGES: dict[str, tuple[str, str]] = {
         "payload.withdrawn_at",
         "Consent cannot be withdrawn before it was given",
     ),
+    # A case pack section's (the field is the section's, from the error: ".part").
+    "'support_plan' is required for a PROPOSED_SUPPORT_PLAN section and only for it": (
+        ".support_plan",
+        "Say how consent to the support will be sought and add at least one support item",
+    ),
+    "'partner_return' is required for a PARTNER_RETURN section and only for it": (
+        ".partner_return",
+        "Say who provided the information and the gateway it was given under",
+    ),
 }
 
 
@@ -475,6 +484,7 @@ _ROW_PARTS = {
     "by_whom": "Enter who will seek consent",
     "provided_by": "Enter who provided the information",
     "gateway_ids": "Choose the gateway the information was given under",
+    "items": "Add at least one support item",
 }
 
 
@@ -495,7 +505,8 @@ def _plain_message(error: FieldError, missing: Mapping[str, str]) -> FieldError:
     name = error.field
     if error.rule is None:
         if text in _MODEL_MESSAGES:
-            name, text = _MODEL_MESSAGES[text]
+            target, text = _MODEL_MESSAGES[text]
+            name = name + target if target.startswith(".") else target
         elif text == "Field required" or text.startswith("String should have at least 1 char"):
             text = _missing_words(name, missing)
         elif text.startswith(("Tuple should have at least", "List should have at least")):
@@ -535,21 +546,21 @@ def _one_per_problem(
     """
     mine = own.attach_to(field_names)
     checked = {error.field for error in mine.errors}
+    plain = FormErrors([_plain_message(error, missing) for error in found.errors])
     out: list[FieldError] = []
     seen: set[tuple[str, str]] = set()
     placed: set[str] = set()
-    for error in found.errors:
+    for error in plain.attach_to(field_names).errors:
         if error.field in checked:
             if error.field not in placed:
                 placed.add(error.field)
                 out.extend(e for e in mine.errors if e.field == error.field)
             continue
-        plain = _plain_message(error, missing)
-        if (plain.field, plain.message) not in seen:
-            seen.add((plain.field, plain.message))
-            out.append(plain)
+        if (error.field, error.message) not in seen:
+            seen.add((error.field, error.message))
+            out.append(error)
     out.extend(e for e in mine.errors if e.field not in placed)
-    return FormErrors(out).attach_to(field_names)
+    return FormErrors(out)
 
 
 async def _check_and_send(
@@ -575,7 +586,7 @@ async def _check_and_send(
     if author_missing:
         own.add("_acting_as", "Choose the role you are acting in")
     if fields is None or payload is None or own:
-        errors = _without_echoes(_remap(found, aliases, rows)).attach_to(field_names)
+        errors = _without_echoes(_remap(found, aliases, rows))
         return None, _one_per_problem(errors, own, field_names, missing)
     source = PayloadSource(media_type="application/json", data=payload.model_dump_json().encode())
     directory = await _directory(services)
