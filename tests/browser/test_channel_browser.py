@@ -30,7 +30,7 @@ CASE_REF = "case-wilts-browser-0001"
 MARKING = "OFFICIAL-SENSITIVE - PERSONAL DATA"
 # How long after the packs are composed their access ends, at least (rounded up to the
 # minute the field holds): long enough to send both and read them, short enough to wait.
-ACCESS_FOR = timedelta(seconds=75)
+ACCESS_FOR = timedelta(seconds=60)
 NODE_OF = {"panel-police": POLICE, "panel-health": HEALTH}
 
 
@@ -198,5 +198,14 @@ def test_the_chair_sends_packs_that_members_read_until_access_ends(
         assert "Ended" in row.inner_text()
         assert page.locator(f'a[href="/case-packs/{packs[node]}"]').count() == 0
         check_accessibility(page, f"channel-case-packs-ended-{node}")
-    for page in (chair, *members.values()):
+    # The police node's administrator finds each look at the pack in its access log.
+    admin = sign_in(browser, federation.console(POLICE), "admin")
+    admin.goto("/admin/access-log")
+    check_accessibility(admin, "channel-access-log")
+    rows = [
+        line for line in admin.locator("table").inner_text().splitlines() if packs[POLICE] in line
+    ]
+    for action in ("view", "download", "refused-expired"):
+        assert any("panel-police" in row and f"\t{action}\t" in row for row in rows), action
+    for page in (chair, admin, *members.values()):
         page.context.close()
