@@ -44,6 +44,13 @@ async def submit(console: Console, path: str, answers: Mapping[str, Any] | None 
     return await console.client.post(path, data=form_values(html, answers), allow_redirects=False)
 
 
+async def sent(console: Console, path: str, answers: Mapping[str, Any]) -> str:
+    """Post the form with ``answers``; it must send (303 to the sent page): where to."""
+    response = await submit(console, path, answers)
+    assert response.status == 303, field_errors(await response.text())
+    return str(response.headers["Location"])
+
+
 class _FormReader(HTMLParser):
     """The fields a browser would post for a page's form, as the page fills them."""
 
@@ -177,10 +184,7 @@ def summary_links(html: str) -> list[str]:
 
 
 async def open_case(world: World, answers: Mapping[str, Any] | None = None) -> str:
-    la = world.consoles[LA]
-    response = await submit(la, "/cases/new", {**OPEN, **(answers or {})})
-    assert response.status == 303, field_errors(await response.text())
-    return str(response.headers["Location"])
+    return await sent(world.consoles[LA], "/cases/new", {**OPEN, **(answers or {})})
 
 
 async def test_an_empty_open_form_says_what_to_answer_once_per_problem(world: World) -> None:
@@ -263,10 +267,7 @@ def access_actions(console: Console) -> list[tuple[str, str, str, str]]:
 
 
 async def consent_recorded(world: World) -> None:
-    response = await submit(
-        world.consoles[LA], f"/cases/{CASE_REF}/consent/new", consent_answers(world)
-    )
-    assert response.status == 303, field_errors(await response.text())
+    await sent(world.consoles[LA], f"/cases/{CASE_REF}/consent/new", consent_answers(world))
 
 
 async def test_the_chair_runs_a_case_and_each_member_reads_its_pack_until_access_ends(
@@ -281,17 +282,14 @@ async def test_the_chair_runs_a_case_and_each_member_reads_its_pack_until_access
     now = world.hub.clock()
     police_expiry = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
     health_expiry = (now + timedelta(hours=5)).replace(second=0, microsecond=0)
-    sent = []
+    pack_ids = []
     for member, expiry, text in (
         (POLICE, police_expiry, "SYNTHETIC referral summary for the police member."),
         (HEALTH, health_expiry, "SYNTHETIC referral summary for the health member."),
     ):
-        response = await submit(
-            la, f"/cases/{CASE_REF}/packs/new", pack_answers(world, member, expiry, text)
-        )
-        assert response.status == 303, field_errors(await response.text())
-        sent.append(message_id(response.headers["Location"]))
-    police_pack, health_pack = sent
+        answers = pack_answers(world, member, expiry, text)
+        pack_ids.append(message_id(await sent(la, f"/cases/{CASE_REF}/packs/new", answers)))
+    police_pack, health_pack = pack_ids
     stored = la.services.store.get(police_pack)
     assert stored is not None
     assert stored.envelope.recipients == (POLICE,)
@@ -358,8 +356,7 @@ async def test_the_chair_runs_a_case_and_each_member_reads_its_pack_until_access
         "payload.support_plan.0.description": "Weekly mentoring sessions.",
         "payload.support_plan.0.provider": "Synthetic Mentoring Ltd",
     }
-    response = await submit(la, f"/cases/{CASE_REF}/outcome/new", adopted)
-    assert response.status == 303, field_errors(await response.text())
+    await sent(la, f"/cases/{CASE_REF}/outcome/new", adopted)
     exited = {
         "payload.outcome": "EXITED",
         "payload.meeting_date": meeting,
@@ -367,8 +364,7 @@ async def test_the_chair_runs_a_case_and_each_member_reads_its_pack_until_access
         "payload.exit_date": meeting,
         "payload.exit_reason": "SUSCEPTIBILITY_REDUCED",
     }
-    response = await submit(la, f"/cases/{CASE_REF}/outcome/new", exited)
-    assert response.status == 303, field_errors(await response.text())
+    await sent(la, f"/cases/{CASE_REF}/outcome/new", exited)
     review = {
         "payload.review_point": "6_MONTHS",
         "payload.review_date": meeting,
@@ -376,8 +372,7 @@ async def test_the_chair_runs_a_case_and_each_member_reads_its_pack_until_access
         "payload.notes": "SYNTHETIC: no further concerns.",
         "payload.outcome": "NO_FURTHER_CONCERNS",
     }
-    response = await submit(la, f"/cases/{CASE_REF}/review/new", review)
-    assert response.status == 303, field_errors(await response.text())
+    await sent(la, f"/cases/{CASE_REF}/review/new", review)
     view = await la.services.client.case_state(CASE_REF)
     assert view["stage"] == "EXITED"
     assert view["reviews_done"] == ["6_MONTHS"]
@@ -552,11 +547,27 @@ async def test_a_pack_section_missing_its_detail_says_what_to_add_at_the_section
         **half_return,
         "payload.sections.5.partner_return.gateway_ids": "CDA1998-s115",
     }
-    response = await submit(world.consoles[LA], f"/cases/{CASE_REF}/packs/new", full)
-    assert response.status == 303, field_errors(await response.text())
+    pack = message_id(await sent(world.consoles[LA], f"/cases/{CASE_REF}/packs/new", full))
     await world.consoles[POLICE].sync()
-    page = text_of(
-        await world.consoles[POLICE].page(f"/case-packs/{message_id(response.headers['Location'])}")
-    )
+    page = text_of(await world.consoles[POLICE].page(f"/case-packs/{pack}"))
     assert "Weekly mentoring." in page
     assert "Given under CDA1998-s115" in page
+
+
+async def test_a_case_reference_in_use_is_refused_beside_it(world: World) -> None:
+    await open_case(world)
+    la = world.consoles[LA]
+    errors = await refused(la, "/cases/new", OPEN)
+    assert list(errors) == ["f-case_ref"]
+    assert errors["f-case_ref"] == [f"Case reference {CASE_REF} is already in use: choose another"]
+    assert la.services.store.count_messages("out") == 1
+    errors = await refused(la, "/cases/new", {**OPEN, "case_ref": "case/0001 Sam"})
+    assert errors == {
+        "f-case_ref": [
+            "Use 3 to 80 letters, numbers, dots, dashes, colons or underscores, "
+            "starting with a letter or number"
+        ]
+    }
+    # The chair's list shows the one case, linked to its page.
+    listing = await la.page("/cases")
+    assert listing.count(f'href="/cases/{CASE_REF}"') == 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from agency_adapters.node.console import channel
 from agency_adapters.node.console.forms import (
@@ -30,7 +30,7 @@ from agency_adapters.node.console.services import NodeServices
 from agency_adapters.node.store import StoredMessage
 from agency_adapters.node.users import ROLE_LABELS, User
 from hub.client import HubProblem, PayloadSource
-from hub.model import Violation, rfc3339
+from hub.model import OpaqueRef, Violation, rfc3339
 from hub.model.messages import DirectoryEntry, MessageStatus
 from hub.model.payloads import (
     CaseOpenPayload,
@@ -488,6 +488,19 @@ _ROW_PARTS = {
 }
 
 
+# What a field of a fixed form takes, by its last name segment (hub/model OpaqueRef and
+# EmailAddress).
+_REFERENCE_WORDS = (
+    "Use 3 to 80 letters, numbers, dots, dashes, colons or underscores, "
+    "starting with a letter or number"
+)
+_PATTERN_WORDS = {
+    "case_ref": _REFERENCE_WORDS,
+    "subject_ref": _REFERENCE_WORDS,
+    "email": "Enter an email address in the correct format, like name@example.com",
+}
+
+
 def _missing_words(name: str, missing: Mapping[str, str]) -> str:
     if name in missing:
         return missing[name]
@@ -511,6 +524,10 @@ def _plain_message(error: FieldError, missing: Mapping[str, str]) -> FieldError:
             text = _missing_words(name, missing)
         elif text.startswith(("Tuple should have at least", "List should have at least")):
             text = "Choose at least one"
+        elif text.startswith("String should match pattern"):
+            text = _PATTERN_WORDS.get(
+                name.rsplit(".", 1)[-1], "Enter it in the form the hint shows"
+            )
         elif text.startswith("Input should be a valid datetime"):
             text = "Enter a real date and time"
         elif text.startswith("Input should be a valid date"):
@@ -724,6 +741,18 @@ OPEN_FIELDS = (
     "payload.referral_date",
     "payload.meeting_date",
 )
+# A case reference is checked for its shape (an opaque reference) before the hub is asked.
+_CASE_REF: TypeAdapter[str] = TypeAdapter(OpaqueRef)
+
+
+def _well_formed(case_ref: str) -> bool:
+    try:
+        _CASE_REF.validate_python(case_ref)
+    except ValidationError:
+        return False
+    return True
+
+
 OPEN_ALIASES = {
     "recipients": "case.members",
     "case.chair": "case.members",
@@ -786,6 +815,10 @@ async def case_new_submit(request: web.Request) -> web.StreamResponse:
     draft.envelope["case"] = {"chair": services.node_id, "members": members}
     if case_ref is None:
         draft.errors.add("case_ref", "Enter a case reference")
+    elif _well_formed(case_ref) and await _case_view(services, case_ref) is not None:
+        # The hub reads a second case_open from the chair as a change of the panel (WF-08);
+        # this form only opens new cases, so a reference in use is refused here.
+        draft.errors.add("case_ref", f"Case reference {case_ref} is already in use: choose another")
     message_id, errors = await _check_and_send(
         request,
         draft,
