@@ -7,6 +7,7 @@ failure of the page, so each helper fails with the field it could not reach.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "select_option",
     "tab_to",
     "tick",
+    "type_date",
+    "type_datetime",
     "type_into",
 ]
 
@@ -106,3 +109,54 @@ def press_button(page: Any, locator: Any) -> None:
     """Tab to a button (or link) and press Enter."""
     tab_to(page, locator)
     page.keyboard.press("Enter")
+
+
+# The orders a browser's date field may show its parts in (its own locale decides, not the
+# page's): month/day/year with a 12-hour clock (en-US), day/month/year (en-GB), year first.
+_DATE_ORDERS = (("month", "day", "year", True), ("day", "month", "year", False))
+_DATE_ORDERS += (("year", "month", "day", False),)
+
+
+def _reenter(page: Any, target: Any) -> None:
+    """Leave a date field backwards (Shift+Tab crosses its parts), then Tab into its first part."""
+    for _ in range(12):
+        if not focused(target):
+            break
+        page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert focused(target), f"Tab did not come back to {target}"
+
+
+def _type_moment(page: Any, locator: Any, moment: date | datetime, with_time: bool) -> None:
+    tab_to(page, locator)
+    target = locator.first
+    expected = f"{moment:%Y-%m-%dT%H:%M}" if with_time else f"{moment:%Y-%m-%d}"
+    language = str(page.evaluate("navigator.language"))
+    orders = sorted(_DATE_ORDERS, key=lambda order: order[3] != (language == "en-US"))
+    for attempt, (first, second, third, twelve_hour) in enumerate(orders):
+        if attempt:
+            _reenter(page, target)
+        parts = {"year": f"{moment:%Y}", "month": f"{moment:%m}", "day": f"{moment:%d}"}
+        for name in (first, second, third):
+            page.keyboard.type(parts[name])
+            if name == "year":
+                # A year part takes up to six digits: Tab moves on to the next part.
+                page.keyboard.press("Tab")
+        if with_time and isinstance(moment, datetime):
+            hour = moment.hour % 12 or 12 if twelve_hour else moment.hour
+            page.keyboard.type(f"{hour:02d}{moment:%M}")
+            if twelve_hour:
+                page.keyboard.type("P" if moment.hour >= 12 else "A")
+        if target.input_value() == expected:
+            return
+    raise AssertionError(f"could not type {expected} into {locator} on {page.url}")
+
+
+def type_date(page: Any, locator: Any, day: date) -> None:
+    """Tab to an ``<input type=date>`` and type the day, part by part, as a person would."""
+    _type_moment(page, locator, day, with_time=False)
+
+
+def type_datetime(page: Any, locator: Any, moment: datetime) -> None:
+    """Tab to an ``<input type=datetime-local>`` and type the date and time (to the minute)."""
+    _type_moment(page, locator, moment, with_time=True)

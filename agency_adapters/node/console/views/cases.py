@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from agency_adapters.node.console import channel
+from agency_adapters.node.console import channel, plain_words
 from agency_adapters.node.console.forms import (
     FieldError,
     FormErrors,
@@ -30,7 +30,7 @@ from agency_adapters.node.console.services import NodeServices
 from agency_adapters.node.store import StoredMessage
 from agency_adapters.node.users import ROLE_LABELS, User
 from hub.client import HubProblem, PayloadSource
-from hub.model import Violation, rfc3339
+from hub.model import OpaqueRef, Violation, rfc3339
 from hub.model.messages import DirectoryEntry, MessageStatus
 from hub.model.payloads import (
     CaseOpenPayload,
@@ -373,18 +373,21 @@ async def _check_and_send(
     field_names: Sequence[str],
     author_missing: bool,
     rows: Mapping[str, Sequence[int]],
+    missing: Mapping[str, str] | None = None,
 ) -> tuple[str | None, FormErrors]:
     """Validate, pre-flight and send; the sent message id, or the errors by field."""
     services = request.app[SERVICES]
     now = services.now()
-    fields, payload, errors = channel.validate_draft(
+    missing = missing or {}
+    fields, payload, found = channel.validate_draft(
         draft.envelope, draft.payload, payload_model, today=now.date()
     )
-    errors.extend(draft.errors)
+    own = FormErrors(list(draft.errors.errors))
     if author_missing:
-        errors.add("_acting_as", "Choose the role you are acting in")
-    if fields is None or payload is None or errors:
-        return None, _remap(errors, aliases, rows).attach_to(field_names)
+        own.add("_acting_as", "Choose the role you are acting in")
+    if fields is None or payload is None or own:
+        errors = plain_words.without_echoes(_remap(found, aliases, rows))
+        return None, plain_words.one_per_problem(errors, own, field_names, missing)
     source = PayloadSource(media_type="application/json", data=payload.model_dump_json().encode())
     directory = await _directory(services)
     violations: list[Violation] = await services.preflight(fields, source)
@@ -521,6 +524,18 @@ OPEN_FIELDS = (
     "payload.referral_date",
     "payload.meeting_date",
 )
+# A case reference is checked for its shape (an opaque reference) before the hub is asked.
+_CASE_REF: TypeAdapter[str] = TypeAdapter(OpaqueRef)
+
+
+def _well_formed(case_ref: str) -> bool:
+    try:
+        _CASE_REF.validate_python(case_ref)
+    except ValidationError:
+        return False
+    return True
+
+
 OPEN_ALIASES = {
     "recipients": "case.members",
     "case.chair": "case.members",
@@ -583,6 +598,10 @@ async def case_new_submit(request: web.Request) -> web.StreamResponse:
     draft.envelope["case"] = {"chair": services.node_id, "members": members}
     if case_ref is None:
         draft.errors.add("case_ref", "Enter a case reference")
+    elif _well_formed(case_ref) and await _case_view(services, case_ref) is not None:
+        # The hub reads a second case_open from the chair as a change of the panel (WF-08);
+        # this form only opens new cases, so a reference in use is refused here.
+        draft.errors.add("case_ref", f"Case reference {case_ref} is already in use: choose another")
     message_id, errors = await _check_and_send(
         request,
         draft,
@@ -686,6 +705,8 @@ class Step:
     # Fills the draft from the post (payload parts the envelope repeats, rows).
     build: Callable[[Draft, FormValues, dict[str, Any]], list[str] | None]
     context_for: Callable[[NodeServices, dict[str, Any], list[StoredMessage]], dict[str, Any]]
+    # This form's plain words for a missing answer (over plain_words.MISSING).
+    missing: Mapping[str, str] = field(default_factory=dict)
 
 
 def _members_but_me(services: NodeServices, view: Mapping[str, Any]) -> list[str]:
@@ -746,6 +767,13 @@ def _section_filled(row: dict[str, Any]) -> bool:
 def _build_pack(draft: Draft, values: FormValues, view: dict[str, Any]) -> list[str] | None:
     payload = draft.payload
     env = draft.envelope
+    expiry = env.get("access_expires_at")
+    if not expiry:
+        draft.errors.add("access_expires_at", plain_words.MISSING["access_expires_at"])
+    elif not isinstance(expiry, str) or channel.parse_expiry(expiry) is None:
+        draft.errors.add(
+            "access_expires_at", "Enter a real date and time, for example 2026-12-20T17:00"
+        )
     _to_utc_text(env, "access_expires_at")
     recipient = env.pop("recipients", None)
     chosen = recipient if isinstance(recipient, list) else []
@@ -936,6 +964,7 @@ STEPS: dict[str, Step] = {
         },
         build=_build_consent,
         context_for=_consent_extra,
+        missing={"payload.outcome": "Choose the consent outcome"},
     ),
     "outcome": Step(
         kind="panel_outcome",
@@ -947,6 +976,10 @@ STEPS: dict[str, Step] = {
         aliases={"panel_outcome": "payload.outcome", "recipients": "", "sender": "", "kind": ""},
         build=_build_outcome,
         context_for=_outcome_extra,
+        missing={
+            "payload.outcome": "Choose the panel's decision",
+            "payload.meeting_date": "Enter the date of the panel meeting",
+        },
     ),
     "review": Step(
         kind="case_review",
@@ -963,6 +996,7 @@ STEPS: dict[str, Step] = {
         },
         build=_build_review,
         context_for=_review_extra,
+        missing={"payload.outcome": "Choose the outcome of the review"},
     ),
     "pack": Step(
         kind="case_pack",
@@ -974,6 +1008,7 @@ STEPS: dict[str, Step] = {
         aliases={"sender": "", "kind": ""},
         build=_build_pack,
         context_for=_pack_extra,
+        missing={"payload.meeting_date": "Enter the date of the panel meeting"},
     ),
 }
 
@@ -1100,6 +1135,7 @@ async def _step_submit(request: web.Request, step: Step) -> web.StreamResponse:
         field_names=step.field_names,
         author_missing=author is None,
         rows={f"payload.{key}": numbers for key, numbers in rows.items()},
+        missing=step.missing,
     )
     if message_id is None:
         return await _step_page(request, step, case_ref, view, messages, values, errors, 400)
