@@ -149,7 +149,8 @@ def test_lead_refers_by_keyboard_and_la_and_police_open_it(
     assert "Prevent referral sent" in page.locator("h1").inner_text()
     assert "Accepted by" in page.locator("#receipt").inner_text()
     sent_to = page.locator("#sent-to").inner_text()
-    assert LA in sent_to and POLICE in sent_to
+    assert LA in sent_to
+    assert POLICE in sent_to
     check_accessibility(page, "referral-sent")
     page.context.close()
 
