@@ -23,6 +23,8 @@ from agency_adapters.node.console.settings import (
     load_console_toml,
     render_referral_routes,
 )
+from hub.cli.demo import DEMO_REFERRAL_ROUTES, _write_referral_routes
+from tests.cli.test_cli import run
 from tests.conftest import HubFixture
 from tests.console.reading_world import HEALTH, LA, POLICE, SUBJECT, World, open_world, text_of
 
@@ -303,3 +305,18 @@ async def test_a_complete_referral_reaches_the_la_and_the_police(world: World) -
             "Seeking consent would prejudice the outcome.",
         ):
             assert posted in page, (node, posted)
+
+
+def test_the_console_refuses_to_start_on_a_bad_route(tmp_path: Path) -> None:
+    (tmp_path / "console.toml").write_text('[referral_routes]\nWiltshire = "la.wiltshire"\n')
+    result = run("node", "console", "--node", tmp_path, "--port", "1")
+    assert result.returncode != 0
+    assert "referral_routes.Wiltshire" in result.stderr
+
+
+def test_the_demo_writes_healths_wiltshire_route(tmp_path: Path) -> None:
+    (tmp_path / "nodes" / HEALTH).mkdir(parents=True)
+    _write_referral_routes(tmp_path)
+    written = load_console_toml(tmp_path / "nodes" / HEALTH / "console.toml")
+    assert written == {key: tuple(nodes) for key, nodes in DEMO_REFERRAL_ROUTES.items()}
+    assert written == {"Wiltshire": (LA, POLICE)}
