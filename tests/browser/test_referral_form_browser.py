@@ -18,23 +18,11 @@ from urllib.parse import urlsplit
 from agency_adapters.node.console.settings import load_console_toml
 from tests.browser.conftest import Federation, check_accessibility, sign_in
 from tests.browser.keyboard import choose, press_button, select_option, tick, type_into
+from tests.browser.test_request_form_browser import _error_at, _option_text, _submit
 
 HEALTH, POLICE, LA = "health.bsw-icb", "police.ctp-sw", "la.wiltshire"
 SUBJECT = "subj-demo-0002"
 DESCRIPTION = "Has repeatedly shared extremist material with peers (SYNTHETIC, browser)."
-
-
-def _option_text(page: Any, select_id: str, value: str) -> str:
-    return str(page.locator(f"#{select_id} option[value='{value}']").inner_text()).strip()
-
-
-def _error_at(page: Any, field_id: str) -> str:
-    return str(page.locator(f"[id^='{field_id}-error-']").all_inner_texts())
-
-
-def _submit(page: Any, name: str) -> None:
-    with page.expect_navigation():
-        press_button(page, page.get_by_role("button", name=name))
 
 
 def _ticked(page: Any) -> set[str]:

@@ -27,6 +27,7 @@ from hub.cli.demo import DEMO_REFERRAL_ROUTES, _write_referral_routes
 from tests.cli.test_cli import run
 from tests.conftest import HubFixture
 from tests.console.reading_world import HEALTH, LA, POLICE, SUBJECT, World, open_world, text_of
+from tests.console.test_request_form import _field_block
 
 Pairs = list[tuple[str, str]]
 ROUTE = {"Wiltshire": [LA, POLICE]}
@@ -133,13 +134,6 @@ def _sent(world: World) -> int:
 
 def _ticked(html: str) -> set[str]:
     return set(re.findall(r'name="recipients" type="checkbox" value="([^"]+)" checked', html))
-
-
-def _field_block(html: str, field_id: str) -> str:
-    at = html.index(f'id="{field_id}"')
-    start = html.rfind('<div class="govuk-form-group', 0, at)
-    end = html.find('<div class="govuk-form-group', at)
-    return text_of(html[start : end if end != -1 else len(html)])
 
 
 async def test_every_section_of_the_form_is_on_the_page(world: World) -> None:

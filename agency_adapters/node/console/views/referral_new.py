@@ -50,6 +50,7 @@ from agency_adapters.node.console.views.cases import (
     _node_options,
     _organisation,
     _posted,
+    sent_message_page,
 )
 from agency_adapters.node.console.views.request_new import URGENCIES
 from agency_adapters.node.users import ROLE_LABELS, User
@@ -294,21 +295,13 @@ _QUESTIONS: dict[str, tuple[Question, ...]] = {
             "select",
             options=tuple((code, code_words(code)) for code in get_args(EmploymentStatus)),
         ),
-        Question(
-            _p("employment_education", "current_occupations", "0", "occupation"),
-            "Current occupation",
-        ),
-        Question(
-            _p("employment_education", "current_occupations", "0", "employer"),
-            "Current employer",
-        ),
-        Question(
-            _p("employment_education", "previous_occupations", "0", "occupation"),
-            "Previous occupation",
-        ),
-        Question(
-            _p("employment_education", "previous_occupations", "0", "employer"),
-            "Previous employer",
+        *(
+            Question(_p("employment_education", f"{when}_occupations", "0", part), label)
+            for when in ("current", "previous")
+            for part, label in (
+                ("occupation", f"{when.capitalize()} occupation"),
+                ("employer", f"{when.capitalize()} employer"),
+            )
         ),
         Question(_p("employment_education", "current_education"), "Current education"),
         Question(_p("employment_education", "previous_education"), "Previous education"),
@@ -548,21 +541,4 @@ async def referral_new_submit(request: web.Request) -> web.StreamResponse:
 
 @requires(*REFERRAL_ROLES)
 async def referral_sent(request: web.Request) -> web.StreamResponse:
-    services = request.app[SERVICES]
-    session = current_session(request)
-    stored = services.store.get(request.match_info["message_id"])
-    if stored is None or stored.direction != "out" or stored.kind != KIND:
-        raise web.HTTPNotFound()
-    services.viewed(session.user, "message", stored.id)
-    directory = await _directory(services)
-    return render(
-        request,
-        "referral_sent.html",
-        {
-            "message": stored,
-            "receipt": stored.receipt,
-            "recipients": _node_options(list(stored.recipients), directory),
-        },
-        title="Prevent referral sent",
-        marking=stored.marking,
-    )
+    return await sent_message_page(request, KIND, "referral_sent.html", "Prevent referral sent")
