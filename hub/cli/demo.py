@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agency_adapters.health.synthetic import synthetic_patient_bundle
 from hub.audit.log import AuditLog
 from hub.cli.admin import hub_public_signing_key
 from hub.cli.audit import verify_hub_log
@@ -152,6 +153,20 @@ async def _create_federation(root: Path) -> Path:
     return config_path
 
 
+def _keep_health_record(root: Path) -> None:
+    """Health's synthetic patient record where the console's release builder reads it.
+
+    A real node's record system puts the record it is asked about into the node's
+    ``records/`` folder (docs/console.md); the demo keeps the synthetic one it released
+    from, so that the console can decide and release a new request about the same person.
+    """
+    folder = root / "nodes" / "health.bsw-icb" / "records"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    record = synthetic_patient_bundle(1, today=datetime.now(UTC).date())
+    (folder / "subj-demo-0001.json").write_text(json.dumps(record, indent=2) + "\n")
+    _say("health.bsw-icb", "kept the synthetic patient record in records/ for the console")
+
+
 async def _scenario(root: Path, config_path: Path) -> None:
     config = load_hub_config(config_path)
     runner = web.AppRunner(create_app(config), access_log=None)
@@ -168,6 +183,7 @@ async def _scenario(root: Path, config_path: Path) -> None:
                 await run_story(clients, _say, root)
             except (HubProblem, ClientError) as failure:
                 raise CommandError(f"the demo stopped: {failure}", EXIT_ERROR) from failure
+            _keep_health_record(root)
             payload = PayloadSource.json({"synthetic": True})
             _say(
                 "health.bsw-icb",

@@ -30,6 +30,7 @@ __all__ = [
     "AgencyTypeEntry",
     "DataCategory",
     "DataSharingAgreement",
+    "DecisionReason",
     "Descriptor",
     "Gateway",
     "GatewayFamily",
@@ -79,6 +80,7 @@ _FILE_OF = {
     "agreement": "agreements.yaml",
     "rule": "rules.yaml",
     "roles entry": "roles.yaml",
+    "decision reason": "decision_reasons.yaml",
 }
 
 
@@ -236,6 +238,17 @@ class DataSharingAgreement(RegistryModel):
     valid_to: date | None = None
 
 
+class DecisionReason(RegistryModel):
+    """A reason code a decision may give, the outcomes it fits, and what it rests on."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
+    title: str
+    outcomes: Annotated[list[DecisionOutcomeRef], Field(min_length=1)]
+    explanation: str
+    source: str
+    local_policy: bool = True
+
+
 class PolicySettings(RegistryModel):
     max_scope_categories: Annotated[int, Field(gt=0)] = 12
     # Kinds that disclose or ask for personal data and so must cite a lawful basis.
@@ -335,6 +348,7 @@ class Registry(RegistryModel):
     agreements: list[DataSharingAgreement] = []
     settings: PolicySettings = PolicySettings()
     roles: RolesRegistry = RolesRegistry()
+    decision_reasons: list[DecisionReason] = []
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Registry:
@@ -347,6 +361,7 @@ class Registry(RegistryModel):
             ("purpose", [p.id for p in self.purposes]),
             ("agreement", [a.id for a in self.agreements]),
             ("rule", [r.id for r in self.rules]),
+            ("decision reason", [r.id for r in self.decision_reasons]),
             (
                 "roles entry",
                 [
@@ -472,6 +487,13 @@ class Registry(RegistryModel):
     def agreement(self, agreement_id: str) -> DataSharingAgreement | None:
         return self._agreements.get(agreement_id)
 
+    def decision_reasons_for(self, outcome: str) -> list[DecisionReason]:
+        """The reason codes a decision with ``outcome`` may give, in the registry's order."""
+        return [reason for reason in self.decision_reasons if outcome in reason.outcomes]
+
+    def decision_reason(self, reason_id: str) -> DecisionReason | None:
+        return next((r for r in self.decision_reasons if r.id == reason_id), None)
+
     def rule_ids(self) -> frozenset[str]:
         return frozenset(rule.id for rule in self.rules)
 
@@ -486,8 +508,9 @@ REGISTRY_FILES = {
     "agreements": "agreements.yaml",
     "settings": "settings.yaml",
     "roles": "roles.yaml",
+    "decision_reasons": "decision_reasons.yaml",
 }
-_OPTIONAL = {"agreements", "settings"}
+_OPTIONAL = {"agreements", "settings", "decision_reasons"}
 
 
 def _describe(err: Any) -> str:

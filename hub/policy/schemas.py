@@ -31,6 +31,7 @@ from hub.policy.registry import (
     AgencyTypeEntry,
     DataCategory,
     DataSharingAgreement,
+    DecisionReason,
     Gateway,
     MarkingsRegistry,
     PolicySettings,
@@ -111,6 +112,12 @@ class RolesDocument(_RegistryDocument):
     roles: RolesRegistry
 
 
+class DecisionReasonsDocument(_RegistryDocument):
+    """``decision_reasons.yaml``: the reason codes a decision may give (local policy)."""
+
+    decision_reasons: list[DecisionReason]
+
+
 # One document model per registry file, keyed by the file's top-level key (which is also
 # its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
 REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -123,6 +130,7 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "agreements": AgreementsDocument,
     "settings": SettingsDocument,
     "roles": RolesDocument,
+    "decision_reasons": DecisionReasonsDocument,
 }
 
 

@@ -37,6 +37,7 @@ from agency_adapters.node.console.presenting import (
 from agency_adapters.node.console.rendering import highest_marking, render
 from agency_adapters.node.console.security import current_session
 from agency_adapters.node.console.services import NodeServices
+from agency_adapters.node.console.views.decide import DECIDER_ROLES
 from agency_adapters.node.store import NodeStoreError, PayloadPurged, StoredMessage
 from agency_adapters.node.sync import sync_inbox
 from hub.client import HubProblem, VerificationFailed
@@ -389,6 +390,7 @@ async def message(request: web.Request) -> web.StreamResponse:
             "thread": _thread(services, stored),
             "state_label": STATE_LABELS.get(stored.state, stored.state),
             "receipt": stored.receipt,
+            "may_decide": bool(session.user.roles & set(DECIDER_ROLES)),
         },
         title=f"{kind_label(stored.kind)} {stored.id[:13]}",
         marking=stored.marking,
