@@ -48,7 +48,9 @@ async def routed(hub: HubFixture, tmp_path: Path) -> AsyncIterator[World]:
     route, not the fallback, is seen to decide)."""
     (tmp_path / HEALTH).mkdir(parents=True)
     (tmp_path / HEALTH / "console.toml").write_text(
-        render_referral_routes({"Wiltshire": [LA], "Elsewhere": [POLICE]})
+        render_referral_routes(
+            {"Wiltshire": [LA], "Elsewhere": [POLICE], "Nowhere": ["la.nowhere"]}
+        )
     )
     opened = await open_world(hub, tmp_path)
     try:
@@ -199,6 +201,8 @@ async def test_the_areas_route_ticks_its_recipients(routed: World) -> None:
     html = await health.page("/referrals/new")
     assert '<option value="Wiltshire">Wiltshire</option>' in html
     assert _ticked(html) == set()
+    # A route to a node the directory does not list is flagged, never ticked silently.
+    assert "console.toml routes to nodes not in the hub directory: la.nowhere" in text_of(html)
     assert _ticked(await health.page("/referrals/new?area=Wiltshire")) == {LA}
     status, html, _ = await _post(
         routed,
@@ -314,3 +318,19 @@ def test_the_demo_writes_healths_wiltshire_route(tmp_path: Path) -> None:
     written = load_console_toml(tmp_path / "nodes" / HEALTH / "console.toml")
     assert written == {key: tuple(nodes) for key, nodes in DEMO_REFERRAL_ROUTES.items()}
     assert written == {"Wiltshire": (LA, POLICE)}
+
+
+async def test_no_recipient_and_malformed_answers_are_shown_at_their_fields(world: World) -> None:
+    replaced = {
+        "payload.individual.date_of_birth": "31/01/1990",
+        "payload.individual.contact_numbers": "not a number",
+    }
+    pairs = [(n, replaced.get(n, v)) for n, v in complete(world) if n != "recipients"]
+    status, html, _ = await _post(world, pairs)
+    assert status == 400, html[:2000]
+    assert _sent(world) == 0
+    assert "Choose who the referral goes to" in _field_block(html, "f-recipients")
+    assert "date" in _field_block(html, "f-payload-individual-date_of_birth").lower()
+    assert 'id="f-payload-individual-contact_numbers-error-1"' in html
+    # The answers are shown again as typed.
+    assert "31/01/1990" in html
