@@ -228,6 +228,20 @@ async def _scenario(root: Path, config_path: Path) -> None:
     )
 
 
+# Health's referral route (node-local console.toml; the hub directory has no areas): a
+# referral about someone in Wiltshire goes to its council's Prevent lead and the police.
+DEMO_REFERRAL_ROUTES = {"Wiltshire": ["la.wiltshire", "police.ctp-sw"]}
+
+
+def _write_referral_routes(root: Path) -> None:
+    # Imported here, as hub/cli/console.py does: the demo needs none of the web console.
+    from agency_adapters.node.console.settings import CONSOLE_TOML, render_referral_routes
+
+    path = root / "nodes" / "health.bsw-icb" / CONSOLE_TOML
+    path.write_text(render_referral_routes(DEMO_REFERRAL_ROUTES))
+    _say("routes", f"health's referral route for Wiltshire in {path}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.dir is None:
         root = Path(tempfile.mkdtemp(prefix="seh-demo-"))
@@ -244,6 +258,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if args.keep:
+        _write_referral_routes(root)
         # The command as it was run (.venv/bin/hub), so the lines can be pasted as they are.
         hub = sys.argv[0] if Path(sys.argv[0]).name == "hub" else "hub"
         print(

@@ -55,6 +55,14 @@ _BOOLEAN_LEAVES = frozenset(
         "parental_responsibility",
         "public_task_statement",
         "present",
+        # The referral form's yes/no questions (NationalPreventReferralForm).
+        "answer",
+        "diagnosed",
+        "informed",
+        "wishes_to_remain_anonymous",
+        "speaks_understands_english",
+        "interpreter_needed",
+        "current_residence",
     }
 )
 # Form fields that are lists even when one box is ticked.
@@ -68,6 +76,13 @@ _LIST_LEAVES = frozenset(
         "gateway_ids",
         "recipients",
         "aliases",
+        # The referral form's lists (NationalPreventReferralForm).
+        "contact_numbers",
+        "email_addresses",
+        "current_education",
+        "previous_education",
+        "indicators",
+        "lines",
     }
 )
 

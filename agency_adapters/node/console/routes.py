@@ -12,6 +12,7 @@ from agency_adapters.node.console.views import (
     cases,
     decide,
     messages,
+    referral_new,
     request_new,
     requests,
 )
@@ -53,6 +54,9 @@ ROUTES: tuple[web.RouteDef, ...] = (
     web.get("/requests/new", request_new.request_new_form),
     web.post("/requests/new", request_new.request_new_submit),
     web.get("/requests/sent/{message_id}", request_new.request_sent),
+    web.get("/referrals/new", referral_new.referral_new_form),
+    web.post("/referrals/new", referral_new.referral_new_submit),
+    web.get("/referrals/sent/{message_id}", referral_new.referral_sent),
     web.get("/audit", audit.audit_home),
     web.get("/audit/disclosures", audit.disclosures),
     web.get("/audit/assurance", audit.assurance),

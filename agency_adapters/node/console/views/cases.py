@@ -688,6 +688,31 @@ async def case_sent(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def sent_message_page(
+    request: web.Request, kind: str, template: str, title: str
+) -> web.StreamResponse:
+    """The confirmation page of a message of ``kind`` this node sent: its receipt and
+    recipients (the view is recorded in the access log)."""
+    services = request.app[SERVICES]
+    session = current_session(request)
+    stored = services.store.get(request.match_info["message_id"])
+    if stored is None or stored.direction != "out" or stored.kind != kind:
+        raise web.HTTPNotFound()
+    services.viewed(session.user, "message", stored.id)
+    directory = await _directory(services)
+    return render(
+        request,
+        template,
+        {
+            "message": stored,
+            "receipt": stored.receipt,
+            "recipients": _node_options(list(stored.recipients), directory),
+        },
+        title=title,
+        marking=stored.marking,
+    )
+
+
 # --- the chair's steps on a case -----------------------------------------------------
 
 

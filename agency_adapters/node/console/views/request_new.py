@@ -48,6 +48,7 @@ from agency_adapters.node.console.views.cases import (
     _organisation,
     _posted,
     _professional,
+    sent_message_page,
 )
 from agency_adapters.node.users import ROLE_LABELS, User
 from hub.model.messages import DirectoryEntry
@@ -379,21 +380,4 @@ async def request_new_submit(request: web.Request) -> web.StreamResponse:
 
 @requires(*REQUEST_ROLES)
 async def request_sent(request: web.Request) -> web.StreamResponse:
-    services = request.app[SERVICES]
-    session = current_session(request)
-    stored = services.store.get(request.match_info["message_id"])
-    if stored is None or stored.direction != "out" or stored.kind != KIND:
-        raise web.HTTPNotFound()
-    services.viewed(session.user, "message", stored.id)
-    directory = await _directory(services)
-    return render(
-        request,
-        "request_sent.html",
-        {
-            "message": stored,
-            "receipt": stored.receipt,
-            "recipients": _node_options(list(stored.recipients), directory),
-        },
-        title="Information request sent",
-        marking=stored.marking,
-    )
+    return await sent_message_page(request, KIND, "request_sent.html", "Information request sent")
