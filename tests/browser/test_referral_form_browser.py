@@ -123,7 +123,7 @@ def test_lead_refers_by_keyboard_and_la_and_police_open_it(
 
     summary = page.locator(".govuk-error-summary").inner_text()
     assert "nothing has been sent" in summary
-    assert "Field required" in _error_at(page, "f-payload-concerns-description")
+    assert "Answer this question" in _error_at(page, "f-payload-concerns-description")
     assert page.locator("#f-payload-concerns-description.govuk-textarea--error").count() == 1
     check_accessibility(page, "referral-new-refused")
 

@@ -256,10 +256,10 @@ async def test_a_missing_required_answer_is_shown_at_its_field(world: World) -> 
     assert status == 400, html[:2000]
     assert _sent(world) == 0
     assert "There is a problem: nothing has been sent" in text_of(html)
-    assert "Field required" in _field_block(html, "f-payload-concerns-description")
+    assert "Answer this question" in _field_block(html, "f-payload-concerns-description")
     assert 'href="#f-payload-concerns-description"' in html
     informed = "f-payload-safeguarding_considerations-informed_individual-informed"
-    assert "Field required" in _field_block(html, informed)
+    assert "Answer this question" in _field_block(html, informed)
     # What was typed is kept.
     assert "Described videos on a video-sharing site." in html
 

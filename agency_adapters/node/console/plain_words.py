@@ -142,6 +142,15 @@ _ROW_PARTS = {
 }
 
 
+# The Channel payload parts those rows belong to.
+_ROW_PREFIXES = (
+    "payload.sections",
+    "payload.support_plan",
+    "payload.referred_on_to",
+    "payload.consent_request",
+)
+
+
 # What a field of a fixed form takes, by its last name segment (hub/model OpaqueRef and
 # EmailAddress).
 _REFERENCE_WORDS = (
@@ -163,7 +172,11 @@ def missing_words(name: str, missing: Mapping[str, str]) -> str:
     head, _, last = name.rpartition(".")
     if last in _PROFESSIONAL_PARTS and head.rsplit(".", 1)[-1].endswith("_by"):
         return _PROFESSIONAL_PARTS[last]
-    return _ROW_PARTS.get(last, "Answer this question")
+    # A Channel row's part (``payload.sections.0.content``), never another form's field of
+    # the same name (the referral form's ``payload.concerns.description``).
+    if name.startswith(_ROW_PREFIXES) and last in _ROW_PARTS:
+        return _ROW_PARTS[last]
+    return "Answer this question"
 
 
 def plain_message(error: FieldError, missing: Mapping[str, str]) -> FieldError:
