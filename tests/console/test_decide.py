@@ -87,6 +87,8 @@ async def test_the_request_page_offers_the_decision_and_the_form_lists_each_cate
     for name in ("Mental health diagnoses", "Current and recent medication", "A&E and urgent"):
         assert f"Release {name.lower()}" in form, name
         assert f"Withhold {name.lower()}" in form, name
+    # The tracker links to the form while the request is undecided.
+    assert f'href="/messages/{request_id}/decide"' in await health.page("/requests")
     # The registry's reasons, with their explanations and sources.
     assert "Only the minimum necessary" in form
     assert "NP-02" in form
@@ -182,6 +184,8 @@ async def test_part_approval_sends_exactly_the_released_categories(asked: World)
     assert asked.consoles[POLICE].services.store.get(decision.id) is not None
     again = await _decide(asked, PART)
     assert again.status == 409
+    tracker = await asked.consoles[HEALTH].page("/requests")
+    assert f"/messages/{asked.ids['request']}/decide" not in tracker
     assert len(_sent(asked, "decision")) == 1
 
 

@@ -16,6 +16,8 @@ from aiohttp import web
 from agency_adapters.node.console.keys import SERVICES
 from agency_adapters.node.console.presenting import STATE_LABELS
 from agency_adapters.node.console.rendering import highest_marking, render
+from agency_adapters.node.console.security import current_session
+from agency_adapters.node.console.views.decide import DECIDER_ROLES
 from agency_adapters.node.console.views.messages import HUB_ERRORS
 
 __all__ = ["requests_tracker"]
@@ -76,6 +78,7 @@ async def requests_tracker(request: web.Request) -> web.StreamResponse:
             "overdue_only": overdue_only,
             "error": error,
             "overdue_count": sum(1 for row in [*sent, *to_answer] if row.get("overdue")),
+            "may_decide": bool(current_session(request).user.roles & set(DECIDER_ROLES)),
         },
         title="Requests",
         marking=highest_marking(markings),
