@@ -44,6 +44,7 @@ from hub.cli.common import (
     table,
 )
 from hub.cli.console import add_console_command
+from hub.cli.show import add_show_command
 from hub.cli.users import add_users_commands
 from hub.client import (
     HubProblem,
@@ -549,3 +550,4 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.set_defaults(func=_run(_status))
 
     add_users_commands(node_sub)
+    add_show_command(node_sub)
