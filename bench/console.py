@@ -37,6 +37,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+# Run as a script, bench/ is on the path: the hub's readiness probe is exchange.py's.
+from exchange import _wait_ready
+
 from agency_adapters.node.console import ConsoleSettings, NodeServices, create_console_app
 from agency_adapters.node.store import NodeStore
 from agency_adapters.node.users import SignInSettings
@@ -59,28 +62,6 @@ LEGAL_BASIS = {
     "confidentiality": ["CLDC-PUBINT"],
 }
 CONSENT = {"state": "NOT_SOUGHT", "reason_code": "WOULD_PREJUDICE_OUTCOME", "subject_age": "ADULT"}
-
-
-def _port(config: Path) -> int:
-    for line in config.read_text().splitlines():
-        if line.startswith("port"):
-            return int(line.split("=")[1])
-    raise SystemExit("no port in config")
-
-
-async def _wait_ready(url: str) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(url + "/v1/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("hub did not start")
 
 
 def _payloads() -> dict[str, bytes]:
