@@ -44,6 +44,8 @@ from hub.cli.common import (
     table,
 )
 from hub.cli.console import add_console_command
+from hub.cli.drafts import add_draft_command, without_comments
+from hub.cli.show import add_show_command
 from hub.cli.users import add_users_commands
 from hub.client import (
     HubProblem,
@@ -131,6 +133,7 @@ def load_draft(path: Path, registry: Registry | None = None) -> tuple[Draft, Pay
         raw = path.read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read draft {path}: {exc.strerror}") from exc
+    raw = without_comments(raw)  # a 'hub node draft' template keeps its // comments
     _, draft = parse_wire(Draft, raw, what="draft")
     draft = _structured_marking(draft, registry)
     if draft.payload.file is not None:
@@ -549,3 +552,5 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.set_defaults(func=_run(_status))
 
     add_users_commands(node_sub)
+    add_show_command(node_sub)
+    add_draft_command(node_sub)
