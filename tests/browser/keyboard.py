@@ -20,6 +20,7 @@ __all__ = [
     "type_date",
     "type_datetime",
     "type_into",
+    "unreachable_controls",
 ]
 
 # Enough for the longest form (the referral form); a page that needs more is a finding.
@@ -160,3 +161,49 @@ def type_date(page: Any, locator: Any, day: date) -> None:
 def type_datetime(page: Any, locator: Any, moment: datetime) -> None:
     """Tab to an ``<input type=datetime-local>`` and type the date and time (to the minute)."""
     _type_moment(page, locator, moment, with_time=True)
+
+
+# Every control a person fills in or presses on a form, keyed so that a radio group counts
+# once (Tab stops once per group; the arrow keys move within it).
+_KEY_OF = """
+el => el.type === 'radio'
+  ? 'radio:' + el.name
+  : (el.id ? '#' + el.id : el.name || el.outerHTML.slice(0, 80))
+"""
+_CONTROL_KEYS = f"""
+() => Array.from(
+    document.querySelectorAll('main input, main select, main textarea, main button'))
+  .filter(el => el.type !== 'hidden' && !el.disabled && el.getClientRects().length > 0)
+  .map({_KEY_OF})
+"""
+_FOCUSED_KEY = f"""
+() => {{
+  const el = document.activeElement;
+  return (!el || el === document.body) ? null : ({_KEY_OF})(el);
+}}
+"""
+
+
+def unreachable_controls(page: Any, *, limit: int = 2000) -> list[str]:
+    """The form controls in ``<main>`` that Tab never reaches, going once round the page.
+
+    Empty when every field, checkbox, radio group, select and button can be reached by
+    keyboard alone (and so filled in with the keys the other helpers press).
+    """
+    wanted = set(page.evaluate(_CONTROL_KEYS))
+    assert wanted, f"no form controls on {page.url}"
+    page.locator("body").focus()
+    reached: set[str] = set()
+    first: str | None = None
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        key = page.evaluate(_FOCUSED_KEY)
+        if key is None:
+            continue
+        if key == first:
+            break
+        first = first or key
+        reached.add(key)
+        if wanted <= reached:
+            break
+    return sorted(wanted - reached)

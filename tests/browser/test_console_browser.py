@@ -14,7 +14,7 @@ from tests.browser.conftest import (
     check_accessibility,
     sign_in,
 )
-from tests.browser.keyboard import type_into
+from tests.browser.keyboard import type_into, unreachable_controls
 
 POLICE, HEALTH, LA = "police.ctp-sw", "health.bsw-icb", "la.wiltshire"
 
@@ -106,5 +106,42 @@ def test_the_other_pages_are_accessible_and_marked(federation: Federation, brows
     log_page = pages[(LA, "admin")]
     log_page.goto("/admin/access-log")
     assert "case-wilts-demo-0001" in log_page.locator("table").inner_text()
+    for page in pages.values():
+        page.context.close()
+
+
+def test_every_form_is_accessible_and_reachable_by_keyboard_alone(
+    federation: Federation, browser: Any
+) -> None:
+    """Each form's every field, radio group, select and button is reached by Tab alone
+    (the flows that fill them by keyboard are in the other browser tests), and passes axe."""
+    forms = [
+        (POLICE, "officer", "/inbox", "form-inbox"),
+        (POLICE, "officer", "/sent", "form-sent"),
+        (POLICE, "officer", "/requests", "form-requests"),
+        (POLICE, "officer", "/requests/new", "form-request-new"),
+        (HEALTH, "lead", "/referrals/new", "form-referral-new"),
+        (HEALTH, "auditor", "/audit", "form-audit"),
+        (LA, "chair", "/cases/new", "form-case-new"),
+        (LA, "chair", "/cases/case-wilts-demo-0001/consent/new", "form-consent"),
+        (LA, "chair", "/cases/case-wilts-demo-0001/outcome/new", "form-outcome"),
+        (LA, "chair", "/cases/case-wilts-demo-0001/review/new", "form-review"),
+        (LA, "chair", "/cases/case-wilts-demo-0001/packs/new", "form-pack"),
+    ]
+    pages: dict[tuple[str, str], Any] = {}
+    problems: dict[str, list[str]] = {}
+    for node_id, username, path, name in forms:
+        key = (node_id, username)
+        if key not in pages:
+            pages[key] = sign_in(browser, federation.console(node_id), username)
+        page = pages[key]
+        answer = page.goto(path)
+        assert answer is not None
+        assert answer.status == 200, f"{path}: {answer.status}"
+        check_accessibility(page, name)
+        missed = unreachable_controls(page)
+        if missed:
+            problems[path] = missed
+    assert not problems, f"controls Tab never reaches: {problems}"
     for page in pages.values():
         page.context.close()
