@@ -28,7 +28,7 @@ def _ordered(violations: list[Violation]) -> list[Violation]:
 def check_decision(
     fields: EnvelopeFields, facts: PolicyFacts, registry: Registry
 ) -> list[Violation]:
-    """DEC-01..DEC-05 and the scope rules over the approved scope, for ``decision`` kinds."""
+    """DEC-01..DEC-06 and the scope rules over the approved scope, for ``decision`` kinds."""
     if fields.kind != "decision":
         return []
     violations: list[Violation] = []
@@ -106,6 +106,21 @@ def check_decision(
                 ),
             )
         )
+    offered = registry.decision_reasons_for(decision.outcome)
+    if decision.reason_code is not None and offered:
+        codes = [reason.id for reason in offered]
+        if decision.reason_code not in codes:
+            violations.append(
+                Violation(
+                    rule="DEC-06",
+                    path="$.decision.reason_code",
+                    message=(
+                        f"{decision.reason_code} is not a reason the registry gives for "
+                        f"{decision.outcome}: use one of {', '.join(codes)} "
+                        "(schemas/registry/decision_reasons.yaml)"
+                    ),
+                )
+            )
     if approved:
         violations.extend(
             check_scope_items(

@@ -8,6 +8,7 @@ import pytest
 
 from hub.model import EnvelopeFields
 from hub.policy.decisions import check_decision, check_release
+from hub.policy.registry import load_registry
 from tests.policy.registry_fixture import (
     HEALTH,
     LA,
@@ -330,3 +331,23 @@ def test_an_unapproved_release_item_points_at_the_item() -> None:
         fields, facts(fields, HEALTH, answers=APPROVAL, answers_sender=HEALTH), REGISTRY
     )
     assert located(violations) == {("REL-01", "$.scope[1]")}
+
+
+def test_a_reason_code_is_one_the_registry_gives_for_the_outcome() -> None:
+    """DEC-06: decision_reasons.yaml names the codes each outcome may give (local policy)."""
+    shipped = load_registry()
+
+    def rules(fields: EnvelopeFields) -> set[str]:
+        found = facts(fields, HEALTH, answers=REQUEST, answers_sender=POLICE)
+        return rules_of(check_decision(fields, found, shipped))
+
+    assert "DEC-06" not in rules(decision("REFUSED", reason="NOT_PROPORTIONATE"))
+    # A code for another outcome, and a code the registry does not know.
+    assert "DEC-06" in rules(decision("REFUSED", reason="MINIMUM_NECESSARY"))
+    assert "DEC-06" in rules(decision("APPROVED_PARTIAL", PARTIAL, "TOO_BUSY"))
+    assert "DEC-06" not in rules(decision("APPROVED_PARTIAL", PARTIAL, "MINIMUM_NECESSARY"))
+    # An outcome the registry gives no codes for is not restricted, nor is a registry
+    # without decision_reasons.yaml.
+    assert "DEC-06" not in rules(decision("RETURNED_INCOMPLETE", reason="ANY_WORDS"))
+    assert not shipped.decision_reasons_for("RETURNED_INCOMPLETE")
+    assert "DEC-06" not in decide(decision("REFUSED", reason="MINIMUM_NECESSARY"))

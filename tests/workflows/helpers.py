@@ -76,7 +76,9 @@ def decision_doc(
         },
     }
     if outcome not in ("APPROVED_FULL", "ESCALATED"):
-        doc["decision"]["reason_code"] = "MINIMUM_NECESSARY"
+        # A reason the registry gives for the outcome (DEC-06, decision_reasons.yaml).
+        reason = "NOT_NECESSARY" if outcome == "REFUSED" else "MINIMUM_NECESSARY"
+        doc["decision"]["reason_code"] = reason
     doc.update(changes)
     return doc
 
