@@ -88,6 +88,17 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+# The keys each section takes ([limits] takes the fields of Limits, checked below).
+_KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "hub": frozenset({"id"}),
+    "server": frozenset({"host", "port"}),
+    "storage": frozenset({"url", "database", "blob_dir"}),
+    "keys": frozenset({"signing_key", "passphrase_file"}),
+    "policy": frozenset({"registry"}),
+    "audit": frozenset({"auditors"}),
+}
+
+
 def load_hub_config(path: Path) -> HubConfig:
     """Parse and check a hub TOML config; raise :class:`ConfigError` naming the key at fault."""
     try:
@@ -109,6 +120,14 @@ def load_hub_config(path: Path) -> HubConfig:
     hub_t, server_t, storage_t = _table(doc, "hub"), _table(doc, "server"), _table(doc, "storage")
     keys_t, limits_t = _table(doc, "keys"), _table(doc, "limits")
     policy_t = _table(doc, "policy")
+    # A misspelt key is refused, never ignored (`prot = 9999` would start on the default).
+    for section, keys in _KNOWN_KEYS.items():
+        misspelt = sorted(set(_table(doc, section)) - keys)
+        if misspelt:
+            raise ConfigError(
+                f"unknown key(s) in [{section}]: {', '.join(misspelt)} "
+                f"(known: {', '.join(sorted(keys))})"
+            )
     registry = _get(policy_t, "registry", str, "policy", None)
     auditors = _get(_table(doc, "audit"), "auditors", list, "audit", [])
     if not all(isinstance(a, str) for a in auditors):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,9 +65,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(config)
     except KeyFileError as exc:
         raise CommandError(f"hub signing key: {exc}") from exc
-    print(f"hub {config.hub_id} listening on http://{config.host}:{config.port}", flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+    # Bind before saying "listening": a busy port is a clear message and exit 2, never a
+    # "listening" line followed by a traceback.
+    listener = _listen(config.host, config.port)
+    port = listener.getsockname()[1]
+    print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
+    web.run_app(app, sock=listener, print=None, access_log=None)
     return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a :class:`CommandError` saying why not."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: unknown host ({exc})") from exc
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: the port is already in use (is another hub "
+                "running? choose another port with [server] port)"
+            ) from exc
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:

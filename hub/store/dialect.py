@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, Table, event
+from sqlalchemy import Insert, Table, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -64,9 +66,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_database_file(url: str) -> None:
+    """Create the SQLite file readable by its owner only (0600), or make it so.
+
+    The database holds every envelope's metadata and the audit log: never world-readable.
+    SQLite gives its -wal and -shm files the main file's permissions, so they follow.
+    """
+    name = make_url(url).database
+    if not name or name == ":memory:":
+        return
+    path = Path(name)
+    if not path.parent.is_dir():
+        return  # SQLite says the folder is missing, in its own words
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        mode = os.fstat(fd).st_mode
+        if mode & 0o077:
+            # Another owner's file stays as it is (its owner decides); ours is tightened.
+            with contextlib.suppress(PermissionError):
+                os.fchmod(fd, stat.S_IMODE(mode) & 0o700)
+    finally:
+        os.close(fd)
+
+
 def open_engine(url: str) -> tuple[AsyncEngine, Dialect]:
     """Create the async engine for ``url`` and the dialect helper that goes with it."""
     if url.startswith("sqlite"):
+        _private_database_file(url)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine, Dialect("sqlite")

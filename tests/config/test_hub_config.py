@@ -1,0 +1,106 @@
+"""hub.toml is read strictly, `hub serve` says plainly when it cannot listen, and the
+SQLite database is readable by its owner only."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.config import ConfigError, database_url_for_path, load_hub_config, render_hub_config
+from hub.store import SqlStore
+
+HUB = [sys.executable, "-m", "hub.cli.main"]
+
+
+def _config(tmp_path: Path, extra: str = "", port: int = 8443) -> Path:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        render_hub_config(
+            hub_id="hub.test",
+            database="hub.sqlite3",
+            blob_dir="blobs",
+            signing_key="hub.key",
+            host="127.0.0.1",
+            port=port,
+        )
+        + extra
+    )
+    return path
+
+
+def test_the_rendered_config_loads(tmp_path: Path) -> None:
+    config = load_hub_config(_config(tmp_path))
+    assert config.port == 8443
+    assert config.hub_id == "hub.test"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ("\n[server]\nprot = 9999\n", None),  # a second [server] is a TOML error
+        ("\n[policy]\nregistri = 'x'\n", "[policy]: registri"),
+        ("\n[audit]\nauditor = ['a']\n", "[audit]: auditor"),
+        ("\n[limits]\nmessage_body_byte = 10\n", "[limits]: message_body_byte"),
+    ],
+)
+def test_a_misspelt_key_is_refused_with_its_name(
+    tmp_path: Path, extra: str, named: str | None
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_hub_config(_config(tmp_path, extra))
+    if named is not None:
+        assert f"unknown key(s) in {named}" in str(refused.value)
+
+
+def test_a_misspelt_key_in_an_existing_section_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    path.write_text(path.read_text().replace("port = 8443", "prot = 9999"))
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[server\]: prot \(known: host"):
+        load_hub_config(path)
+    path.write_text(path.read_text().replace("prot = 9999", "port = 'x'"))
+    with pytest.raises(ConfigError, match=r"server\.port must be int"):
+        load_hub_config(path)
+
+
+def test_hub_serve_on_a_busy_port_says_so_and_exits_2(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = _config(tmp_path, port=port)
+        keys = [*HUB, "keys", "generate", "--out", str(tmp_path / "hub.key")]
+        assert subprocess.run(keys, capture_output=True, check=False).returncode == 0
+        done = subprocess.run(
+            [*HUB, "serve", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "listening" not in done.stdout
+    assert f"cannot listen on 127.0.0.1:{port}: the port is already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = SqlStore.open(database_url_for_path(path))
+    try:
+        await store.create_schema()
+    finally:
+        await store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_an_existing_world_readable_database_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    path.touch()
+    os.chmod(path, 0o644)
+    store = SqlStore.open(database_url_for_path(path))
+    await store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
