@@ -42,6 +42,9 @@ class Limits:
     blob_max_bytes: int = 16 * 1024 * 1024 * 1024
     # RFC 9421 'created' may differ from the hub clock by this much either way.
     signature_window_seconds: int = 300
+    # A request body must arrive within this long once its headers are authenticated;
+    # a client that stalls mid-body gets 408 and its connection is closed.
+    body_read_seconds: float = 30.0
     # Longest inbox long-poll.
     inbox_wait_max_seconds: float = 30.0
     inbox_page_max: int = 500

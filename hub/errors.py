@@ -21,6 +21,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RangeNotSatisfiable",
+    "RequestTimeout",
     "Unauthenticated",
     "Unprocessable",
 ]
@@ -85,6 +86,10 @@ class Gone(HubError):
 
 class PayloadTooLarge(HubError):
     status, slug, title = 413, "payload-too-large", "The request body is too large"
+
+
+class RequestTimeout(HubError):
+    status, slug, title = 408, "request-timeout", "The request body did not arrive in time"
 
 
 class RangeNotSatisfiable(HubError):

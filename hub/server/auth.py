@@ -103,9 +103,7 @@ class RequestAuthenticator:
 
     def check_body(self, auth: AuthenticatedRequest, body_sha256: bytes, *, path: str) -> None:
         if not content_digest_matches(auth.content_digest, body_sha256):
-            raise self._fail(
-                "content-digest does not match streamed body", keyid=auth.node.id, path=path
-            )
+            raise self._fail("content-digest does not match body", keyid=auth.node.id, path=path)
 
     @staticmethod
     def _fail(reason: str, **context: str) -> Unauthenticated:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
-from hub.errors import BadRequest, NotFound, PayloadTooLarge
+from hub.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.auth import AuthenticatedRequest
 from hub.server.openapi import openapi_document
+from hub.server.problems import ClientGone
 from hub.server.reports import load_assurance, load_register
 from hub.server.state import (
     AUDIT,
@@ -29,6 +32,7 @@ from hub.validation import parse_wire
 
 __all__ = ["routes"]
 
+log = logging.getLogger("hub.server")
 routes = web.RouteTableDef()
 
 _UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -49,15 +53,52 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    """Read the whole body, refusing with 413 as soon as it passes ``limit`` bytes."""
+    """Read the whole body, refusing with 413 as soon as it passes ``limit`` bytes and with
+    408 when it has not all arrived within ``limits.body_read_seconds``."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"This endpoint accepts bodies of at most {limit} bytes.")
     body = bytearray()
-    async for piece in request.content.iter_chunked(_STREAM_READ):
-        body += piece
-        if len(body) > limit:
-            raise PayloadTooLarge(f"This endpoint accepts bodies of at most {limit} bytes.")
+    seconds = request.app[CONFIG].limits.body_read_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            async for piece in request.content.iter_chunked(_STREAM_READ):
+                body += piece
+                if len(body) > limit:
+                    raise PayloadTooLarge(f"This endpoint accepts bodies of at most {limit} bytes.")
+    except (ConnectionResetError, ClientPayloadError) as exc:
+        raise ClientGone(f"{type(exc).__name__}: {exc}") from None
+    except asyncio.CancelledError:
+        # The server cancels a handler whose client has hung up: say so once, quietly.
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            log.info("client went away mid-body on %s %s", request.method, request.path)
+        raise
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The body must arrive within {seconds:g} seconds of the request's headers."
+        ) from None
     return bytes(body)
+
+
+async def _authenticated_body(
+    request: web.Request, limit: int
+) -> tuple[AuthenticatedRequest, bytes]:
+    """Authenticate from the headers alone, then read the body and check its digest.
+
+    Nothing of an unauthenticated request's body is read or held: a stranger's stalled
+    upload costs the hub one set of headers, not up to ``limit`` bytes of memory.
+    """
+    authenticator = request.app[AUTHENTICATOR]
+    auth = await authenticator.authenticate(
+        method=request.method,
+        path=request.rel_url.raw_path,
+        query=request.rel_url.raw_query_string,
+        headers=request.headers,
+        body_sha256=None,
+    )
+    body = await _read_body(request, limit)
+    authenticator.check_body(auth, hashlib.sha256(body).digest(), path=request.path)
+    return auth, body
 
 
 async def _authenticate(request: web.Request, body: bytes | None) -> AuthenticatedRequest:
@@ -110,8 +151,7 @@ async def directory(request: web.Request) -> web.Response:
 
 @routes.post("/v1/messages")
 async def submit_message(request: web.Request) -> web.Response:
-    body = await _read_body(request, request.app[CONFIG].limits.message_body_bytes)
-    auth = await _authenticate(request, body)
+    auth, body = await _authenticated_body(request, request.app[CONFIG].limits.message_body_bytes)
     outcome = await request.app[EXCHANGE].submit(auth.node, body)
     return _json(outcome.receipt, status=201 if outcome.created else 200)
 
@@ -136,16 +176,14 @@ async def fetch_message(request: web.Request) -> web.Response:
 
 @routes.post("/v1/messages/{message_id}/ack")
 async def acknowledge(request: web.Request) -> web.Response:
-    body = await _read_body(request, request.app[CONFIG].limits.small_body_bytes)
-    auth = await _authenticate(request, body)
+    auth, body = await _authenticated_body(request, request.app[CONFIG].limits.small_body_bytes)
     status = await request.app[EXCHANGE].acknowledge(auth.node, _message_id(request), body)
     return _json(status)
 
 
 @routes.post("/v1/messages/{message_id}/reject")
 async def reject(request: web.Request) -> web.Response:
-    body = await _read_body(request, request.app[CONFIG].limits.small_body_bytes)
-    auth = await _authenticate(request, body)
+    auth, body = await _authenticated_body(request, request.app[CONFIG].limits.small_body_bytes)
     status = await request.app[EXCHANGE].reject(auth.node, _message_id(request), body)
     return _json(status)
 
@@ -158,8 +196,7 @@ async def message_status(request: web.Request) -> web.Response:
 
 @routes.post("/v1/blobs")
 async def announce_blob(request: web.Request) -> web.Response:
-    body = await _read_body(request, request.app[CONFIG].limits.small_body_bytes)
-    auth = await _authenticate(request, body)
+    auth, body = await _authenticated_body(request, request.app[CONFIG].limits.small_body_bytes)
     _, announcement = parse_wire(BlobUploadRequest, body, what="blob announcement")
     upload = await request.app[BLOBS].announce(auth.node, announcement)
     return _json(upload, status=200 if upload.complete else 201)

@@ -82,6 +82,7 @@ def _op(
         404: "Not found, or not visible to this node",
         409: "Message id already used with different content",
         410: "A case pack whose access has expired",
+        408: "The body did not arrive within limits.body_read_seconds",
         413: "Body too large",
         416: "Range not satisfiable",
         422: "Refused; `violations` lists every broken rule",
@@ -149,7 +150,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     body="Envelope",
-                    errors=(400, 401, 409, 413, 422),
+                    errors=(400, 401, 408, 409, 413, 422),
                 )
             },
             "/v1/inbox": {
@@ -190,7 +191,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     },
                     body="Acknowledgement",
-                    errors=(400, 401, 404, 413, 422),
+                    errors=(400, 401, 404, 408, 413, 422),
                     params=[_MSG],
                 )
             },
@@ -204,7 +205,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     },
                     body="Rejection",
-                    errors=(400, 401, 404, 409, 413, 422),
+                    errors=(400, 401, 404, 408, 409, 413, 422),
                     params=[_MSG],
                 )
             },
@@ -353,7 +354,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     body="BlobUploadRequest",
-                    errors=(400, 401, 413, 422),
+                    errors=(400, 401, 408, 413, 422),
                 )
             },
             "/v1/blobs/{upload_id}/{chunk}": {

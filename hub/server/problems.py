@@ -12,7 +12,7 @@ from aiohttp import hdrs, web
 from hub.errors import PROBLEM_TYPE_BASE, HubError
 from hub.model import PROBLEM_MEDIA_TYPE, Violation
 
-__all__ = ["problem_middleware", "problem_response"]
+__all__ = ["ClientGone", "problem_middleware", "problem_response"]
 
 log = logging.getLogger("hub.server")
 
@@ -40,22 +40,57 @@ def problem_response(
     )
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its request body had arrived."""
+
+
+async def _closing(request: web.Request, response: web.Response) -> web.Response:
+    """Answer, then close the connection, when the request's body was never read in full
+    (refused from its headers, too large or stalled): the server would otherwise linger,
+    reading and discarding what a stranger chooses to send, for up to ten seconds."""
+    if request.body_exists and not request.content.at_eof():
+        response.force_close()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionResetError:
+            return response  # the client left first
+        if request.transport is not None:
+            request.transport.close()
+    return response
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ClientGone as gone:
+        # Not an error of the hub's: one info line, no traceback (nobody reads the answer).
+        log.info("client went away mid-body on %s %s (%s)", request.method, request.path, gone)
+        response = problem_response(
+            status=400,
+            problem_type=f"{PROBLEM_TYPE_BASE}bad-request",
+            title="The request body did not arrive",
+            detail=None,
+            instance=request.path,
+        )
+        response.force_close()  # the connection is gone already: nothing to linger for
+        return response
     except HubError as exc:
         if exc.debug:
             log.info(
                 "%s %s -> %d %s %s", request.method, request.path, exc.status, exc.slug, exc.debug
             )
-        return problem_response(
-            status=exc.status,
-            problem_type=exc.problem_type,
-            title=exc.title,
-            detail=exc.detail,
-            instance=request.path,
-            violations=exc.violations,
+        return await _closing(
+            request,
+            problem_response(
+                status=exc.status,
+                problem_type=exc.problem_type,
+                title=exc.title,
+                detail=exc.detail,
+                instance=request.path,
+                violations=exc.violations,
+            ),
         )
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -104,3 +104,9 @@ async def test_an_existing_world_readable_database_is_made_private(tmp_path: Pat
     store = SqlStore.open(database_url_for_path(path))
     await store.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_deploy_example_config_loads_with_every_key_known() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "hub.example.toml"
+    config = load_hub_config(example)
+    assert config.limits.body_read_seconds == 30.0
