@@ -43,6 +43,7 @@ __all__ = [
     "ScopeRow",
     "Section",
     "approved_scope_rows",
+    "category_label",
     "code_words",
     "decision_payload_sections",
     "delivery_state",
@@ -416,7 +417,8 @@ def _period(item_from: date | None, item_to: date | None) -> str:
     return f"{start} to {end}"
 
 
-def _category_label(category: str, registry: Registry) -> str:
+def category_label(category: str, registry: Registry) -> str:
+    """A data category's registry name, or its id when the registry does not know it."""
     entry = registry.category(category)
     return entry.name if entry is not None else category
 
@@ -440,7 +442,7 @@ def scope_rows(
         rows.append(
             ScopeRow(
                 category=item.category,
-                label=_category_label(item.category, registry),
+                label=category_label(item.category, registry),
                 period=_period(item.period_from, item.period_to),
                 justification=justification,
                 extension_reason=extension,
@@ -462,7 +464,7 @@ def approved_scope_rows(
         rows.append(
             ScopeRow(
                 category=item.category,
-                label=_category_label(item.category, registry),
+                label=category_label(item.category, registry),
                 period=_period(item.period_from, item.period_to),
                 justification="",
                 approved=(
@@ -477,7 +479,7 @@ def approved_scope_rows(
             rows.append(
                 ScopeRow(
                     category=item.category,
-                    label=_category_label(item.category, registry),
+                    label=category_label(item.category, registry),
                     period="(request not readable here)",
                     justification="",
                     approved=_period(item.period_from, item.period_to),
@@ -491,7 +493,7 @@ def manifest_rows(manifest: ReleaseManifest, registry: Registry) -> list[ScopeRo
     return [
         ScopeRow(
             category=item.category,
-            label=_category_label(item.category, registry),
+            label=category_label(item.category, registry),
             period=_period(item.period_from, item.period_to),
             justification=", ".join(f"{count} {kind}" for kind, count in item.resources.items()),
         )
@@ -653,7 +655,7 @@ def fhir_tables(bundle: Mapping[str, Any], registry: Registry) -> list[ResourceT
             tables[kind] = table
         cells = [str(extract(resource)) or "—" for _, extract in columns]
         tags = category_tags(resource)
-        cells.append(", ".join(_category_label(t, registry) for t in tags) or "—")
+        cells.append(", ".join(category_label(t, registry) for t in tags) or "—")
         table.rows.append(tuple(cells))
     return list(tables.values())
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from agency_adapters.node.console.forms import FormErrors
 from agency_adapters.node.console.keys import SERVICES
+from agency_adapters.node.console.presenting import category_label
 from agency_adapters.node.console.rendering import highest_marking, render
 from agency_adapters.node.console.security import current_session, requires
 from agency_adapters.node.console.views.messages import HUB_ERRORS
@@ -93,7 +94,7 @@ async def disclosures(request: web.Request) -> web.StreamResponse:
             "subject_ref": subject_ref,
             "rows": rows,
             "problem": problem,
-            "category_name": lambda c: e.name if (e := registry.category(c)) else c,
+            "category_name": lambda c: category_label(c, registry),
             "gateway_name": lambda g: e.title if (e := registry.gateway(g)) else g,
         },
         title="Disclosure register",

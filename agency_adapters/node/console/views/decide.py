@@ -34,7 +34,7 @@ from agency_adapters.health.release_builder import InvalidRecord, UnsupportedSco
 from agency_adapters.node.console import channel
 from agency_adapters.node.console.forms import FormErrors, violation_errors
 from agency_adapters.node.console.keys import SERVICES
-from agency_adapters.node.console.presenting import fhir_tables, scope_rows
+from agency_adapters.node.console.presenting import category_label, fhir_tables, scope_rows
 from agency_adapters.node.console.rendering import render
 from agency_adapters.node.console.security import current_session, requires
 from agency_adapters.node.console.services import NodeServices
@@ -265,8 +265,7 @@ def _build_decision(
     errors = draft.errors
     for i, item in enumerate(requested):
         if values.get(f"scope.{i}.choice") not in (RELEASE, WITHHOLD):
-            label = services.registry.category(item.category)
-            name = label.name if label is not None else item.category
+            name = category_label(item.category, services.registry)
             errors.add(f"scope.{i}.choice", f"Choose whether to release or withhold {name}")
     outcome = _outcome(values, len(requested)) or "APPROVED_PARTIAL"
     approved: list[ScopeItem] = [
@@ -506,13 +505,16 @@ def _render_release(
                 "summary": summary,
                 "tables": fhir_tables(json.loads(plan.bundle_json), services.registry),
                 "not_approved": [
-                    _label(services, category) for category in sorted(requested - approved)
+                    category_label(category, services.registry)
+                    for category in sorted(requested - approved)
                 ],
                 "not_in_record": [
-                    _label(services, c) for c in summary["approved_but_not_in_record"]
+                    category_label(c, services.registry)
+                    for c in summary["approved_but_not_in_record"]
                 ],
                 "labels": {
-                    c["category"]: _label(services, c["category"]) for c in summary["releases"]
+                    c["category"]: category_label(c["category"], services.registry)
+                    for c in summary["releases"]
                 },
             }
         )
@@ -524,11 +526,6 @@ def _render_release(
         marking=view.decision.marking,
         status=status,
     )
-
-
-def _label(services: NodeServices, category: str) -> str:
-    entry = services.registry.category(category)
-    return entry.name if entry is not None else category
 
 
 def _release_role(services: NodeServices, user: User, values: FormValues, purpose: str) -> str:
@@ -645,6 +642,10 @@ async def not_released_rows(services: NodeServices, envelope: Envelope) -> list[
         else:
             why = "Not approved" + (f" ({record.reason_code})" if record.reason_code else "")
         rows.append(
-            {"category": item.category, "label": _label(services, item.category), "why": why}
+            {
+                "category": item.category,
+                "label": category_label(item.category, services.registry),
+                "why": why,
+            }
         )
     return rows
