@@ -53,6 +53,7 @@ from hub.client import HubProblem, VerificationFailed
 from hub.model import Envelope, ScopeItem, Violation, rfc3339
 from hub.model.payloads import DecisionPayload, InformationRequestPayload
 from hub.policy.engine import ordered
+from hub.policy.registry import RoleAct
 from hub.policy.roles import allowed_roles
 
 __all__ = [
@@ -127,18 +128,16 @@ def _request_payload(
 
 
 def _decisions_of(services: NodeServices, request_id: str) -> list[StoredMessage]:
-    sent = services.store.list_messages("out", kind="decision", limit=500)
-    return [m for m in sent if m.envelope.in_reply_to == request_id]
+    return services.store.list_messages("out", kind="decision", in_reply_to=request_id)
 
 
 def _releases_of(services: NodeServices, decision_id: str) -> list[StoredMessage]:
-    sent = services.store.list_messages("out", kind="release", limit=500)
-    return [m for m in sent if m.envelope.in_reply_to == decision_id]
+    return services.store.list_messages("out", kind="release", in_reply_to=decision_id)
 
 
-def _acting_roles(services: NodeServices, user: User, act: str, purpose: str) -> list[str]:
+def _acting_roles(services: NodeServices, user: User, act: RoleAct, purpose: str) -> list[str]:
     """The user's roles the registry lets do ``act`` for this node and purpose."""
-    found = allowed_roles(services.registry, act, services.profile.agency_type, purpose)  # type: ignore[arg-type]
+    found = allowed_roles(services.registry, act, services.profile.agency_type, purpose)
     permitted = set(DECIDER_ROLES) if found is None else set(found[0])
     return [role for role in DECIDER_ROLES if role in user.roles and role in permitted]
 
