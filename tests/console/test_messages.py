@@ -6,12 +6,8 @@ hub/cli/story.py); the consoles are the real app over real node services.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import HubFixture
 from tests.console.reading_world import (
     CASE,
     HEALTH,
@@ -20,20 +16,10 @@ from tests.console.reading_world import (
     SUBJECT,
     World,
     information_request,
-    open_world,
     referral,
     text_of,
     whole_story,
 )
-
-
-@pytest.fixture
-async def world(hub: HubFixture, tmp_path: Path) -> AsyncIterator[World]:
-    opened = await open_world(hub, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

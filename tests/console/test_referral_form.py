@@ -34,15 +34,6 @@ ROUTE = {"Wiltshire": [LA, POLICE]}
 
 
 @pytest.fixture
-async def world(hub: HubFixture, tmp_path: Path) -> AsyncIterator[World]:
-    opened = await open_world(hub, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
 async def routed(hub: HubFixture, tmp_path: Path) -> AsyncIterator[World]:
     """The world with health's console.toml routing Wiltshire to only the LA (so the
     route, not the fallback, is seen to decide)."""

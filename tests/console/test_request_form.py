@@ -11,7 +11,6 @@ with exactly the scope posted.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,15 +29,6 @@ from tests.console.reading_world import (
     request_document,
     text_of,
 )
-
-
-@pytest.fixture
-async def world(hub: HubFixture, tmp_path: Path) -> AsyncIterator[World]:
-    opened = await open_world(hub, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def _common(**extra: str) -> dict[str, str]:
