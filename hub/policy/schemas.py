@@ -36,6 +36,7 @@ from hub.policy.registry import (
     MarkingsRegistry,
     PolicySettings,
     Purpose,
+    RetentionPolicy,
     RolesRegistry,
     RuleText,
 )
@@ -118,6 +119,12 @@ class DecisionReasonsDocument(_RegistryDocument):
     decision_reasons: list[DecisionReason]
 
 
+class RetentionDocument(_RegistryDocument):
+    """``retention.yaml``: how long the hub keeps each kind's ciphertext (local policy)."""
+
+    retention: RetentionPolicy
+
+
 # One document model per registry file, keyed by the file's top-level key (which is also
 # its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
 REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -131,6 +138,7 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "settings": SettingsDocument,
     "roles": RolesDocument,
     "decision_reasons": DecisionReasonsDocument,
+    "retention": RetentionDocument,
 }
 
 

@@ -51,6 +51,7 @@ from hub.policy.routing import check_recipients
 from hub.policy.workflow import WorkflowFacts
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
+from hub.server.purged import purged_error
 from hub.server.workflows import (
     load_workflow_facts,
     record_workflow,
@@ -68,7 +69,7 @@ from hub.store import (
 )
 from hub.validation import parse_wire
 
-__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
+__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome", "stored_envelope"]
 
 log = logging.getLogger("hub.exchange")
 
@@ -117,6 +118,20 @@ def _follow_up(
         },
         strict=False,
     )
+
+
+def stored_envelope(message: StoredMessage) -> Envelope:
+    """The stored envelope as the model, also once its inline ciphertext was purged.
+
+    A purge keeps the envelope's metadata but removes ``payload.inline``; the model needs
+    the field for an inline payload, so it reads as empty here (what the rules use is all
+    still there). Read through the model, as it was validated on arrival.
+    """
+    if message.payload_purged_at is None or message.transport != "inline":
+        return Envelope.model_validate_json(message.envelope_json)
+    document = json.loads(message.envelope_json)
+    document["payload"]["inline"] = ""
+    return Envelope.model_validate_json(json.dumps(document))
 
 
 def _recipient_status(delivery: DeliveryRecord) -> RecipientStatus:
@@ -255,6 +270,12 @@ class ExchangeService:
             twin = await tx.messages.get(envelope.id)
             if twin is not None:
                 return twin
+            if blob is not None and (
+                await tx.blobs.complete_by_sha256(blob.sha256, owner=node.id, for_update=True)
+                is None
+            ):
+                # Purged as unsent since it was read above (deploy/retention.md).
+                return self._payload_violations(envelope, node, None)
             fresh = await load_workflow_facts(tx, envelope, node.id)
             raced = workflow_violations(
                 envelope, fresh, agency_types=agency_types, registry=self._registry, now=received_at
@@ -316,7 +337,7 @@ class ExchangeService:
                     or await view.messages.delivery(earlier.id, sender.id) is not None
                 )
             if earlier is not None and visible:
-                answers = Envelope.model_validate_json(earlier.envelope_json)
+                answers = stored_envelope(earlier)
                 answers_sender = earlier.sender
         return PolicyFacts(
             sender=_party(sender),
@@ -458,6 +479,13 @@ class ExchangeService:
             raise NotFound(message_id=message_id, node=node.id)
         if delivery is not None:
             self.refuse_if_expired(message)
+        if message.payload_purged_at is not None:
+            raise purged_error(
+                "the payload of this message",
+                message.payload_purged_at,
+                message.purge_reason or "",
+                message_id=message_id,
+            )
         if delivery is not None and delivery.state == "pending":
             delivered_at = self._clock()
 
@@ -486,7 +514,7 @@ class ExchangeService:
         if message.kind != "case_pack":
             return
         # Read through the model, as it was validated on arrival, not by re-parsing text.
-        expires = Envelope.model_validate_json(message.envelope_json).access_expires_at
+        expires = stored_envelope(message).access_expires_at
         if expires is None:
             return
         if expires <= self._clock():

@@ -81,7 +81,9 @@ def _op(
         401: "Authentication failed (always the same answer)",
         404: "Not found, or not visible to this node",
         409: "Message id already used with different content",
-        410: "A case pack whose access has expired",
+        410: "Gone: a case pack past its access expiry (`access-expired`), ciphertext the hub "
+        "purged under its retention policy (`purged`, saying when and why), or an upload not "
+        "finished in time (`upload-expired`, BLOB-03); deploy/retention.md",
         408: "The body did not arrive within limits.body_read_seconds",
         413: "Body too large",
         416: "Range not satisfiable",
@@ -342,7 +344,8 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/blobs": {
                 "post": _op(
-                    "Announce a large ciphertext before uploading its chunks",
+                    "Announce a large ciphertext before uploading its chunks (422 "
+                    "`blob-quota-exceeded`: over the node's quota, BLOB-01, BLOB-02)",
                     {
                         "201": {
                             "description": "Upload started",
@@ -367,7 +370,7 @@ def openapi_document() -> dict[str, Any]:
                                 "content": _json_content("BlobUpload"),
                             }
                         },
-                        errors=(400, 401, 404, 413, 422),
+                        errors=(400, 401, 404, 410, 413, 422),
                         params=[
                             _path_param("upload_id", "^[0-9a-f]{32}$"),
                             {

@@ -10,6 +10,7 @@ from typing import Protocol
 from hub.store.records import (
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
@@ -63,6 +64,29 @@ class MessageRepository(Protocol):
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]: ...
     async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]: ...
 
+    # Retention (hub/server/retention.py): messages whose payload is still held, in pages
+    # of id order after ``after``.
+    async def fully_acknowledged(
+        self, kinds: Sequence[str], *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        """Of ``kinds``, messages every recipient has acknowledged."""
+        ...
+
+    async def received_before(
+        self, kind: str, before: datetime, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]: ...
+    async def unpurged_of_kind(
+        self, kind: str, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]: ...
+    async def purge_payload(
+        self, message_id: str, *, envelope_json: str, at: datetime, reason: str
+    ) -> bool:
+        """Replace the stored envelope by its metadata and mark it purged; False when it
+        already was (the first purge stands)."""
+        ...
+
+    async def unpurged_blob_carriers(self, sender: str, payload_sha256: str) -> int: ...
+
 
 class NonceRepository(Protocol):
     async def remember(self, node_id: str, nonce: str, expires_at: datetime) -> bool:
@@ -74,13 +98,45 @@ class NonceRepository(Protocol):
 
 class BlobRepository(Protocol):
     async def create(self, blob: BlobRecord) -> None: ...
-    async def get(self, upload_id: str) -> BlobRecord | None: ...
+    async def get(self, upload_id: str, *, for_update: bool = False) -> BlobRecord | None: ...
     async def record_chunk(self, upload_id: str, index: int, size: int) -> None: ...
     async def mark_complete(self, upload_id: str, at: datetime) -> None: ...
     async def delete(self, upload_id: str) -> None: ...
     async def complete_by_sha256(
-        self, sha256: str, *, owner: str | None = None
+        self, sha256: str, *, owner: str | None = None, for_update: bool = False
     ) -> BlobRecord | None: ...
+
+    # Quotas and retention (deploy/retention.md).
+    async def complete_rows(self, owner: str, sha256: str) -> Sequence[BlobRecord]:
+        """The owner's completed blobs of this hash, locked until the transaction ends."""
+        ...
+
+    async def usage(self, owner: str, *, live_after: datetime, lock: bool = False) -> BlobUsage:
+        """Uploads announced after ``live_after`` and completed blobs; ``lock`` holds the
+        node's quota until the transaction ends."""
+        ...
+
+    async def uploads_created_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]: ...
+    async def delete_expired(self, upload_id: str, created_before: datetime) -> bool:
+        """Delete an unfinished upload announced before ``created_before`` (its chunks and
+        row); False when it is not one any more."""
+        ...
+
+    async def unsent_completed_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        """Completed blobs that no message from their uploader carries, still held."""
+        ...
+
+    async def purge(self, upload_id: str, *, at: datetime, reason: str) -> bool: ...
+    async def latest_purged(self, sha256: str) -> BlobRecord | None: ...
+    async def live_sha256s(self, sha256s: Sequence[str]) -> frozenset[str]:
+        """Which of these hashes an unfinished or completed upload still has."""
+        ...
+
+    async def uploading_ids(self, upload_ids: Sequence[str]) -> frozenset[str]: ...
 
 
 class WorkflowRepository(Protocol):
