@@ -118,10 +118,14 @@ class BlobRepository(Protocol):
 
     async def uploads_created_before(
         self, before: datetime, *, after: str, limit: int
-    ) -> Sequence[BlobRecord]: ...
+    ) -> Sequence[BlobRecord]:
+        """Unfinished uploads announced at or before ``before`` (expired at ``before``
+        plus the expiry, as the chunk handler judges them)."""
+        ...
+
     async def delete_expired(self, upload_id: str, created_before: datetime) -> bool:
-        """Delete an unfinished upload announced before ``created_before`` (its chunks and
-        row); False when it is not one any more."""
+        """Delete an unfinished upload announced at or before ``created_before`` (its
+        chunks and row); False when it is not one any more."""
         ...
 
     async def unsent_completed_before(

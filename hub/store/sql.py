@@ -453,7 +453,7 @@ class _Blobs:
             select(blobs)
             .where(
                 blobs.c.state == "uploading",
-                blobs.c.created_at < before,
+                blobs.c.created_at <= before,
                 blobs.c.upload_id > after,
             )
             .order_by(blobs.c.upload_id)
@@ -468,7 +468,7 @@ class _Blobs:
                 .where(
                     blobs.c.upload_id == upload_id,
                     blobs.c.state == "uploading",
-                    blobs.c.created_at < created_before,
+                    blobs.c.created_at <= created_before,
                 )
                 .with_for_update()
             )

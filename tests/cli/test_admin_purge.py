@@ -1,0 +1,92 @@
+"""``hub admin purge [--dry-run]`` on the demo's kept federation (deploy/retention.md).
+
+The demo leaves a real hub database in which the referral and the release have been
+acknowledged by every recipient: what retention.yaml says goes at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.test_cli import run
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    root = tmp_path / "demo"
+    run("demo", "--dir", root, "--keep", check=True)
+    return root
+
+
+def _snapshot(root: Path) -> tuple[dict[str, list[tuple[Any, ...]]], list[str]]:
+    with closing(sqlite3.connect(root / "hub.sqlite3")) as db:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        tables = {name: sorted(db.execute(f'SELECT * FROM "{name}"')) for name in names}  # noqa: S608 - names from sqlite_master
+    files = sorted(str(p.relative_to(root)) for p in (root / "blobs").rglob("*"))
+    return tables, files
+
+
+def _lines(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(ln["what"], ln["kind"], ln["reason"], ln["count"]) for ln in report["lines"]]
+
+
+def test_a_dry_run_lists_what_is_due_and_changes_nothing_then_the_purge_does_it(
+    demo: Path,
+) -> None:
+    config = demo / "hub.toml"
+    before = _snapshot(demo)
+
+    dry = run("admin", "purge", "--config", config, "--dry-run", "--json", check=True)
+    report = json.loads(dry.stdout)
+    assert report["dry_run"] is True
+    assert _lines(report) == [
+        ("payload", "referral", "ACKNOWLEDGED", 1),
+        ("payload", "release", "ACKNOWLEDGED", 1),
+    ]
+    assert all(line["bytes"] > 0 for line in report["lines"])
+    assert report["log_entries"] == 2
+    text = run("admin", "purge", "--config", config, "--dry-run", check=True).stdout
+    assert text.startswith("would purge (dry run: nothing was changed):")
+    assert "log entries that would be written: 2" in text
+    assert _snapshot(demo) == before
+
+    done = json.loads(run("admin", "purge", "--config", config, "--json", check=True).stdout)
+    assert done["dry_run"] is False
+    assert done["lines"] == report["lines"]
+    assert done["log_entries"] == 2
+    with closing(sqlite3.connect(demo / "hub.sqlite3")) as db:
+        purged = db.execute(
+            "SELECT kind, purge_reason, envelope_json FROM messages "
+            "WHERE payload_purged_at IS NOT NULL ORDER BY kind"
+        ).fetchall()
+        actions = [r[0] for r in db.execute("SELECT action FROM audit_log ORDER BY idx")]
+    assert [(kind, reason) for kind, reason, _ in purged] == [
+        ("referral", "ACKNOWLEDGED"),
+        ("release", "ACKNOWLEDGED"),
+    ]
+    assert all("inline" not in json.loads(envelope)["payload"] for _, _, envelope in purged)
+    assert actions[-2:] == ["purged", "purged"]
+
+    verified = run("audit", "verify", "--config", config)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "ok: yes" in verified.stdout
+    again = run("admin", "purge", "--config", config, "--dry-run", check=True)
+    assert "nothing is due" in again.stdout
+
+
+def test_a_dry_run_needs_no_signing_key_and_a_purge_does(demo: Path) -> None:
+    config = demo / "hub.toml"
+    (demo / "keys" / "hub.key").rename(demo / "keys" / "hub.key.away")
+    assert run("admin", "purge", "--config", config, "--dry-run").returncode == 0
+    refused = run("admin", "purge", "--config", config)
+    assert refused.returncode == 2
+    assert "hub signing key" in refused.stderr
+    with closing(sqlite3.connect(demo / "hub.sqlite3")) as db:
+        actions = {r[0] for r in db.execute("SELECT action FROM audit_log")}
+    assert "purged" not in actions
