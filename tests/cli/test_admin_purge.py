@@ -7,6 +7,8 @@ acknowledged by every recipient: what retention.yaml says goes at once.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from hub.cli.main import build_parser
 from tests.cli.test_cli import run
 
 
@@ -90,3 +93,13 @@ def test_a_dry_run_needs_no_signing_key_and_a_purge_does(demo: Path) -> None:
     with closing(sqlite3.connect(demo / "hub.sqlite3")) as db:
         actions = {r[0] for r in db.execute("SELECT action FROM audit_log")}
     assert "purged" not in actions
+
+
+def test_the_commands_in_deploy_retention_md_parse_as_written() -> None:
+    doc = Path(__file__).resolve().parents[2] / "deploy" / "retention.md"
+    blocks = re.findall(r"```sh\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
+    commands = [shlex.split(line) for block in blocks for line in block.splitlines() if line]
+    assert commands
+    for words in commands:
+        assert words[0] == ".venv/bin/hub"
+        build_parser().parse_args(words[1:])

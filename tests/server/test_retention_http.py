@@ -24,6 +24,7 @@ from hub.client import HubProblem, NodeClient, PayloadSource, ReceivedMessage
 from hub.config import HubConfig
 from hub.model import Marking
 from hub.server.blobs import new_upload_id
+from hub.server.openapi import openapi_document
 from hub.server.retention import PurgeReport
 from hub.server.state import RETENTION
 from hub.store import SqlStore
@@ -541,3 +542,18 @@ async def test_requests_and_decisions_stay_after_acknowledgement_until_their_per
         ("payload", "decision", "RETENTION_PERIOD", 1),
     }
     await _verify_audit(hub.store)
+
+
+def test_the_openapi_document_names_the_retention_answers() -> None:
+    paths = openapi_document()["paths"]
+    gone = [
+        paths["/v1/messages/{message_id}"]["get"]["responses"]["410"]["description"],
+        paths["/v1/blobs/{sha256}"]["get"]["responses"]["410"]["description"],
+        paths["/v1/blobs/{upload_id}/{chunk}"]["put"]["responses"]["410"]["description"],
+    ]
+    for description in gone:
+        assert "`purged`" in description
+        assert "`upload-expired`" in description
+    announce = paths["/v1/blobs"]["post"]
+    assert "422" in announce["responses"]
+    assert "blob-quota-exceeded" in announce["summary"]
