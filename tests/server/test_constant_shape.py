@@ -54,6 +54,7 @@ from tests.workflows.test_referral_and_case import CASE, case_doc
 MISSING_CASE = "case-wilts-0999"
 assert len(MISSING_CASE) == len(CASE)
 MISSING_SHA = "5" * 64
+MISSING_UPLOAD = "6" * 32
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class World:
     request_id: str
     missing_request_id: str
     blob_sha256: str
+    upload_id: str
 
 
 async def _world(hub: HubFixture) -> World:
@@ -81,12 +83,16 @@ async def _world(hub: HubFixture) -> World:
             referral_fields(), PayloadSource(media_type="application/json", data=big)
         )
     assert blob_message["payload"]["transport"] == "blob"
+    async with hub.store.read() as view:
+        upload = await view.blobs.complete_by_sha256(blob_message["payload"]["sha256"])
+    assert upload is not None
     return World(
         message_id=referral.message_id,
         missing_message_id=uuid7(hub.clock()),
         request_id=request.message_id,
         missing_request_id=uuid7(hub.clock()),
         blob_sha256=blob_message["payload"]["sha256"],
+        upload_id=upload.upload_id,
     )
 
 
@@ -137,10 +143,13 @@ def _probes(hub: HubFixture, world: World) -> dict[str, Probe]:
         "request": Probe("GET", "/v1/requests/{ref}", world.request_id, world.missing_request_id),
         "case": Probe("GET", "/v1/cases/{ref}", CASE, MISSING_CASE),
         "blob": Probe("GET", "/v1/blobs/{ref}", world.blob_sha256, MISSING_SHA),
+        "chunk": Probe(
+            "PUT", "/v1/blobs/{ref}/0", world.upload_id, MISSING_UPLOAD, body=lambda _: b"x" * 64
+        ),
     }
 
 
-ENDPOINTS = ("message", "status", "ack", "reject", "request", "case", "blob")
+ENDPOINTS = ("message", "status", "ack", "reject", "request", "case", "blob", "chunk")
 
 
 @contextmanager
@@ -293,6 +302,9 @@ def _service_calls(hub: HubFixture, world: World, node: NodeRecord) -> dict[str,
         ),
         "case": pair(lambda ref: lambda: workflows.case_view(node, ref), CASE, MISSING_CASE),
         "blob": pair(lambda ref: lambda: blob_download(ref), world.blob_sha256, MISSING_SHA),
+        "chunk": pair(
+            lambda ref: lambda: blobs.upload_state(node, ref), world.upload_id, MISSING_UPLOAD
+        ),
     }
 
 
