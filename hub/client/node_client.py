@@ -457,6 +457,24 @@ class NodeClient:
             }
         )
 
+    async def pending_draft(
+        self,
+        fields: EnvelopeFields,
+        payload: PayloadSource,
+        *,
+        message_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> PendingMessage | None:
+        """The outbox entry sealed from this draft, if it still waits for its receipt
+        (:meth:`send` would resend it); :class:`OutboxConflict` for another draft under a
+        kept id."""
+        if self.outbox is None:
+            return None
+        digest = await self.draft_digest(
+            fields, payload, message_id=message_id, created_at=created_at
+        )
+        return self._pending_for(digest, message_id)
+
     def _pending_for(self, digest: str, message_id: str | None) -> PendingMessage | None:
         assert self.outbox is not None
         if message_id is None:
