@@ -10,6 +10,7 @@ import json
 import aiohttp
 
 from hub.registry import set_node_status
+from hub.server.openapi import openapi_document
 from tests.conftest import HubFixture
 from tests.server.helpers import (
     LA,
@@ -90,3 +91,10 @@ async def test_the_same_id_with_other_bytes_is_409_and_logs_nothing(
     reply.problem(409, "conflict")
     assert await _log(hub) == log_before
     assert await _message_count(hub, original["id"]) == (1, 2)
+
+
+def test_the_openapi_document_gives_a_retry_the_receipt_schema() -> None:
+    responses = openapi_document()["paths"]["/v1/messages"]["post"]["responses"]
+    assert responses["200"]["content"] == responses["201"]["content"]
+    assert "original receipt" in responses["200"]["description"]
+    assert "409" in responses
