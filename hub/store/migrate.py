@@ -101,6 +101,8 @@ def alembic_config(url: str | None = None) -> Config:
     """Alembic's configuration for the hub's scripts (and ``url`` for offline SQL)."""
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    # New revision files are named r<revision id>.py: a module name mypy and ruff accept.
+    config.set_main_option("file_template", "r%%(rev)s")
     if url is not None:
         # Config values are interpolated: a % in a password must be doubled.
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -125,6 +125,16 @@ def _reflected(conn: Connection) -> dict[str, Any]:
     return schema
 
 
+def test_the_revisions_form_one_line_from_0001_initial() -> None:
+    """One head, and every revision on the line from it back to 0001_initial."""
+    scripts = migrate._scripts()
+    assert scripts.get_heads() == [head_revision()]
+    line = [s.revision for s in scripts.iterate_revisions("head", "base")]
+    assert line[-1] == BASE_REVISION
+    assert sorted(line) == sorted(s.revision for s in scripts.walk_revisions())
+    assert all(len(revision) <= 32 for revision in line)  # alembic_version.version_num
+
+
 async def test_migrations_build_exactly_the_models_schema(new_database: NewDatabase) -> None:
     migrated, created = await new_database(), await new_database()
     await prepare_database(migrated)
