@@ -37,7 +37,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
-from sqlalchemy import Connection, MetaData, Table, event, inspect, text
+from sqlalchemy import Connection, MetaData, Table, event, inspect, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.dialect import open_engine
@@ -227,6 +227,7 @@ def _ahead(status: SchemaStatus) -> SchemaError:
 
 
 async def _locked(url: str, work: Callable[[Connection], T]) -> T:
+    _require_sqlite_folder(url)
     engine = _migration_engine(url)
     try:
         async with engine.begin() as conn:
@@ -237,6 +238,19 @@ async def _locked(url: str, work: Callable[[Connection], T]) -> T:
             return await conn.run_sync(work)
     finally:
         await engine.dispose()
+
+
+def _require_sqlite_folder(url: str) -> None:
+    """Say so when a SQLite file's folder is missing, before aiosqlite tries to open it.
+
+    (aiosqlite's failed connection thread can outlive the event loop and print a
+    traceback on the way out; this, the usual cause, is caught first.)
+    """
+    if not url.startswith("sqlite"):
+        return
+    name = make_url(url).database
+    if name and name != ":memory:" and not Path(name).parent.is_dir():
+        raise FileNotFoundError(f"the folder {Path(name).parent} does not exist")
 
 
 def _migration_engine(url: str) -> AsyncEngine:

@@ -158,7 +158,8 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace('"hub.sqlite3"', '"missing/dir/hub.sqlite3"'))
     refused = run("admin", "migrate", "--config", config)
     assert refused.returncode == 2
-    assert refused.stderr.startswith("hub: cannot open the database: unable to open database")
+    missing = tmp_path / "missing" / "dir"
+    assert refused.stderr == f"hub: cannot open the database: the folder {missing} does not exist\n"
     assert refused.stderr.count("\n") == 1, refused.stderr
 
 
