@@ -233,8 +233,8 @@ class BlobService:
         """
         now = self._clock()
         async with self._store.read() as view:
-            blob = await view.blobs.get(upload_id)
-        if blob is None or blob.owner != node.id:
+            blob = await view.blobs.get(upload_id, owner=node.id)
+        if blob is None:  # another node's upload is not found as a missing one is
             announced = upload_announced_at(upload_id)
             if announced is not None and announced + self._expiry <= now:
                 raise self._expired(upload_id, announced + self._expiry)
@@ -350,23 +350,17 @@ class BlobService:
     async def readable_path(self, node: NodeRecord, sha256: str) -> Path:
         """The blob's file, if this node uploaded it or reads a message that carries it.
 
-        A purged blob is answered 410 with when and why, to the same nodes only.
+        One query decides, whether the blob is another's or does not exist at all; a
+        purged blob is answered 410 with when and why, to the same nodes only (a second
+        query, made alike for every blob this node may not read).
         """
         async with self._store.read() as view:
-            blob = await view.blobs.complete_by_sha256(
-                sha256, owner=node.id
-            ) or await view.blobs.complete_by_sha256(sha256)
-            purged = None if blob is not None else await view.blobs.latest_purged(sha256)
-            readers = await view.messages.readers_of_payload(sha256) if blob or purged else None
-        if (
-            purged is not None
-            and purged.purged_at is not None
-            and readers is not None
-            and (purged.owner == node.id or node.id in readers)
-        ):
+            readable = await view.blobs.readable_by(sha256, node.id)
+            purged = None if readable else await view.blobs.purged_readable_by(sha256, node.id)
+        if purged is not None and purged.purged_at is not None:
             raise purged_error(
                 "this blob", purged.purged_at, purged.purge_reason or "", sha256=sha256
             )
-        if blob is None or readers is None or (blob.owner != node.id and node.id not in readers):
+        if not readable:
             raise NotFound(sha256=sha256, node=node.id)
         return self._files.complete(sha256)
