@@ -10,6 +10,7 @@ from typing import Protocol
 from hub.store.records import (
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
@@ -81,6 +82,9 @@ class BlobRepository(Protocol):
     async def complete_by_sha256(
         self, sha256: str, *, owner: str | None = None
     ) -> BlobRecord | None: ...
+    async def usage(self) -> Sequence[BlobUsage]:
+        """Uploads, announced and received bytes per state (for ``/metrics``)."""
+        ...
 
 
 class WorkflowRepository(Protocol):
