@@ -6,8 +6,8 @@ duration in milliseconds, the response body's bytes, the authenticated node (if 
 request authenticated) and the direct peer's address. Health checks and scrapes are logged
 at DEBUG, everything else at INFO, on the ``hub.access`` logger.
 
-The middleware writes the answer itself (``prepare`` and ``write_eof``; aiohttp then finds
-it sent), so the duration covers streaming a blob download and the byte count is known.
+A line is written when the request's task ends, after aiohttp has sent the answer, so the
+duration covers streaming a blob download and a file's byte count is known.
 """
 
 from __future__ import annotations
@@ -63,34 +63,53 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     started = time.perf_counter()
     note = _RequestNote()
     token = _NOTE.set(note)
-    status = 500  # an exception that escapes every middleware becomes aiohttp's 500
-    response: web.StreamResponse | None = None
+    answer: web.StreamResponse | None = None
     try:
-        response = await handler(request)
-        status = response.status
-        await response.prepare(request)
-        await response.write_eof()
-        return response
-    except ConnectionError:
-        if response is None:
-            raise
-        return response  # the client left while the answer was written; aiohttp knows
+        answer = await handler(request)
+        return answer
     except web.HTTPException as exc:  # a redirect or other non-error the problems pass on
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_WENT_AWAY
+        answer = exc
         raise
     finally:
         _NOTE.reset(token)
-        _record(request, status, time.perf_counter() - started, response, note.node)
+        _when_sent(request, started, answer, note)
+
+
+def _when_sent(
+    request: web.Request,
+    started: float,
+    answer: web.StreamResponse | None,
+    note: _RequestNote,
+) -> None:
+    """Record the request once aiohttp has written its answer.
+
+    aiohttp handles each request in a task of its own (for the contextvars, aiohttp#3406)
+    and writes the answer in that task after the middlewares return, so the task's end is
+    when the last byte went out: the duration then covers a streamed blob download, and
+    a file response knows its length.
+    """
+
+    def done(task: asyncio.Future[object] | None) -> None:
+        if task is not None and task.cancelled():
+            status = CLIENT_WENT_AWAY
+        else:
+            # No answer: an exception escaped every middleware and aiohttp answers 500.
+            status = 500 if answer is None else answer.status
+        size = 0 if answer is None else (answer.content_length or 0)
+        _record(request, status, time.perf_counter() - started, size, note.node)
+
+    task = asyncio.current_task()
+    if task is None:
+        done(None)
+    else:
+        task.add_done_callback(done)
 
 
 def _record(
     request: web.Request,
     status: int,
     seconds: float,
-    response: web.StreamResponse | None,
+    size: int,
     node: str | None,
 ) -> None:
     route = _route(request)
@@ -98,7 +117,6 @@ def _record(
     level = logging.DEBUG if route in _QUIET_ROUTES else logging.INFO
     if not log.isEnabledFor(level):
         return
-    size = (response.content_length or 0) if response is not None else 0
     duration_ms = round(seconds * 1000, 3)
     remote = request.remote
     log.log(
