@@ -34,6 +34,9 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 # At DEBUG these log SQL statements with their parameters (envelopes, ciphertext).
 _QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "asyncpg")
 _OURS = "_seh_hub_handler"
+# ensure_ascii: no raw U+2028 or other separators a line reader might split on. One encoder
+# for every line (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=True, separators=(",", ":"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,15 +51,15 @@ class JsonFormatter(logging.Formatter):
             "event": getattr(record, "event", None) or str(record.msg),
             "message": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
+        fields = record.__dict__
+        for key in fields.keys() - _STANDARD:
+            if not key.startswith("_"):
+                line[key] = fields[key]
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        # ensure_ascii: no raw U+2028 or other separators a line reader might split on.
-        return json.dumps(line, default=str, ensure_ascii=True, separators=(",", ":"))
+        return _ENCODER.encode(line)
 
 
 def text_formatter() -> logging.Formatter:
