@@ -96,7 +96,10 @@ def _when_sent(
             # No answer: an exception escaped every middleware and aiohttp answers 500.
             status = 500 if answer is None else answer.status
         size = 0 if answer is None else (answer.content_length or 0)
-        _record(request, status, time.perf_counter() - started, size, note.node)
+        # A signature that verified over a body whose digest then did not match is still
+        # a 401: no node is named for a request the hub did not accept as that node's.
+        node = None if status == 401 else note.node
+        _record(request, status, time.perf_counter() - started, size, node)
 
     task = asyncio.current_task()
     if task is None:

@@ -193,3 +193,14 @@ async def test_a_client_that_hangs_up_mid_body_still_gets_one_line(
     # Cancelled with the connection (499), or answered as a body that never arrived (400).
     assert (line.route, line.node) == ("/v1/messages", HEALTH)
     assert line.status in (400, CLIENT_WENT_AWAY)
+
+
+async def test_a_body_that_does_not_match_its_signed_digest_names_no_node(
+    hub: HubFixture, http: aiohttp.ClientSession, access: pytest.LogCaptureFixture
+) -> None:
+    body = b'{"id": "x"}'
+    forged = signed_request(hub, "POST", "/v1/messages", body=body, digest_of=b"something else")
+    reply = await send(http, hub, forged)
+    reply.problem(401, "unauthenticated")
+    [line] = _access(access)
+    assert (line.route, line.status, line.node) == ("/v1/messages", 401, None)
