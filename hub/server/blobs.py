@@ -34,7 +34,7 @@ from hub.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, Upl
 from hub.model import BlobUpload, BlobUploadRequest, Violation, rfc3339
 from hub.server.exchange import Clock
 from hub.server.purged import purged_error
-from hub.store import BlobRecord, BlobUsage, NodeRecord, Store
+from hub.store import BlobRecord, NodeRecord, QuotaUsage, Store
 
 __all__ = ["BlobFiles", "BlobService", "new_upload_id", "upload_announced_at"]
 
@@ -162,7 +162,7 @@ class BlobService:
         # The row first, under the node's quota; then its file. A refused announcement
         # writes neither; the sweep never takes a new row's file for a leftover.
         async with self._store.transaction() as tx:
-            usage = await tx.blobs.usage(node.id, live_after=now - self._expiry, lock=True)
+            usage = await tx.blobs.quota_usage(node.id, live_after=now - self._expiry, lock=True)
             self._check_quota(node, usage, request.size)
             await tx.blobs.create(blob)
         part = self._files.part(blob.upload_id)
@@ -175,7 +175,7 @@ class BlobService:
             raise
         return _upload_view(blob)
 
-    def _check_quota(self, node: NodeRecord, usage: BlobUsage, size: int) -> None:
+    def _check_quota(self, node: NodeRecord, usage: QuotaUsage, size: int) -> None:
         limits = self._limits
         violations: list[Violation] = []
         if usage.pending_uploads >= limits.max_pending_uploads:

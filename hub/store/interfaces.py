@@ -14,6 +14,7 @@ from hub.store.records import (
     DeliveryRecord,
     InboxRow,
     NodeRecord,
+    QuotaUsage,
     StoredHead,
     StoredMessage,
     WorkflowEvent,
@@ -137,6 +138,10 @@ class BlobRepository(Protocol):
         carrying it); one statement whether the blob is another's or missing."""
         ...
 
+    async def usage(self) -> Sequence[BlobUsage]:
+        """Uploads, announced and received bytes per state (for ``/metrics``)."""
+        ...
+
     async def purged_readable_by(self, sha256: str, node_id: str) -> BlobRecord | None:
         """As :meth:`readable_by`, for a blob the hub has purged (deploy/retention.md)."""
         ...
@@ -146,7 +151,9 @@ class BlobRepository(Protocol):
         """The owner's completed blobs of this hash, locked until the transaction ends."""
         ...
 
-    async def usage(self, owner: str, *, live_after: datetime, lock: bool = False) -> BlobUsage:
+    async def quota_usage(
+        self, owner: str, *, live_after: datetime, lock: bool = False
+    ) -> QuotaUsage:
         """Uploads announced after ``live_after`` and completed blobs; ``lock`` holds the
         node's quota until the transaction ends."""
         ...

@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryRecord",
     "InboxRow",
     "NodeRecord",
+    "QuotaUsage",
     "StoredHead",
     "StoredMessage",
     "WorkflowEvent",
@@ -89,7 +90,7 @@ class BlobRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class BlobUsage:
+class QuotaUsage:
     """What counts against a node's blob quota: unfinished (unexpired) and stored blobs."""
 
     pending_uploads: int
@@ -135,3 +136,13 @@ class StoredHead:
     root_hash: bytes
     signed_at: datetime
     signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUsage:
+    """Uploads in one state, the bytes they announced and the bytes received (for metrics)."""
+
+    state: str
+    uploads: int
+    declared_bytes: int
+    received_bytes: int

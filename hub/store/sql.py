@@ -21,6 +21,7 @@ from hub.store.records import (
     DeliveryRecord,
     InboxRow,
     NodeRecord,
+    QuotaUsage,
     StoredHead,
     StoredMessage,
     WorkflowEvent,
@@ -503,7 +504,9 @@ class _Blobs:
         )
         return [_blob(r, frozenset()) for r in rows]
 
-    async def usage(self, owner: str, *, live_after: datetime, lock: bool = False) -> BlobUsage:
+    async def quota_usage(
+        self, owner: str, *, live_after: datetime, lock: bool = False
+    ) -> QuotaUsage:
         if lock:
             # One announcement per node at a time decides against its quota (PostgreSQL
             # row lock on the node; SQLite has one writer).
@@ -524,7 +527,7 @@ class _Blobs:
                 blobs.c.owner == owner, blobs.c.state == "complete"
             )
         )
-        return BlobUsage(
+        return QuotaUsage(
             pending_uploads=int(pending[0]),
             pending_bytes=int(pending[1]),
             stored_bytes=int(stored or 0),
@@ -584,7 +587,11 @@ class _Blobs:
             .where(blobs.c.upload_id == upload_id, blobs.c.state == "complete")
             .values(state="purged", purged_at=at, purge_reason=reason)
         )
-        return bool(result.rowcount == 1)
+        if result.rowcount != 1:
+            return False
+        # Its chunks are gone with its file (seh_hub_blob_stored_bytes counts them).
+        await self._conn.execute(delete(blob_chunks).where(blob_chunks.c.upload_id == upload_id))
+        return True
 
     async def live_sha256s(self, sha256s: Sequence[str]) -> frozenset[str]:
         if not sha256s:
@@ -605,6 +612,28 @@ class _Blobs:
             )
         )
         return frozenset(r[0] for r in rows)
+
+    async def usage(self) -> Sequence[BlobUsage]:
+        declared = await self._conn.execute(
+            select(blobs.c.state, func.count(), func.coalesce(func.sum(blobs.c.size), 0)).group_by(
+                blobs.c.state
+            )
+        )
+        received = await self._conn.execute(
+            select(blobs.c.state, func.coalesce(func.sum(blob_chunks.c.size), 0))
+            .select_from(blobs.join(blob_chunks, blob_chunks.c.upload_id == blobs.c.upload_id))
+            .group_by(blobs.c.state)
+        )
+        got = {state: int(size) for state, size in received}
+        return [
+            BlobUsage(
+                state=state,
+                uploads=int(count),
+                declared_bytes=int(size),
+                received_bytes=got.get(state, 0),
+            )
+            for state, count, size in declared
+        ]
 
 
 def _blob(row: Any, received_chunks: frozenset[int]) -> BlobRecord:

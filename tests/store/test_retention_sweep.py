@@ -307,7 +307,7 @@ async def test_a_blob_shared_by_two_messages_goes_with_the_last_of_them(world: W
     assert not world.files.complete(blob.sha256).exists()
     # The quota no longer counts it.
     async with world.store.read() as view:
-        usage = await view.blobs.usage(HEALTH, live_after=world.clock() - DAY)
+        usage = await view.blobs.quota_usage(HEALTH, live_after=world.clock() - DAY)
     assert usage.total_bytes == 0
 
 
@@ -453,7 +453,7 @@ async def test_the_quota_is_held_while_an_announcement_decides(world: World) -> 
 
     async def announce(size: int) -> bool:
         async with world.store.transaction() as tx:
-            usage = await tx.blobs.usage(HEALTH, live_after=world.clock() - DAY, lock=True)
+            usage = await tx.blobs.quota_usage(HEALTH, live_after=world.clock() - DAY, lock=True)
             await asyncio.sleep(0.05)  # the other announcement runs meanwhile
             if usage.total_bytes + size > quota:
                 return False
