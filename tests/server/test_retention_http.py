@@ -466,6 +466,7 @@ async def test_a_blob_payload_and_its_file_go_once_every_recipient_has_acknowled
     assert f"complete/{sha}" not in _files(hub)
     (row,) = await _rows(hub, blobs)
     assert row[6] == "purged"  # state
+    assert await _rows(hub, blob_chunks) == []  # gone with the file (metrics count them)
     # Readers are told; a stranger gets what any unknown hash gets.
     for node in (HEALTH, LA, POLICE):
         reply = await _get(http, hub, f"/v1/blobs/{sha}", node=node)
