@@ -51,6 +51,17 @@ class Limits:
     # How stale the hub's in-memory view of the node registry may be; 0 reads it on every
     # request. A suspension or revocation takes effect within this time.
     node_cache_seconds: float = 1.0
+    # What a connection may cost before it has authenticated (deploy/limits.md): the kernel
+    # receive buffer of each accepted socket and aiohttp's read-ahead per request, so a
+    # stranger's unread body occupies at most a few times this many bytes of the hub's memory.
+    receive_buffer_bytes: int = 16 * 1024
+    # Connections open at once that have not yet sent a request that authenticates; a new
+    # connection beyond this is answered 503 (Retry-After) and closed at once.
+    max_unauthenticated_connections: int = 256
+    # A connection that has sent no request that authenticates within this long is closed.
+    unauthenticated_connection_seconds: float = 10.0
+    # Requests one node may have in progress at once; one more is answered 429 (Retry-After).
+    per_node_concurrent_requests: int = 32
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,13 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiohttp import web
-
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
 from hub.config import ConfigError, HubConfig, load_hub_config
 from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
 from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
 from hub.server import create_app
+from hub.server.serving import serve
 from hub.store import SqlStore
 
 __all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key"]
@@ -70,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     listener = _listen(config.host, config.port)
     port = listener.getsockname()[1]
     print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
-    web.run_app(app, sock=listener, print=None, access_log=None)
+    serve(app, listener, config.limits)
     return EXIT_OK
 
 

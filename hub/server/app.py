@@ -14,6 +14,7 @@ from hub.audit.log import AuditLog
 from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
 from hub.policy.registry import Registry, load_registry
+from hub.server.admission import ADMISSION, Admission, admission_middleware
 from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
@@ -68,10 +69,11 @@ def create_app(
     # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
     # for aiohttp's own readers.
     app = web.Application(
-        middlewares=[problem_middleware],
+        middlewares=[problem_middleware, admission_middleware],
         client_max_size=config.limits.message_body_bytes,
     )
     app[CONFIG] = config
+    app[ADMISSION] = Admission(config.limits)
     app[CLOCK_FN] = clock
     app[REGISTRY] = policy
     app.add_routes(routes)

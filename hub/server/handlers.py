@@ -13,6 +13,7 @@ from aiohttp import ClientPayloadError, web
 
 from hub.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout
 from hub.model import BlobUploadRequest, WireModel
+from hub.server.admission import admit
 from hub.server.auth import AuthenticatedRequest
 from hub.server.openapi import openapi_document
 from hub.server.problems import ClientGone
@@ -88,27 +89,28 @@ async def _authenticated_body(
     Nothing of an unauthenticated request's body is read or held: a stranger's stalled
     upload costs the hub one set of headers, not up to ``limit`` bytes of memory.
     """
-    authenticator = request.app[AUTHENTICATOR]
-    auth = await authenticator.authenticate(
-        method=request.method,
-        path=request.rel_url.raw_path,
-        query=request.rel_url.raw_query_string,
-        headers=request.headers,
-        body_sha256=None,
-    )
+    auth = await _verified(request, None)
     body = await _read_body(request, limit)
-    authenticator.check_body(auth, hashlib.sha256(body).digest(), path=request.path)
+    request.app[AUTHENTICATOR].check_body(auth, hashlib.sha256(body).digest(), path=request.path)
     return auth, body
 
 
 async def _authenticate(request: web.Request, body: bytes | None) -> AuthenticatedRequest:
-    return await request.app[AUTHENTICATOR].authenticate(
+    return await _verified(request, hashlib.sha256(body if body is not None else b"").digest())
+
+
+async def _verified(request: web.Request, body_sha256: bytes | None) -> AuthenticatedRequest:
+    """Authenticate from the headers (and the body's digest, when it is read already), then
+    admit the request: one of its node's slots (429 beyond limits.per_node_concurrent_requests)."""
+    auth = await request.app[AUTHENTICATOR].authenticate(
         method=request.method,
         path=request.rel_url.raw_path,
         query=request.rel_url.raw_query_string,
         headers=request.headers,
-        body_sha256=hashlib.sha256(body if body is not None else b"").digest(),
+        body_sha256=body_sha256,
     )
+    admit(request, auth.node.id)
+    return auth
 
 
 def _message_id(request: web.Request) -> str:
@@ -211,22 +213,15 @@ async def put_blob_chunk(request: web.Request) -> web.Response:
         index = int(request.match_info["chunk"])
     except ValueError:
         raise BadRequest("The chunk index must be an integer.") from None
-    authenticator = request.app[AUTHENTICATOR]
     # The body is streamed: the signature is checked first, the Content-Digest once read.
-    auth = await authenticator.authenticate(
-        method=request.method,
-        path=request.rel_url.raw_path,
-        query=request.rel_url.raw_query_string,
-        headers=request.headers,
-        body_sha256=None,
-    )
+    auth = await _verified(request, None)
     service = request.app[BLOBS]
     blob = await service.upload_state(auth.node, upload_id)
     expected = service.expected_chunk_length(blob, index)
     if request.content_length is not None and request.content_length > expected:
         raise PayloadTooLarge(f"Chunk {index} must be exactly {expected} bytes.")
     digest = await service.write_chunk(blob, index, request.content.iter_chunked(_STREAM_READ))
-    authenticator.check_body(auth, digest, path=request.path)
+    request.app[AUTHENTICATOR].check_body(auth, digest, path=request.path)
     return _json(await service.record_chunk(blob, index))
 
 
