@@ -9,9 +9,9 @@ import logging
 import re
 from typing import Any
 
-from aiohttp import ClientPayloadError, web
+from aiohttp import ClientPayloadError, hdrs, web
 
-from hub.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout
+from hub.errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.admission import admit
 from hub.server.auth import AuthenticatedRequest
@@ -233,10 +233,28 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     auth = await _authenticate(request, None)
     path = await request.app[BLOBS].readable_path(auth.node, sha256)
     await request.app[EXCHANGE].refuse_expired_payload(auth.node, sha256)
+    _refuse_unsatisfiable_range(request, (await asyncio.to_thread(path.stat)).st_size)
     # FileResponse streams from disk and answers Range requests with 206 / 416.
     return web.FileResponse(
         path, chunk_size=256 * 1024, headers={"Content-Type": "application/octet-stream"}
     )
+
+
+def _refuse_unsatisfiable_range(request: web.Request, size: int) -> None:
+    """A Range FileResponse cannot serve is a 416 problem (with Content-Range, RFC 9110
+    section 15.5.17), not aiohttp's empty 416, so every refusal is problem+json."""
+    if hdrs.RANGE not in request.headers or hdrs.IF_RANGE in request.headers:
+        return  # no Range, or one FileResponse may ignore (If-Range): it decides
+    try:
+        start = request.http_range.start
+    except ValueError:
+        start = size  # malformed: unsatisfiable as FileResponse treats it
+    if start is not None and start < 0:  # a suffix range: the last -start bytes
+        start = max(0, size + start)
+    if start is not None and start >= size:
+        error = RangeNotSatisfiable(f"The blob has {size} bytes; the Range asks beyond them.")
+        error.headers["Content-Range"] = f"bytes */{size}"
+        raise error
 
 
 @routes.get("/v1/requests")
