@@ -102,6 +102,9 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+# Below this a socket's buffer is all bookkeeping and reading a body a syscall per packet.
+_MIN_RECEIVE_BUFFER = 4096
+
 # The keys each section takes ([limits] takes the fields of Limits, checked below).
 _KNOWN_KEYS: dict[str, frozenset[str]] = {
     "hub": frozenset({"id"}),
@@ -159,6 +162,8 @@ def load_hub_config(path: Path) -> HubConfig:
         value = _get(limits_t, name, type(default), "limits", default)
         if value < 0 or (value == 0 and name != "node_cache_seconds"):
             raise ConfigError(f"limits.{name} must be positive")
+        if name == "receive_buffer_bytes" and value < _MIN_RECEIVE_BUFFER:
+            raise ConfigError(f"limits.{name} must be at least {_MIN_RECEIVE_BUFFER}")
         limit_values[name] = value
     unknown_limits = sorted(set(limits_t) - set(Limits.__dataclass_fields__))
     if unknown_limits:

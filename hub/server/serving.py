@@ -95,6 +95,9 @@ async def _serve(app: web.Application, listener: socket.socket, limits: Limits) 
         app,
         handle_signals=True,
         access_log=None,
+        # As web.run_app does (aiohttp's own default is an hour): an idle keep-alive
+        # connection is closed after 75 s.
+        keepalive_timeout=75.0,
         # aiohttp pauses reading a request's body once twice this much is buffered.
         read_bufsize=limits.receive_buffer_bytes,
     )

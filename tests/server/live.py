@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from time import time
 from typing import IO
 
 from hub.crypto import write_key_file
+from hub.crypto.httpsig import content_digest_header, sign_request
 from hub.registry import enrol_node
 from hub.store import SqlStore, database_url_for_path
 from tests.conftest import AGENCY, INSECURE_TEST_HUB_KEYS, INSECURE_TEST_NODE_KEYS
 
-__all__ = ["LiveHub", "live_hub", "rss_bytes"]
+__all__ = ["LiveHub", "live_hub", "rss_bytes", "signed_headers"]
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -75,7 +79,10 @@ def live_hub(root: Path, **limits: int | float) -> Iterator[LiveHub]:
     """Run ``hub serve`` on a free port in ``root`` with ``limits``; stop it afterwards."""
     root.mkdir(parents=True, exist_ok=True)
     write_key_file(root / "hub.key", INSECURE_TEST_HUB_KEYS)
-    asyncio.run(_enrol(database_url_for_path(root / "hub.sqlite3")))
+    # In a thread of its own: callers may be inside a running event loop (async tests).
+    url = database_url_for_path(root / "hub.sqlite3")
+    with ThreadPoolExecutor(max_workers=1) as enrolling:
+        enrolling.submit(asyncio.run, _enrol(url)).result()
     (root / "hub.toml").write_text(_config(root, limits), encoding="utf-8")
     log_path = root / "serve.log"
     with log_path.open("w", encoding="utf-8") as log:
@@ -116,3 +123,19 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024  # reported in kB
     raise AssertionError(f"/proc/{pid}/status has no {field}")
+
+
+def signed_headers(
+    method: str, path: str, *, node: str, query: str = "", body: bytes = b""
+) -> dict[str, str]:
+    """RFC 9421 headers for a request to a live hub (its clock is the real one)."""
+    return sign_request(
+        method=method,
+        path=path,
+        query=query,
+        body_digest_header=content_digest_header(body),
+        key=INSECURE_TEST_NODE_KEYS[node].signing,
+        keyid=node,
+        created=int(time()),
+        nonce=secrets.token_urlsafe(18),
+    )

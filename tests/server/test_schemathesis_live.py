@@ -11,8 +11,6 @@ examples per operation, derandomised so a failure is reproducible.
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,9 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hub.crypto.httpsig import content_digest_header, sign_request
-from tests.conftest import INSECURE_TEST_NODE_KEYS
-from tests.server.live import LiveHub, live_hub
+from tests.server.live import LiveHub, live_hub, signed_headers
 
 pytestmark = pytest.mark.slow
 
@@ -64,15 +60,8 @@ class SignedAs(requests.auth.AuthBase):
             body = body.encode()
         assert isinstance(body, bytes), type(body)
         prepared.headers.update(
-            sign_request(
-                method=prepared.method or "GET",
-                path=url.path,
-                query=url.query,
-                body_digest_header=content_digest_header(body),
-                key=INSECURE_TEST_NODE_KEYS[self._node_id].signing,
-                keyid=self._node_id,
-                created=int(time.time()),
-                nonce=secrets.token_urlsafe(18),
+            signed_headers(
+                prepared.method or "GET", url.path, node=self._node_id, query=url.query, body=body
             )
         )
         return prepared
