@@ -26,6 +26,7 @@ from hub.crypto import write_key_file
 from hub.crypto.httpsig import content_digest_header, sign_request
 from hub.registry import enrol_node
 from hub.store import SqlStore, database_url_for_path
+from hub.store.migrate import prepare_database
 from tests.conftest import AGENCY, INSECURE_TEST_HUB_KEYS, INSECURE_TEST_NODE_KEYS
 
 __all__ = ["LiveHub", "live_hub", "rss_bytes", "signed_headers"]
@@ -45,9 +46,9 @@ class LiveHub:
 
 
 async def _enrol(database_url: str) -> None:
+    await prepare_database(database_url)  # migrated, as hub serve expects it
     store = SqlStore.open(database_url)
     try:
-        await store.create_schema()
         for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
             await enrol_node(
                 store,
