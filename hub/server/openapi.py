@@ -208,8 +208,12 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": _REF.format(model=name)}
 
 
+def _json_content(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(name)}}
+
+
 def _json(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+    return {"description": description, "content": _json_content(schema)}
 
 
 def _retry_after() -> dict[str, Any]:
@@ -251,7 +255,7 @@ def _op(
     if body is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
+            "content": _json_content(body),
         }
     if params:
         op["parameters"] = params
