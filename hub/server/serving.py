@@ -19,12 +19,12 @@ from aiohttp import web
 from hub.config import Limits
 from hub.server.admission import ADMISSION, Admission
 
-__all__ = ["limit_receive_buffer", "serve"]
+__all__ = ["serve"]
 
 log = logging.getLogger("hub.server")
 
 
-def limit_receive_buffer(listener: socket.socket, limits: Limits) -> None:
+def _limit_receive_buffer(listener: socket.socket, limits: Limits) -> None:
     """Accepted sockets inherit the listener's receive buffer (and their TCP window from
     it), so a client can have at most about this much in flight to the hub per connection."""
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, limits.receive_buffer_bytes)
@@ -52,6 +52,9 @@ class _Listener(asyncio.AbstractServer):
             try:
                 await loop.connect_accepted_socket(lambda: admission.protocol(server), connection)
             except OSError:
+                connection.close()
+            except Exception:  # never stop accepting over one connection
+                log.exception("could not set up an accepted connection")
                 connection.close()
 
     def close(self) -> None:
@@ -111,6 +114,6 @@ async def _serve(app: web.Application, listener: socket.socket, limits: Limits) 
 
 def serve(app: web.Application, listener: socket.socket, limits: Limits) -> None:
     """Serve ``app`` on ``listener`` until SIGINT or SIGTERM."""
-    limit_receive_buffer(listener, limits)
+    _limit_receive_buffer(listener, limits)
     with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
         asyncio.run(_serve(app, listener, limits))

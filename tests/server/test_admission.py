@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -266,3 +267,33 @@ async def test_a_refused_request_gives_its_slot_back(two_per_node: HubFixture) -
             reply = await send(http, hub, signed_request(hub, "GET", missing, node=HEALTH))
             reply.problem(404, "not-found")
     assert hub.server.app[ADMISSION].in_flight(HEALTH) == 0
+
+
+async def test_a_connection_can_put_only_a_few_receive_buffers_into_the_hub(
+    tmp_path: Path,
+) -> None:
+    """What a client can push at the hub that its handler does not read: the kernel buffer
+    (limits.receive_buffer_bytes, doubled by Linux) plus the read-ahead (twice it). A
+    signed long-poll with a body nobody reads holds its connection long enough to fill
+    both; with aiohttp's and the kernel's defaults that is megabytes."""
+    with live_hub(tmp_path / "hub", inbox_wait_max_seconds=5.0) as hub:
+        headers = signed_headers("GET", "/v1/inbox", node=HEALTH, query="wait=4")
+        head = ["GET /v1/inbox?wait=4 HTTP/1.1", "Host: hub.test", "Content-Length: 8000000"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # ours holds little
+        client.connect(_address(hub))
+        try:
+            client.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            client.setblocking(False)
+            pushed, quiet_since = 0, time.monotonic()
+            while time.monotonic() - quiet_since < 1.0:  # until the hub takes no more
+                try:
+                    pushed += client.send(b"x" * 65536)
+                    quiet_since = time.monotonic()
+                except BlockingIOError:
+                    await asyncio.sleep(0.05)
+        finally:
+            client.close()
+    # 16 KiB: ~32 KiB in the kernel, 32 KiB read ahead, plus our own small send buffer.
+    assert pushed < 256 * 1024, pushed
