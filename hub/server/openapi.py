@@ -295,7 +295,13 @@ def _paths() -> dict[str, Any]:
                 "Submit a signed envelope",
                 {
                     "201": _json("Accepted", "Receipt"),
-                    "200": _json("Same message resubmitted: the original receipt", "Receipt"),
+                    "200": _json(
+                        "The same sender resubmitted the same message (same id and canonical "
+                        "envelope, e.g. a retry after a lost answer): the original receipt, byte "
+                        "for byte; nothing is stored or logged again. Other content under the id "
+                        "is 409.",
+                        "Receipt",
+                    ),
                 },
                 body="Envelope",
                 errors=(400, 408, 409, 413, 422),
