@@ -15,6 +15,7 @@ from hub.errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiabl
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.admission import admit
 from hub.server.auth import AuthenticatedRequest
+from hub.server.metrics import METRICS, count_submit
 from hub.server.openapi import openapi_document
 from hub.server.problems import ClientGone
 from hub.server.reports import load_assurance, load_register
@@ -154,7 +155,9 @@ async def directory(request: web.Request) -> web.Response:
 @routes.post("/v1/messages")
 async def submit_message(request: web.Request) -> web.Response:
     auth, body = await _authenticated_body(request, request.app[CONFIG].limits.message_body_bytes)
-    outcome = await request.app[EXCHANGE].submit(auth.node, body)
+    outcome = await count_submit(
+        request.app[METRICS], request.app[EXCHANGE].submit(auth.node, body)
+    )
     return _json(outcome.receipt, status=201 if outcome.created else 200)
 
 

@@ -41,6 +41,7 @@ _SIGNED: list[dict[str, list[str]]] = [{"httpMessageSignature": []}]
 # What each refusal means, as the hub gives it (deploy/limits.md lists the limits).
 _PROBLEMS = {
     400: "Malformed request (query parameter, JSON body or chunk); `detail` says which",
+    403: "Not served to this address (GET /metrics answers only [metrics] allow)",
     401: "Authentication failed (always the same answer; the hub's log holds the reason)",
     404: "Not found, or not visible to this node (the same answer for both)",
     408: "The body did not arrive within limits.body_read_seconds of the headers",
@@ -192,6 +193,7 @@ def _view_schemas() -> dict[str, Any]:
         "DisclosureRegister": _object(
             {"subject_ref": _STR, "disclosures": {"type": "array", "items": _ref("Disclosure")}}
         ),
+        "MetricsExposition": {"type": "string"},
         "Ciphertext": {"type": "string", "format": "binary"},
         "Empty": {"type": "string", "maxLength": 0},
     }
@@ -286,6 +288,20 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/openapi.json": {
             "get": _op("This document", {"200": _json("OpenAPI", "OpenApiDocument")}, signed=False),
+        },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics (text exposition format 0.0.4), for the addresses in "
+                "[metrics] allow; deploy/monitoring.md names every metric",
+                {
+                    "200": {
+                        "description": "Metrics",
+                        "content": {"text/plain": {"schema": _ref("MetricsExposition")}},
+                    }
+                },
+                errors=(403,),
+                signed=False,
+            ),
         },
         "/v1/directory": {
             "get": _op("Hub-signed node directory", {"200": _json("Directory", "Directory")}),
@@ -499,8 +515,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "Safeguarding Exchange Hub",
             "version": "1",
             "description": (
-                "Every call except /v1/health and /v1/openapi.json is signed with RFC 9421 "
-                "HTTP Message Signatures (Ed25519) covering @method, @path, @query and "
+                "Every call except /v1/health, /v1/openapi.json and /metrics is signed with "
+                "RFC 9421 HTTP Message Signatures (Ed25519) covering @method, @path, @query and "
                 "content-digest (RFC 9530), with created, keyid (the node id) and a nonce. "
                 "Every refusal is an RFC 9457 application/problem+json body; a 422 lists "
                 "every broken rule in `violations`. Limits and what a client sees when one "

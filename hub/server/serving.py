@@ -19,14 +19,17 @@ from aiohttp import web
 from hub.config import Limits
 from hub.server.admission import ADMISSION, Admission
 
-__all__ = ["serve"]
+__all__ = ["limit_receive_buffer", "serve"]
 
 log = logging.getLogger("hub.server")
 
 
-def _limit_receive_buffer(listener: socket.socket, limits: Limits) -> None:
+def limit_receive_buffer(listener: socket.socket, limits: Limits) -> None:
     """Accepted sockets inherit the listener's receive buffer (and their TCP window from
-    it), so a client can have at most about this much in flight to the hub per connection."""
+    it), so a client can have at most about this much in flight to the hub per connection.
+
+    A connection takes the buffer the listener has when its handshake arrives: call this
+    as soon as the socket listens, before anyone is told the port."""
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, limits.receive_buffer_bytes)
 
 
@@ -114,6 +117,6 @@ async def _serve(app: web.Application, listener: socket.socket, limits: Limits) 
 
 def serve(app: web.Application, listener: socket.socket, limits: Limits) -> None:
     """Serve ``app`` on ``listener`` until SIGINT or SIGTERM."""
-    _limit_receive_buffer(listener, limits)
+    limit_receive_buffer(listener, limits)  # again, in case the caller has not
     with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
         asyncio.run(_serve(app, listener, limits))
