@@ -19,6 +19,12 @@
     ca_file = "secrets/smtp-ca.pem"               # optional; default: the system CAs
     timeout_seconds = 30
 
+    [listen]              # optional: where partners' mail arrives (STARTTLS required)
+    host = "0.0.0.0"
+    port = 8025
+    cert_file = "secrets/mx-cert.pem"              # the certificate partners' servers see
+    key_file = "secrets/mx-key.pem"                # 0600
+
 Unknown tables and keys are refused by name (a misspelt ``prot`` never falls back to a
 default port); secrets are referenced by path, never written in the file (STYLE.md 8).
 """
@@ -35,7 +41,14 @@ from typing import Any
 
 from hub.policy.secure_email import email_domain
 
-__all__ = ["BridgeConfig", "BridgeConfigError", "HubLink", "SmtpSettings", "load_bridge_config"]
+__all__ = [
+    "BridgeConfig",
+    "BridgeConfigError",
+    "HubLink",
+    "ListenSettings",
+    "SmtpSettings",
+    "load_bridge_config",
+]
 
 
 class BridgeConfigError(ValueError):
@@ -71,11 +84,20 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenSettings:
+    host: str
+    port: int
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeConfig:
     hub: HubLink
     address: str
     name: str
     smtp: SmtpSettings
+    listen: ListenSettings | None = None
 
 
 _KEYS: dict[str, tuple[set[str], set[str]]] = {
@@ -83,6 +105,7 @@ _KEYS: dict[str, tuple[set[str], set[str]]] = {
     "hub": ({"url", "id", "signing_key"}, set()),
     "bridge": ({"address", "name"}, set()),
     "smtp": ({"host"}, {"port", "username", "password_file", "ca_file", "timeout_seconds"}),
+    "listen": ({"host", "port", "cert_file", "key_file"}, set()),
 }
 
 
@@ -116,6 +139,29 @@ def _optional_path(table: dict[str, Any], key: str, base: Path) -> Path | None:
     return base / _text(table, "smtp", key)
 
 
+def _port(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise BridgeConfigError(f"{key} must be a port number, 1 to 65535")
+    return value
+
+
+def _listen(doc: dict[str, Any], path: Path, base: Path) -> ListenSettings | None:
+    if "listen" not in doc:
+        return None
+    table = _table(doc, "listen", path)
+    key_file = base / _text(table, "listen", "key_file")
+    if key_file.exists() and key_file.stat().st_mode & 0o077:
+        raise BridgeConfigError(
+            f"listen.key_file {key_file} must be readable by its owner only (chmod 600)"
+        )
+    return ListenSettings(
+        host=_text(table, "listen", "host"),
+        port=_port(table["port"], "listen.port"),
+        cert_file=base / _text(table, "listen", "cert_file"),
+        key_file=key_file,
+    )
+
+
 def load_bridge_config(path: Path) -> BridgeConfig:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -138,9 +184,7 @@ def load_bridge_config(path: Path) -> BridgeConfig:
     address = _text(bridge_t, "bridge", "address")
     if email_domain(address) is None:
         raise BridgeConfigError(f"bridge.address {address!r} is not one plain email address")
-    port = smtp_t.get("port", 587)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise BridgeConfigError("smtp.port must be a port number, 1 to 65535")
+    port = _port(smtp_t.get("port", 587), "smtp.port")
     timeout = smtp_t.get("timeout_seconds", 30)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise BridgeConfigError("smtp.timeout_seconds must be a positive number")
@@ -164,4 +208,5 @@ def load_bridge_config(path: Path) -> BridgeConfig:
             ca_file=_optional_path(smtp_t, "ca_file", base),
             timeout_seconds=float(timeout),
         ),
+        listen=_listen(doc, path, base),
     )

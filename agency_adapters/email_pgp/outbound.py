@@ -50,7 +50,7 @@ from hub.model.payloads import CasePackPayload
 from hub.policy.registry import Registry
 from hub.policy.secure_email import email_transport_violations
 
-__all__ = ["ClientFactory", "DeliveryReport", "deliver_once", "mail_for"]
+__all__ = ["ClientFactory", "DeliveryReport", "default_clients", "deliver_once", "mail_for"]
 
 _log = logging.getLogger("seh.bridge")
 
@@ -93,7 +93,9 @@ def _utc(moment: datetime) -> str:
     return f"{utc.day} {utc:%B %Y}, {utc:%H:%M} UTC"  # GOV.UK style: 7 December 2026
 
 
-def _default_client(config: BridgeConfig) -> ClientFactory:
+def default_clients(config: BridgeConfig) -> ClientFactory:
+    """Partners' node clients on the hub ``config`` names, its key pinned."""
+
     def build(profile: NodeProfile) -> NodeClient:
         return NodeClient(
             hub_url=config.hub.url,
@@ -118,7 +120,7 @@ async def deliver_once(
 ) -> DeliveryReport:
     """Sync every active partner's inbox, then attempt every queued delivery."""
     report = DeliveryReport()
-    build = clients or _default_client(config)
+    build = clients or default_clients(config)
     with BridgeStore.open(folder) as store:
         for partner in store.partners():
             if partner.status != "active":

@@ -39,6 +39,7 @@ __all__ = [
     "BridgeStoreError",
     "Delivery",
     "DeliveryState",
+    "InboundRecord",
     "Partner",
     "PartnerStatus",
 ]
@@ -147,6 +148,16 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (message_id, node_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, queued_at);
+CREATE TABLE IF NOT EXISTS inbound (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    mail_from TEXT NOT NULL,
+    node_id TEXT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'refused')),
+    reason TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    message_id TEXT
+);
 """
 
 
@@ -300,12 +311,62 @@ class BridgeStore:
             ).fetchall()
         return [_delivery(row) for row in rows]
 
+    # --- Inbound mail ----------------------------------------------------------------------
+
+    def record_inbound(
+        self,
+        mail_from: str,
+        outcome: str,
+        reason: str,
+        node_id: str | None,
+        rules: str,
+        message_id: str | None,
+        now: datetime,
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO inbound (received_at, mail_from, node_id, outcome, reason, rules, "
+                "message_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_ts(now), mail_from[:320], node_id, outcome, reason, rules, message_id),
+            )
+
+    def inbound(self) -> list[InboundRecord]:
+        rows = self._db.execute(
+            "SELECT received_at, mail_from, node_id, outcome, reason, rules, message_id "
+            "FROM inbound ORDER BY id"
+        ).fetchall()
+        return [
+            InboundRecord(
+                received_at=_from_ts(str(r[0])),
+                mail_from=str(r[1]),
+                node_id=None if r[2] is None else str(r[2]),
+                outcome=str(r[3]),
+                reason=str(r[4]),
+                rules=str(r[5]),
+                message_id=None if r[6] is None else str(r[6]),
+            )
+            for r in rows
+        ]
+
     def delivery(self, message_id: str, node_id: str) -> Delivery | None:
         row = self._db.execute(
             "SELECT * FROM deliveries WHERE message_id = ? AND node_id = ?",
             (message_id, node_id),
         ).fetchone()
         return None if row is None else _delivery(row)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """One mail the listener received: who from, what became of it (never its content)."""
+
+    received_at: datetime
+    mail_from: str
+    node_id: str | None
+    outcome: str
+    reason: str
+    rules: str
+    message_id: str | None
 
 
 def _partner(row: tuple[object, ...]) -> Partner:

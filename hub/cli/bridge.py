@@ -11,7 +11,8 @@
     hub bridge partners key --node DIR --node-id ID --key KEY.asc   # revocation, new expiry
     hub bridge deliver --node DIR --config bridge.toml      # one run: fetch and mail
     hub bridge deliveries --node DIR [--state failed]       # every delivery and its outcome
-    hub bridge serve --node DIR --config bridge.toml        # deliver every --interval s
+    hub bridge inbound --node DIR                           # every mail received, and why
+    hub bridge serve --node DIR --config bridge.toml        # listen, and deliver every 30 s
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from agency_adapters.email_pgp import (
     update_partner_key,
 )
 from agency_adapters.email_pgp.config import BridgeConfig
+from agency_adapters.email_pgp.inbound import InboundOutcome, receive_mail
+from agency_adapters.email_pgp.listener import start_listener
+from agency_adapters.email_pgp.outbound import default_clients
 from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, add_json_flag, emit
 from hub.crypto.openpgp import OpenPGPError
 from hub.policy.registry import RegistryError, load_registry
@@ -264,9 +268,71 @@ def _deliveries(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inbound(args: argparse.Namespace) -> int:
+    folder = _folder(args.node)
+    with BridgeStore.open(folder) as store:
+        rows = store.inbound()
+    emit(
+        [
+            {
+                "received_at": _ts(r.received_at),
+                "from": r.mail_from,
+                "partner": r.node_id,
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "rules": r.rules,
+                "message_id": r.message_id,
+            }
+            for r in rows
+        ],
+        json_mode=args.json,
+    )
+    return EXIT_OK
+
+
 async def _serve_loop(folder: BridgeFolder, config: BridgeConfig, interval: float) -> None:
     log = logging.getLogger("seh.bridge")
+    try:
+        registry = load_registry()
+        keyring = open_keyring(folder)
+    except (RegistryError, EnrolmentError) as exc:
+        raise CommandError(str(exc)) from None
+    listener = None
+    if config.listen is None:
+        log.warning("bridge: no [listen] in the config: partners' mail is not received")
+    else:
+        transport = SmtpTransport(config.smtp)
+
+        async def process(raw: bytes, mail_from: str) -> InboundOutcome:
+            return await receive_mail(
+                raw,
+                mail_from=mail_from,
+                folder=folder,
+                config=config,
+                registry=registry,
+                keyring=keyring,
+                transport=transport,
+                clock=_now,
+                clients=default_clients(config),
+            )
+
+        try:
+            listener = await start_listener(config.listen, process)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {config.listen.host}:{config.listen.port}: {exc.strerror}"
+            ) from None
     log.info("bridge: delivering for %s every %s s", folder.root, interval)
+    try:
+        await _deliver_forever(folder, config, interval, log)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+async def _deliver_forever(
+    folder: BridgeFolder, config: BridgeConfig, interval: float, log: logging.Logger
+) -> None:
     while True:
         report = await _deliver_run(folder, config)
         if report.queued or report.sent or report.failed or report.retrying:
@@ -373,7 +439,17 @@ def add_bridge_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     add_json_flag(deliveries)
     deliveries.set_defaults(func=_deliveries)
 
-    serve = bridge_sub.add_parser("serve", help="run the bridge: deliver every --interval seconds")
+    inbound = bridge_sub.add_parser(
+        "inbound", help="every mail partners sent: accepted or refused, and why"
+    )
+    node_arg(inbound)
+    add_json_flag(inbound)
+    inbound.set_defaults(func=_inbound)
+
+    serve = bridge_sub.add_parser(
+        "serve",
+        help="run the bridge: receive partners' mail ([listen]) and deliver every --interval s",
+    )
     node_arg(serve)
     config_arg(serve)
     serve.add_argument("--interval", type=float, default=30.0, help="seconds between runs (30)")

@@ -290,14 +290,28 @@ class OpenPGPKeyring:
             raise OpenPGPError(
                 f"the message could not be decrypted with the bridge's key: {result.status}"
             )
+        # GnuPG's status lines say whether there was a signature at all (NEWSIG, or an
+        # ERRSIG for a key the keyring lacks) and whether it was good (GOODSIG + VALIDSIG).
+        status = str(result.stderr or "")
+        tokens = {line.split()[1] for line in status.splitlines() if line.startswith("[GNUPG:] ")}
         signer: str | None = None
         problem: str | None = None
-        if result.valid and result.pubkey_fingerprint:
-            signer = str(result.pubkey_fingerprint)
-        elif result.status in ("signature bad", "signature error", "no public key"):
-            problem = str(result.status)
-        elif result.key_id or result.signature_id:
-            problem = str(result.status or "the signature did not verify")
-        else:
+        if not tokens & {
+            "NEWSIG",
+            "GOODSIG",
+            "BADSIG",
+            "ERRSIG",
+            "EXPSIG",
+            "EXPKEYSIG",
+            "REVKEYSIG",
+        }:
             problem = "the message is not signed"
+        elif result.valid and result.pubkey_fingerprint and "GOODSIG" in tokens:
+            signer = str(result.pubkey_fingerprint)
+        elif "ERRSIG" in tokens:
+            problem = "signed by a key the bridge does not know"
+        elif "BADSIG" in tokens:
+            problem = "the signature is bad (the message was changed after signing)"
+        else:
+            problem = f"the signature did not verify ({result.status})"
         return OpenedMessage(plaintext=bytes(result.data), signer=signer, signature_problem=problem)
