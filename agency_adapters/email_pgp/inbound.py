@@ -49,6 +49,7 @@ from agency_adapters.email_pgp.mime import inner_message, pgp_mime_message
 from agency_adapters.email_pgp.smtp import MailRefused, MailTransport
 from agency_adapters.email_pgp.store import BridgeFolder, BridgeStore, Partner
 from agency_adapters.node.checks import check_draft_at_node
+from hub.cli.drafts import without_comments
 from hub.client import HubProblem, NodeClient, NodeProfile, PayloadSource, load_node_profile
 from hub.client.errors import ClientError
 from hub.crypto.openpgp import OpenPGPError, OpenPGPKeyring
@@ -169,7 +170,8 @@ def _draft_document(inner: Message) -> bytes:
         raise _Refusal(
             "malformed", _violation("EM-05", "$.draft", "the draft is larger than 1 MiB")
         )
-    return candidates[0]
+    # The template (hub node draft KIND) keeps its // comments, as hub node submit reads it.
+    return without_comments(candidates[0])
 
 
 def _parse_draft(raw: bytes, registry: Registry) -> Draft:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,14 @@ from agency_adapters.email_pgp.config import BridgeConfig
 from agency_adapters.email_pgp.inbound import InboundOutcome, receive_mail
 from agency_adapters.email_pgp.listener import start_listener
 from agency_adapters.email_pgp.outbound import default_clients
-from hub.cli.common import EXIT_OK, EXIT_REFUSED, CommandError, add_json_flag, emit
+from hub.cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    CommandError,
+    add_json_flag,
+    emit,
+    write_output,
+)
 from hub.crypto.openpgp import OpenPGPError
 from hub.policy.registry import RegistryError, load_registry
 
@@ -107,9 +113,10 @@ def _key(args: argparse.Namespace) -> int:
     folder = _folder(args.node)
     try:
         keyring = open_keyring(folder)
-        sys.stdout.write(keyring.export_own_public_key())
+        public = keyring.export_own_public_key()
     except (EnrolmentError, OpenPGPError) as exc:
         raise CommandError(str(exc)) from None
+    write_output(public, args.out)
     return EXIT_OK
 
 
@@ -375,6 +382,7 @@ def add_bridge_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     key = bridge_sub.add_parser("key", help="print the bridge's OpenPGP public key")
     node_arg(key)
+    key.add_argument("--out", type=Path, help="write the key to this file")
     key.set_defaults(func=_key)
 
     partners = bridge_sub.add_parser("partners", help="enrol, list and disable email partners")

@@ -35,6 +35,10 @@ def test_enrol_list_and_disable_a_partner(
     capsys.readouterr()
     assert main(["bridge", "key", "--node", str(folder)]) == 0
     assert capsys.readouterr().out.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    out = tmp_path / "bridge-public-key.asc"
+    assert main(["bridge", "key", "--node", str(folder), "--out", str(out)]) == 0
+    assert out.read_text().startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    assert capsys.readouterr().out == f"wrote {out}\n"
 
     lead = gpg_homes.user(EMAIL)
     key_file = tmp_path / "lead.asc"
@@ -73,6 +77,8 @@ def test_enrol_list_and_disable_a_partner(
     assert json.loads(capsys.readouterr().out)["key"].startswith("usable until")
 
     assert main(["bridge", "deliveries", "--node", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["bridge", "inbound", "--node", str(folder), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
 
 

@@ -154,7 +154,9 @@ async def test_a_signed_encrypted_referral_reaches_the_la_and_the_police(
     hub: HubFixture, bridge: Bridge, smtp_server: SmtpServer, gpg_homes: GpgHomes
 ) -> None:
     lead, partner = await lead_ready(hub, bridge, gpg_homes)
-    outcome = await receive(hub, bridge, partner_mail(lead, bridge))
+    # Filled in from the template (hub node draft referral), its // comments kept.
+    filled = b"// The referral, from the bridge's template\n" + json.dumps(REFERRAL_DRAFT).encode()
+    outcome = await receive(hub, bridge, partner_mail(lead, bridge, filled))
     assert (outcome.outcome, outcome.reason) == ("accepted", "accepted"), outcome.violations
     assert outcome.message_id is not None
     assert outcome.replied
