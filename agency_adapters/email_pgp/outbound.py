@@ -229,7 +229,7 @@ async def _attempt(
             store.finish(delivery, "pending", str(exc), clock())
             report.retrying.append((delivery.message_id, str(exc)))
         return
-    store.finish(delivery, "sent", f"accepted by {config.smtp.host}: {reply}", clock())
+    store.finish(delivery, "sent", f"accepted {reply}", clock())
     report.sent.append(delivery.message_id)
     _log.info("bridge: sent %s to %s", delivery.message_id, delivery.node_id)
 

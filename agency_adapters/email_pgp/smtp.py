@@ -8,15 +8,18 @@ again may help: a 5xx reply is permanent, a 4xx reply, a timeout or no connectio
 
 from __future__ import annotations
 
+import os
 import ssl
 from email.message import Message
+from email.policy import SMTP
+from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
 from agency_adapters.email_pgp.config import SmtpSettings
 
-__all__ = ["MailRefused", "MailTransport", "SmtpTransport"]
+__all__ = ["MailRefused", "MailTransport", "MailboxFolder", "SmtpTransport"]
 
 
 class MailRefused(Exception):
@@ -29,7 +32,8 @@ class MailRefused(Exception):
 
 class MailTransport(Protocol):
     async def send(self, message: Message, *, sender: str, recipient: str) -> str:
-        """Hand ``message`` over for delivery; the server's reply. Raises MailRefused."""
+        """Hand ``message`` over for delivery; who took it and their reply ("by HOST: 250
+        OK"). Raises MailRefused."""
 
 
 class SmtpTransport:
@@ -75,4 +79,24 @@ class SmtpTransport:
             raise MailRefused(
                 f"the SMTP server refused {recipient}: {code} {text}", permanent=code >= 500
             )
-        return reply
+        return f"by {settings.host}: {reply}"
+
+
+class MailboxFolder:
+    """A stand-in mail server: each message saved as ``<folder>/<recipient>/<n>.eml``.
+
+    For ``hub demo`` (which runs with nothing else installed) and for looking at what the
+    bridge would send. The files hold only what travels by SMTP: the encrypted PGP/MIME.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    async def send(self, message: Message, *, sender: str, recipient: str) -> str:
+        box = self._folder / recipient
+        box.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = box / f"{len(list(box.glob('*.eml'))) + 1:03d}.eml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes(policy=SMTP))
+        return f"into the mailbox folder as {path}"
