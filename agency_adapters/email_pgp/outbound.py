@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Final
 
@@ -56,6 +56,10 @@ _log = logging.getLogger("seh.bridge")
 
 Clock = Callable[[], datetime]
 ClientFactory = Callable[[NodeProfile], NodeClient]
+
+# A partner is reminded this long before a case pack's access ends, to delete it then
+# (issue 11; the period is LOCAL POLICY: the sources set none).
+REMINDER_BEFORE: Final = timedelta(hours=48)
 
 # Larger payloads do not go by email (most mail systems refuse messages over 10-25 MB,
 # and base64 and armour add about a third).
@@ -86,6 +90,7 @@ class DeliveryReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     retrying: list[tuple[str, str]] = field(default_factory=list)
     sync_errors: list[tuple[str, str]] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)
 
 
 def _utc(moment: datetime) -> str:
@@ -136,7 +141,73 @@ async def deliver_once(
             await _attempt(
                 folder, config, registry, keyring, transport, store, delivery, build, clock, report
             )
+        for delivery in store.sent_case_packs_not_reminded():
+            await _remind(folder, config, keyring, transport, store, delivery, clock, report)
     return report
+
+
+async def _remind(
+    folder: BridgeFolder,
+    config: BridgeConfig,
+    keyring: OpenPGPKeyring,
+    transport: MailTransport,
+    store: BridgeStore,
+    delivery: Delivery,
+    clock: Clock,
+    report: DeliveryReport,
+) -> None:
+    """Remind the partner, once, when a sent case pack's access is about to end.
+
+    The reminder holds no content of the pack: its reference, when access ends and what
+    to do. It goes signed and encrypted like everything else; if it cannot go now (the
+    key was revoked since, the server refused it) it is logged and tried on the next run.
+    """
+    partner = store.partner(delivery.node_id)
+    if partner is None or partner.status != "active":
+        return
+    with open_node_store(load_node_profile(folder.partner_dir(partner.node_id))) as node_store:
+        stored = node_store.get(delivery.message_id)
+    now = clock()
+    expiry = None if stored is None else stored.access_expires_at
+    if stored is None or expiry is None or expiry <= now:
+        store.mark_reminded(delivery, now)  # nothing left to remind of
+        return
+    if now < expiry - REMINDER_BEFORE:
+        return
+    marking = stored.marking
+    reference = stored.case_ref or stored.id
+    body = "\n".join(
+        [
+            marking,
+            "",
+            f"Dear {partner.name},",
+            "",
+            f"Your access to the Channel case pack for case {reference} (message "
+            f"{stored.id}) ends at {_utc(expiry)}. By then, delete the PDF and the email "
+            "that brought it, and any copy you made.",
+            "",
+            config.name,
+            "",
+            marking,
+        ]
+    )
+    try:
+        armored = keyring.encrypt_for_partner(
+            partner.fingerprint, inner_message(body + "\n"), now=now
+        )
+        mail = pgp_mime_message(
+            sender=config.address,
+            recipient=partner.email,
+            subject=f"{marking}: your access to the case pack, reference {reference}, ends soon",
+            armored=armored,
+            date=now,
+        )
+        await transport.send(mail, sender=config.address, recipient=partner.email)
+    except (OpenPGPError, MailRefused) as exc:
+        _log.warning("bridge: could not remind %s of %s: %s", partner.node_id, stored.id, exc)
+        return
+    store.mark_reminded(delivery, now)
+    report.reminded.append(stored.id)
 
 
 async def _sync_partner(

@@ -113,6 +113,8 @@ class Delivery:
     detail: str
     queued_at: datetime
     updated_at: datetime
+    # A sent case pack: when the partner was reminded that its access is ending.
+    reminded_at: datetime | None = None
 
 
 def _ts(moment: datetime) -> str:
@@ -145,6 +147,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     detail TEXT NOT NULL DEFAULT '',
     queued_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    reminded_at TEXT,
     PRIMARY KEY (message_id, node_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, queued_at);
@@ -299,6 +302,20 @@ class BridgeStore:
                 (state, detail, _ts(now), delivery.message_id, delivery.node_id),
             )
 
+    def sent_case_packs_not_reminded(self) -> list[Delivery]:
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE state = 'sent' AND kind = 'case_pack' "
+            "AND reminded_at IS NULL ORDER BY queued_at, message_id"
+        ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def mark_reminded(self, delivery: Delivery, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET reminded_at = ? WHERE message_id = ? AND node_id = ?",
+                (_ts(now), delivery.message_id, delivery.node_id),
+            )
+
     def deliveries(self, *, state: DeliveryState | None = None) -> list[Delivery]:
         if state is None:
             rows = self._db.execute(
@@ -385,7 +402,7 @@ def _partner(row: tuple[object, ...]) -> Partner:
 
 
 def _delivery(row: tuple[object, ...]) -> Delivery:
-    message_id, node_id, kind, marking, state, attempts, detail, queued, updated = row
+    message_id, node_id, kind, marking, state, attempts, detail, queued, updated, reminded = row
     return Delivery(
         message_id=str(message_id),
         node_id=str(node_id),
@@ -396,4 +413,5 @@ def _delivery(row: tuple[object, ...]) -> Delivery:
         detail=str(detail),
         queued_at=_from_ts(str(queued)),
         updated_at=_from_ts(str(updated)),
+        reminded_at=None if reminded is None else _from_ts(str(reminded)),
     )

@@ -227,6 +227,7 @@ def _report(report: DeliveryReport) -> dict[str, Any]:
         "failed": [{"message_id": m, "reason": r} for m, r in report.failed],
         "retrying": [{"message_id": m, "reason": r} for m, r in report.retrying],
         "sync_errors": [{"node_id": n, "error": e} for n, e in report.sync_errors],
+        "reminded": report.reminded,
     }
 
 
@@ -266,6 +267,7 @@ def _deliveries(args: argparse.Namespace) -> int:
                 "state": d.state,
                 "attempts": d.attempts,
                 "updated_at": _ts(d.updated_at),
+                "reminded_at": None if d.reminded_at is None else _ts(d.reminded_at),
                 "detail": d.detail,
             }
             for d in rows

@@ -412,3 +412,35 @@ def test_the_bridge_folder_keeps_its_secrets_private(bridge: Bridge) -> None:
     assert os.stat(bridge.folder.passphrase_file).st_mode & 0o077 == 0
     assert os.stat(bridge.folder.gnupg_home).st_mode & 0o077 == 0
     assert os.stat(bridge.folder.database).st_mode & 0o077 == 0
+
+
+async def test_the_partner_is_reminded_once_before_a_case_pack_s_access_ends(
+    hub: HubFixture, bridge: Bridge, smtp_server: SmtpServer, gpg_homes: GpgHomes
+) -> None:
+    lead = gpg_homes.user(LEAD_EMAIL)
+    await enrol_lead(hub, bridge, lead)
+    pack_id = await send_case_pack(hub, days=7)
+    first = await run_bridge(hub, bridge)
+    assert pack_id in first.sent
+    assert first.reminded == []  # seven days left: too early
+
+    # Five and a half days on, less than the 48 hours remain.
+    later = (5 * 24 + 12) * 3600
+    second = await run_bridge(hub, bridge, later=later)
+    assert second.reminded == [pack_id]
+    reminders = [
+        m for m in smtp_server.mailbox.for_address(LEAD_EMAIL) if "ends soon" in m["Subject"]
+    ]
+    (reminder,) = reminders
+    assert reminder["Subject"].startswith(MARKING + ": your access to the case pack")
+    opened = lead.decrypt(reminder.get_payload()[1].get_payload(decode=True))
+    assert "[GNUPG:] GOODSIG" in opened.stderr.decode()
+    text = email.message_from_bytes(opened.stdout).get_payload()[0].get_payload(decode=True)
+    assert text.decode().splitlines()[0] == MARKING
+    assert f"(message {pack_id}) ends at" in text.decode()
+    assert delivery_of(bridge, pack_id).reminded_at is not None
+
+    # Once only.
+    third = await run_bridge(hub, bridge, later=later + 3600)
+    assert third.reminded == []
+    assert len(pack_mail(smtp_server, LEAD_EMAIL)) == 1
