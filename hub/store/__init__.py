@@ -14,6 +14,7 @@ from hub.store.interfaces import (
 from hub.store.records import (
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
@@ -28,6 +29,7 @@ __all__ = [
     "AuditRow",
     "BlobRecord",
     "BlobRepository",
+    "BlobUsage",
     "DeliveryRecord",
     "DuplicateRecord",
     "GroupCommitter",
