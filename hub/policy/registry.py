@@ -47,6 +47,7 @@ __all__ = [
     "RoleGrant",
     "RolesRegistry",
     "RuleText",
+    "SecureEmailDomain",
     "TierEntry",
     "UnsentBlobRetention",
     "load_registry",
@@ -85,6 +86,7 @@ _FILE_OF = {
     "roles entry": "roles.yaml",
     "decision reason": "decision_reasons.yaml",
     "retention kind": "retention.yaml",
+    "secure email domain": "secure_email_domains.yaml",
 }
 
 
@@ -253,6 +255,28 @@ class DecisionReason(RegistryModel):
     local_policy: bool = True
 
 
+class SecureEmailDomain(RegistryModel):
+    """A mail domain the email bridge may send to, and the highest marking it may carry.
+
+    Seed 004 sends the referral form "using secure email i.e. via your NHS.net account" to
+    people "who will have a secure mail account", marked OFFICIAL-SENSITIVE; REFERENCE.md
+    1.8 HR-08 names NHSmail, DCB1596-accredited domains and *.gov.uk. Which other domains
+    a bridge serves is local policy (rules EM-01, EM-02 in hub/policy/secure_email.py).
+    """
+
+    domain: Annotated[
+        str,
+        StringConstraints(
+            max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+        ),
+    ]
+    # Also every subdomain (``gov.uk`` covers ``wiltshire.gov.uk``).
+    subdomains: bool = False
+    highest_marking: Literal["OFFICIAL", "OFFICIAL-SENSITIVE"]
+    summary: str
+    source: str
+
+
 class PolicySettings(RegistryModel):
     max_scope_categories: Annotated[int, Field(gt=0)] = 12
     # Kinds that disclose or ask for personal data and so must cite a lawful basis.
@@ -390,6 +414,7 @@ class Registry(RegistryModel):
     settings: PolicySettings = PolicySettings()
     roles: RolesRegistry = RolesRegistry()
     decision_reasons: list[DecisionReason] = []
+    secure_email_domains: list[SecureEmailDomain] = []
     # Required of a registry read from files (load_registry); None only in registries
     # built in code for the policy rules, which do not purge.
     retention: RetentionPolicy | None = None
@@ -406,6 +431,7 @@ class Registry(RegistryModel):
             ("agreement", [a.id for a in self.agreements]),
             ("rule", [r.id for r in self.rules]),
             ("decision reason", [r.id for r in self.decision_reasons]),
+            ("secure email domain", [d.domain for d in self.secure_email_domains]),
             (
                 "retention kind",
                 [] if self.retention is None else [e.kind for e in self.retention.kinds],
@@ -565,8 +591,9 @@ REGISTRY_FILES = {
     "roles": "roles.yaml",
     "decision_reasons": "decision_reasons.yaml",
     "retention": "retention.yaml",
+    "secure_email_domains": "secure_email_domains.yaml",
 }
-_OPTIONAL = {"agreements", "settings", "decision_reasons"}
+_OPTIONAL = {"agreements", "settings", "decision_reasons", "secure_email_domains"}
 
 
 def _describe(err: Any) -> str:

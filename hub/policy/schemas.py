@@ -39,6 +39,7 @@ from hub.policy.registry import (
     RetentionPolicy,
     RolesRegistry,
     RuleText,
+    SecureEmailDomain,
 )
 
 __all__ = [
@@ -125,6 +126,12 @@ class RetentionDocument(_RegistryDocument):
     retention: RetentionPolicy
 
 
+class SecureEmailDomainsDocument(_RegistryDocument):
+    """``secure_email_domains.yaml``: where the email bridge may send, up to which marking."""
+
+    secure_email_domains: list[SecureEmailDomain]
+
+
 # One document model per registry file, keyed by the file's top-level key (which is also
 # its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
 REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -139,6 +146,7 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "roles": RolesDocument,
     "decision_reasons": DecisionReasonsDocument,
     "retention": RetentionDocument,
+    "secure_email_domains": SecureEmailDomainsDocument,
 }
 
 
