@@ -12,6 +12,7 @@ from hub.model import (
     Directory,
     Envelope,
     InboxPage,
+    KeyRotationRequest,
     MessageStatus,
     Problem,
     Receipt,
@@ -41,6 +42,7 @@ def _schemas() -> dict[str, Any]:
         RecipientStatus,
         BlobUploadRequest,
         BlobUpload,
+        KeyRotationRequest,
         Problem,
     ]
     for model in models:
@@ -137,6 +139,22 @@ def openapi_document() -> dict[str, Any]:
                 "get": _op(
                     "Hub-signed node directory",
                     {"200": {"description": "Directory", "content": _json_content("Directory")}},
+                )
+            },
+            "/v1/keys/rotate": {
+                "post": _op(
+                    "Replace this node's keys: signed by its current key, with the new keys "
+                    "and the new signing key's proof of possession. The old key authenticates "
+                    "nothing afterwards; its earlier signatures stay valid (the directory "
+                    "lists every key with its period). Refusals (KEY-*) change nothing.",
+                    {
+                        "200": {
+                            "description": "The node's updated directory entry",
+                            "content": _json_content("DirectoryEntry"),
+                        }
+                    },
+                    body="KeyRotationRequest",
+                    errors=(400, 401, 408, 413, 422),
                 )
             },
             "/v1/messages": {
