@@ -105,7 +105,6 @@ def create_app(
         app[KEYS] = KeyService(
             store=the_store,
             nodes=nodes,
-            writes=writes,
             audit=audit_log,
             clock=clock,
             window_seconds=config.limits.signature_window_seconds,

@@ -53,7 +53,7 @@ from hub.registry import (
     with_current_key,
 )
 from hub.server.nodes import NodeCache
-from hub.store import GroupCommitter, NodeKeyRecord, NodeRecord, Store, UnitOfWork
+from hub.store import NodeKeyRecord, NodeRecord, Store, UnitOfWork
 from hub.validation import parse_wire
 
 __all__ = ["KeyService", "directory_entries", "directory_entry"]
@@ -124,14 +124,12 @@ class KeyService:
         *,
         store: Store,
         nodes: NodeCache,
-        writes: GroupCommitter,
         audit: AuditLog,
         clock: Clock,
         window_seconds: int,
     ) -> None:
         self._store = store
         self._nodes = nodes
-        self._writes = writes
         self._audit = audit
         self._clock = clock
         self._window = window_seconds
@@ -220,7 +218,10 @@ class KeyService:
             )
             return directory_entry(updated, await node_key_history(tx, updated))
 
-        outcome = await self._writes.run(apply)
+        # A transaction of its own, not a group-commit batch: it takes the node's row lock
+        # first and the log's last, and a failure fails only this request.
+        async with self._store.transaction() as tx:
+            outcome = await apply(tx)
         if isinstance(outcome, str):
             # Like any request signed by a key that is no longer the node's (STYLE rule 6).
             log.warning("authentication failed: %s %s", outcome, {"keyid": node.id})
