@@ -75,7 +75,7 @@ from hub.policy.registry import Registry, load_registry
 from hub.policy.routing import check_recipients
 from hub.validation import violations_from
 
-__all__ = ["NodeClient", "PayloadSource", "Progress", "ReceivedMessage"]
+__all__ = ["NodeClient", "PayloadSource", "Progress", "ReceivedMessage", "UntrustedSender"]
 
 Clock = Callable[[], datetime]
 # Called as a large payload's ciphertext moves: ("upload" | "download", bytes done, total),
@@ -118,6 +118,20 @@ class ReceivedMessage:
     envelope: Envelope
     envelope_document: dict[str, Any]
     receipt: Receipt
+
+
+class UntrustedSender(VerificationFailed):
+    """The hub accepted the message, but its sender's key was not trusted at the time the
+    hub received it (the key was marked compromised from before then).
+
+    ``message`` is what the hub served, with the hub's verified receipt but an envelope
+    whose signature counts for nothing: enough to reject it (``NodeClient.reject``), never
+    to act on it.
+    """
+
+    def __init__(self, reason: str, message: ReceivedMessage) -> None:
+        super().__init__(reason)
+        self.message = message
 
 
 class NodeClient:
@@ -494,35 +508,40 @@ class NodeClient:
             envelope_doc
         ):
             raise VerificationFailed("the hub's receipt does not match the envelope")
-        await self._verify_sender(envelope_doc, envelope.sender, receipt.received_at)
+        received = ReceivedMessage(
+            envelope=envelope, envelope_document=envelope_doc, receipt=receipt
+        )
         if self.node_id not in envelope.readers():
             raise VerificationFailed("this node is not a reader of the message")
-        return ReceivedMessage(envelope=envelope, envelope_document=envelope_doc, receipt=receipt)
+        await self._verify_sender(received)
+        return received
 
-    async def _verify_sender(
-        self, envelope_doc: dict[str, Any], sender_id: str, received_at: datetime
-    ) -> None:
+    async def _verify_sender(self, message: ReceivedMessage) -> None:
         """The envelope is signed by the key that was its sender's when the hub received
         it (``hub.client.keys``); with a fresh directory if the cached one cannot say."""
-        problem = f"sender {sender_id} is not in the directory"
+        sender_id, received_at = message.envelope.sender, message.receipt.received_at
+        problem: VerificationFailed = VerificationFailed(
+            f"sender {sender_id} is not in the directory"
+        )
         for refresh in (False, True):
             entry = (await self.directory(refresh=refresh)).get(sender_id)
             if entry is None:
                 continue
             key = signing_key_at(entry, received_at)
             if key is None:
-                problem = (
+                problem = UntrustedSender(
                     f"no key of {sender_id} was trusted when the hub received the message "
-                    f"({rfc3339(received_at)}): it was marked compromised"
+                    f"({rfc3339(received_at)}): it was marked compromised",
+                    message,
                 )
                 continue
             try:
-                verify_document(envelope_doc, key, SignatureContext.ENVELOPE)
+                verify_document(message.envelope_document, key, SignatureContext.ENVELOPE)
             except CryptoError:
-                problem = "the envelope is not signed by its sender"
+                problem = VerificationFailed("the envelope is not signed by its sender")
                 continue
             return
-        raise VerificationFailed(problem)
+        raise problem
 
     async def rotate_keys(self, new_keys: NodeKeys) -> DirectoryEntry:
         """Replace this node's keys at the hub (``POST /v1/keys/rotate``) with ``new_keys``.

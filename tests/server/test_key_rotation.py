@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ import pytest
 
 from hub.audit.log import AuditLog
 from hub.audit.verify import verify_log
+from hub.cli.node import receive_inbox
 from hub.client import HubProblem, NodeClient, PayloadSource, VerificationFailed
 from hub.client.keys import rotation_statement
 from hub.crypto import (
@@ -52,6 +54,8 @@ from tests.server.helpers import (
     signed_request,
     submit,
 )
+from tests.workflows.helpers import request_doc
+from tests.workflows.helpers import send as send_doc
 
 
 def insecure_keys(name: str) -> NodeKeys:
@@ -554,3 +558,41 @@ async def test_a_key_is_marked_compromised_once(hub: HubFixture) -> None:
     await mark_key_compromised(hub.store, HEALTH, OLD_HEALTH.public.signing, since=now, now=now)
     with pytest.raises(RegistryError, match="already marked compromised"):
         await mark_key_compromised(hub.store, HEALTH, OLD_HEALTH.public.signing, since=now, now=now)
+
+
+def _note() -> dict[str, Any]:
+    return {**request_doc(), "kind": "note", "recipients": [HEALTH], "scope": []}
+
+
+async def test_the_inbox_rejects_a_message_signed_after_the_compromise_and_moves_on(
+    hub: HubFixture, tmp_path: Path
+) -> None:
+    async with hub.client(POLICE) as police:
+        early = (await send_doc(police, _note(), {"note": "SYNTHETIC"})).message_id
+        hub.clock.advance(100)
+        leak = hub.clock()
+        late = (await send_doc(police, _note(), {"note": "SYNTHETIC"})).message_id
+    hub.clock.advance(100)
+    await mark_key_compromised(
+        hub.store,
+        POLICE,
+        INSECURE_TEST_NODE_KEYS[POLICE].public.signing,
+        since=leak,
+        now=hub.clock(),
+        replacement=insecure_keys("police").public,
+    )
+    profile = hub.profile(tmp_path, HEALTH)
+    async with hub.client(HEALTH) as health:
+        received = {
+            m["message_id"]: m for m in await receive_inbox(health, profile, wait=0, limit=50)
+        }
+        assert "rejected" not in received[early]
+        assert received[early]["payload"] == {"note": "SYNTHETIC"}
+        assert received[late]["rejected"][0].startswith("RECV-02 $.signature:")
+        assert "payload" not in received[late]
+        assert await receive_inbox(health, profile, wait=0, limit=50) == []  # it did not stick
+    async with hub.client(POLICE, keys=insecure_keys("police")) as police:
+        status = await police.status(late)
+    assert [(r.node, r.state, r.rejection_rules) for r in status.recipients] == [
+        (HEALTH, "rejected", ("RECV-02",))
+    ]
