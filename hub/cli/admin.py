@@ -10,11 +10,13 @@ import json
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
@@ -39,8 +41,23 @@ from hub.registry import (
 )
 from hub.server import create_app
 from hub.store import NodeKeyRecord, SqlStore
+from hub.store.migrate import (
+    BASE_REVISION,
+    SchemaError,
+    SchemaState,
+    prepare_database,
+    revisions_text,
+    schema_status,
+    upgrade_sql,
+    upgrade_to_head,
+)
 
-__all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key"]
+__all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key", "open_hub_store"]
+
+
+T = TypeVar("T")
+# ``hub admin migrate --status``: the database is not at the code's head revision.
+EXIT_BEHIND = 1
 
 
 def _hub_keys(config: HubConfig) -> NodeKeys:
@@ -80,6 +97,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # At DEBUG these log SQL parameters (envelopes, ciphertext): never in production logs.
     for noisy in ("aiosqlite", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # An empty database is migrated to head here (and says so in the log); one behind or
+    # ahead of the code is refused before anything listens.
+    asyncio.run(_database(prepare_database(config.database_url)))
     try:
         app = create_app(config)
     except KeyFileError as exc:
@@ -151,11 +171,58 @@ def _read_public_keys(path: Path) -> PublicKeys:
         raise CommandError(f"{path} is not a public key file: {exc}") from exc
 
 
-async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
-    store = SqlStore.open(config.database_url)
-    audit = None if action in ("list", "keys") else AuditLog(hub_keys=_hub_keys(config))
+async def _database(work: Awaitable[T]) -> T:
+    """Await a schema operation; its refusal or a database error is one line (exit 2)."""
     try:
-        await store.create_schema()
+        return await work
+    except SchemaError as exc:
+        raise CommandError(f"database: {exc}") from exc
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CommandError(f"cannot open the database: {reason}") from exc
+
+
+async def open_hub_store(config: HubConfig) -> SqlStore:
+    """The hub's store, its schema current (an empty database is migrated to head first)."""
+    await _database(prepare_database(config.database_url))
+    return SqlStore.open(config.database_url)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    url = hub_config(args.config).database_url
+    status = asyncio.run(_database(schema_status(url)))
+    if args.sql:
+        if status.state is SchemaState.AHEAD:
+            raise CommandError(f"database: revision {status.current} is unknown to this hub")
+        start = BASE_REVISION if status.state is SchemaState.LEGACY else status.current
+        if status.state is SchemaState.LEGACY:
+            print(f"-- the database predates migrations: it would be stamped {BASE_REVISION}")
+        print(upgrade_sql(url, start), end="")
+        return EXIT_OK
+    if args.status:
+        current = status.current or (
+            "none (tables from before migrations)"
+            if status.state is SchemaState.LEGACY
+            else "none (empty database)"
+        )
+        print(f"current revision: {current}")
+        print(f"head revision:    {status.head}")
+        print(f"state:            {status.state.value}")
+        print(f"pending:          {revisions_text(status.pending)}")
+        return EXIT_OK if status.state is SchemaState.CURRENT else EXIT_BEHIND
+    done = asyncio.run(_database(upgrade_to_head(url)))
+    if done.stamped is not None:
+        print(f"stamped {done.stamped} (the database predates migrations and matches it)")
+    for revision in done.applied:
+        print(f"applied {revision}")
+    print(f"the database is at {status.head}" + ("" if done.applied else " (nothing to do)"))
+    return EXIT_OK
+
+
+async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
+    audit = None if action in ("list", "keys") else AuditLog(hub_keys=_hub_keys(config))
+    store = await open_hub_store(config)
+    try:
         now = datetime.now(UTC)
         if action == "enrol":
             record = await enrol_node(
@@ -392,6 +459,31 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         type=Path,
         help="replacement public keys JSON (needed when the key is the node's current one)",
     )
+    migrate = admin_sub.add_parser(
+        "migrate",
+        help="upgrade the hub's database to this version's schema",
+        description=(
+            "Upgrade the configured database to the newest schema revision, printing each "
+            "revision applied. A database made before migrations existed is stamped "
+            "0001_initial first if it matches that revision exactly, and refused otherwise. "
+            "Back the database up first (deploy/migrations.md)."
+        ),
+    )
+    migrate.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    mode = migrate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--status",
+        action="store_true",
+        help="print the current and head revisions and change nothing (exit 1 if behind)",
+    )
+    mode.add_argument(
+        "--sql",
+        "--dry-run",
+        dest="sql",
+        action="store_true",
+        help="print the SQL an upgrade would run and change nothing",
+    )
+    migrate.set_defaults(func=cmd_migrate)
     lister = admin_sub.add_parser("list", help="list enrolled nodes")
     lister.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     add_json_flag(lister)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from agency_adapters.health.synthetic import synthetic_patient_bundle
 from hub.audit.log import AuditLog
-from hub.cli.admin import hub_public_signing_key
+from hub.cli.admin import hub_public_signing_key, open_hub_store
 from hub.cli.audit import verify_hub_log
 from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError
 from hub.cli.node import client_for
@@ -114,9 +114,8 @@ async def _create_federation(root: Path) -> Path:
         )
     )
     config = load_hub_config(config_path)
-    store = SqlStore.open(config.database_url)
+    store = await open_hub_store(config)
     try:
-        await store.create_schema()
         for node_id, agency, name in DEMO_NODES:
             node_dir = root / "nodes" / node_id
             keys = NodeKeys.generate()

@@ -29,6 +29,8 @@ from hub.client import (
     HubProblem,
     NodeClient,
     NodeProfile,
+    Outbox,
+    OutboxError,
     ProfileError,
     VerificationFailed,
     load_node_profile,
@@ -100,6 +102,18 @@ async def _rotate(args: argparse.Namespace) -> int:
             f"{profile.pending_key_file} holds replacement keys from 'hub node prepare-keys': "
             "adopt them once the hub operator has installed them ('hub node adopt-keys'), or "
             "delete that file; nothing was changed"
+        )
+    try:
+        waiting = Outbox(profile.outbox_dir).pending()
+    except OutboxError as exc:
+        raise CommandError(str(exc)) from exc
+    if waiting:
+        # Signed with the current key: once it is rotated away, the hub refuses those it
+        # never received (it still answers the ones it has with their receipts).
+        raise CommandError(
+            f"{len(waiting)} message(s) in {profile.outbox_dir} still wait for their receipt "
+            "and are signed with the current key: resend them first ('hub node outbox'), "
+            "or discard them; nothing was changed"
         )
     current = _current_keys(profile)
     staged_path = profile.rotating_key_file

@@ -1,13 +1,23 @@
 """The node SDK."""
 
-from hub.client.errors import ClientError, HubProblem, PreflightFailed, VerificationFailed
+from hub.client.errors import (
+    ClientError,
+    HubProblem,
+    OutboxConflict,
+    PreflightFailed,
+    SendUnconfirmed,
+    VerificationFailed,
+)
 from hub.client.node_client import (
     NodeClient,
     PayloadSource,
     Progress,
     ReceivedMessage,
+    ResendOutcome,
+    RetryPolicy,
     UntrustedSender,
 )
+from hub.client.outbox import Outbox, OutboxError, PendingMessage
 from hub.client.profile import NodeProfile, ProfileError, load_node_profile, write_node_profile
 
 __all__ = [
@@ -15,11 +25,18 @@ __all__ = [
     "HubProblem",
     "NodeClient",
     "NodeProfile",
+    "Outbox",
+    "OutboxConflict",
+    "OutboxError",
     "PayloadSource",
+    "PendingMessage",
     "PreflightFailed",
     "ProfileError",
     "Progress",
     "ReceivedMessage",
+    "ResendOutcome",
+    "RetryPolicy",
+    "SendUnconfirmed",
     "UntrustedSender",
     "VerificationFailed",
     "load_node_profile",

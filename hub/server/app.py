@@ -37,6 +37,7 @@ from hub.server.state import (
 )
 from hub.server.workflows import WorkflowService
 from hub.store import GroupCommitter, SqlStore, Store
+from hub.store.migrate import prepare_database
 
 __all__ = ["create_app", "utc_now"]
 
@@ -79,8 +80,15 @@ def create_app(
     app.add_routes(routes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        the_store: Store = store if store is not None else SqlStore.open(config.database_url)
-        await the_store.create_schema()
+        the_store: Store
+        if store is not None:
+            the_store = store
+            await the_store.create_schema()
+        else:
+            # Serving goes through the migrations: an empty database is brought to head,
+            # one behind or ahead of the code raises SchemaError (hub/store/migrate.py).
+            await prepare_database(config.database_url)
+            the_store = SqlStore.open(config.database_url)
         files = BlobFiles(config.blob_dir)
         files.ensure()
         app[STORE] = the_store

@@ -163,7 +163,12 @@ def openapi_document() -> dict[str, Any]:
                     {
                         "201": {"description": "Accepted", "content": _json_content("Receipt")},
                         "200": {
-                            "description": "Same message resubmitted: the original receipt",
+                            "description": (
+                                "The same sender resubmitted the same message (same id and "
+                                "canonical envelope, e.g. a retry after a lost answer): the "
+                                "original receipt, byte for byte; nothing is stored or "
+                                "logged again. Other content under the id is 409."
+                            ),
                             "content": _json_content("Receipt"),
                         },
                     },

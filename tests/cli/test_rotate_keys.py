@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agency_adapters.node.store import NodeStore, node_database_path
-from hub.client import NodeClient, load_node_profile
+from hub.client import NodeClient, Outbox, load_node_profile
 from hub.crypto import NodeKeys, read_key_file, write_key_file
 from tests.cli.test_cli import run
 
@@ -126,6 +126,15 @@ def test_rotate_keys_changes_nothing_when_the_hub_refuses_or_cannot_be_reached(
     config = kept_demo / "hub.toml"
     before = _folder_snapshot(police)
     old_public = _public(police)
+
+    # Refused here: a message waiting in the outbox is signed with the current key.
+    outbox = Outbox(load_node_profile(police).outbox_dir)
+    waiting = outbox.keep("01900000-0000-7000-8000-000000000001", b"{}", draft_digest="0" * 64)
+    blocked = run("node", "rotate-keys", "--node", police)
+    assert blocked.returncode == 2
+    assert "wait for their receipt" in blocked.stderr
+    assert _folder_snapshot(police) == before
+    outbox.remove(waiting.message_id)
 
     # Refused: a suspended node's requests get 401.
     run("admin", "suspend", "--config", config, "--node-id", "police.ctp-sw", check=True)
