@@ -157,7 +157,8 @@ def with_current_key(node: NodeRecord, rows: Sequence[NodeKeyRecord]) -> list[No
     A node enrolled before the hub kept key history has no row for its keys: its current
     keys then count from its enrolment (or from the end of the last key it has a row for).
     """
-    history = list(rows)
+    # Oldest first and the current key last, even when two periods start at one instant.
+    history = sorted(rows, key=lambda row: (row.valid_until is None, row.valid_from))
     if not any(row.signing_key == node.signing_key and row.valid_until is None for row in history):
         ends = [row.valid_until for row in history if row.valid_until is not None]
         history.append(
@@ -212,7 +213,7 @@ async def install_keys(
             raise RegistryError(f"node {node.id} has used this signing key before")
         if row.encryption_key == new_keys.encryption:
             raise RegistryError(f"node {node.id} has used this encryption key before")
-    current = history[-1]
+    current = next(row for row in history if row.valid_until is None)
     ended = replace(current, valid_until=at, reason=current.reason or reason)
     stored = {row.signing_key for row in await tx.node_keys.for_node(node.id)}
     if current.signing_key in stored:

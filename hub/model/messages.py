@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from hub.model.audit import LogPosition
 from hub.model.base import Base64Str, NodeId, Sha256Hex, WireModel
-from hub.model.envelope import UUID7_PATTERN, MessageKind
+from hub.model.envelope import UUID7_PATTERN, MessageKind, _require_utc
 
 __all__ = [
     "Acknowledgement",
@@ -148,6 +148,8 @@ class KeyRotationRequest(WireModel):
     requested_at: datetime
     nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
     signature: Base64Str
+
+    _utc = field_validator("requested_at")(_require_utc)
 
 
 class Directory(WireModel):

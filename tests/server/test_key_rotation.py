@@ -396,12 +396,24 @@ async def test_a_missing_proof_is_named_in_words(
     assert "missing" in violation["message"]
 
 
-async def test_a_rotation_with_unknown_fields_is_refused_by_its_schema(
-    hub: HubFixture, http: aiohttp.ClientSession
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"also": "this"}, "$.also"),
+        ({"requested_at": "2026-01-01T00:00:00"}, "$.requested_at"),  # no time zone
+        ({"requested_at": "2026-01-01T00:00:00+01:00"}, "$.requested_at"),
+        ({"nonce": "short"}, "$.nonce"),
+        ({"signing_key": "not base64"}, "$.signing_key"),
+    ],
+)
+async def test_a_rotation_that_breaks_its_schema_is_refused_naming_the_field(
+    hub: HubFixture, http: aiohttp.ClientSession, change: dict[str, str], path: str
 ) -> None:
-    reply = await rotate_raw(http, hub, {**_statement(hub), "also": "this"})
+    state = await registry_state(hub)
+    reply = await rotate_raw(http, hub, {**_statement(hub), **change})
     reply.problem(422, "invalid-key-rotation")
-    assert reply.rules() == [("SCHEMA", "$.also")]
+    assert reply.rules() == [("SCHEMA", path)]
+    assert await registry_state(hub) == state
 
 
 # -- the audit log ------------------------------------------------------------------------

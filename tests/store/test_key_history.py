@@ -162,3 +162,18 @@ async def test_a_signature_check_waits_for_a_key_change_in_progress(store: SqlSt
         await rotating
     assert await checking == SECOND.signing
     assert waited
+
+
+async def test_two_rotations_at_one_instant_leave_the_newest_keys_current(
+    store: SqlStore,
+) -> None:
+    await _enrol(store)
+    await _rotate(store, SECOND, T1)
+    await _rotate(store, THIRD, T1)
+    node, history = await key_history(store, NODE)
+    assert node.signing_key == THIRD.signing
+    assert [(k.signing_key, k.valid_from, k.valid_until) for k in history] == [
+        (FIRST.signing, T0, T1),
+        (SECOND.signing, T1, T1),
+        (THIRD.signing, T1, None),
+    ]
