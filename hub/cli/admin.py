@@ -11,6 +11,7 @@ import logging
 import socket
 import sys
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -20,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
-from hub.config import ConfigError, HubConfig, load_hub_config
+from hub.config import LOG_LEVELS, ConfigError, HubConfig, LogConfig, load_hub_config
 from hub.crypto import (
     KeyFileError,
     NodeKeys,
@@ -40,6 +41,7 @@ from hub.registry import (
     set_node_status,
 )
 from hub.server import create_app
+from hub.server.logs import configure_logging
 from hub.store import NodeKeyRecord, SqlStore
 from hub.store.migrate import (
     BASE_REVISION,
@@ -91,12 +93,7 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # At DEBUG these log SQL parameters (envelopes, ciphertext): never in production logs.
-    for noisy in ("aiosqlite", "sqlalchemy.engine"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(_log_settings(config.logging, args))
     # An empty database is migrated to head here (and says so in the log); one behind or
     # ahead of the code is refused before anything listens.
     asyncio.run(_database(prepare_database(config.database_url)))
@@ -109,8 +106,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     listener = _listen(config.host, config.port)
     port = listener.getsockname()[1]
     print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
+    logging.getLogger("hub.server").info(
+        "listening on %s:%d",
+        config.host,
+        port,
+        extra={"event": "listening", "hub_id": config.hub_id, "host": config.host, "port": port},
+    )
     web.run_app(app, sock=listener, print=None, access_log=None)
     return EXIT_OK
+
+
+def _log_settings(configured: LogConfig, args: argparse.Namespace) -> LogConfig:
+    """``[logging]`` with ``--log-format`` and ``--log-level`` taking precedence."""
+    if args.log_format is not None:
+        configured = replace(configured, format=args.log_format)
+    if args.log_level is not None:
+        configured = replace(configured, level=args.log_level.upper())
+    return configured
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -368,6 +380,17 @@ def cmd_admin(args: argparse.Namespace) -> int:
 def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the hub", description="Run the hub's HTTP service.")
     serve.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or as one JSON object per line (default: [logging] format)",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="least severe level logged (default: [logging] level, INFO)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="generate and inspect key files")

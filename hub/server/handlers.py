@@ -14,6 +14,7 @@ from aiohttp import ClientPayloadError, web
 from hub.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout
 from hub.model import BlobUploadRequest, WireModel
 from hub.server.auth import AuthenticatedRequest
+from hub.server.metrics import METRICS, count_submit
 from hub.server.openapi import openapi_document
 from hub.server.problems import ClientGone
 from hub.server.reports import load_assurance, load_register
@@ -160,7 +161,9 @@ async def rotate_keys(request: web.Request) -> web.Response:
 @routes.post("/v1/messages")
 async def submit_message(request: web.Request) -> web.Response:
     auth, body = await _authenticated_body(request, request.app[CONFIG].limits.message_body_bytes)
-    outcome = await request.app[EXCHANGE].submit(auth.node, body)
+    outcome = await count_submit(
+        request.app[METRICS], request.app[EXCHANGE].submit(auth.node, body)
+    )
     return _json(outcome.receipt, status=201 if outcome.created else 200)
 
 

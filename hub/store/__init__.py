@@ -15,6 +15,7 @@ from hub.store.interfaces import (
 from hub.store.records import (
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeKeyRecord,
@@ -30,6 +31,7 @@ __all__ = [
     "AuditRow",
     "BlobRecord",
     "BlobRepository",
+    "BlobUsage",
     "DeliveryRecord",
     "DuplicateRecord",
     "GroupCommitter",

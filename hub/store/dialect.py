@@ -93,12 +93,15 @@ def open_engine(url: str) -> tuple[AsyncEngine, Dialect]:
     """Create the async engine for ``url`` and the dialect helper that goes with it."""
     if url.startswith("sqlite"):
         _private_database_file(url)
-        engine = create_async_engine(url)
+        # hide_parameters: an error's text must not quote envelopes or ciphertext into a log.
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine, Dialect("sqlite")
     if url.startswith("postgresql"):
         if "+asyncpg" not in url:
             url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        engine = create_async_engine(url, pool_size=16, max_overflow=8, pool_pre_ping=True)
+        engine = create_async_engine(
+            url, pool_size=16, max_overflow=8, pool_pre_ping=True, hide_parameters=True
+        )
         return engine, Dialect("postgresql")
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")

@@ -10,6 +10,7 @@ from typing import Protocol
 from hub.store.records import (
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeKeyRecord,
@@ -133,6 +134,10 @@ class BlobRepository(Protocol):
     async def readable_by(self, sha256: str, node_id: str) -> bool:
         """A complete blob ``node_id`` uploaded or reads (it sent or receives a message
         carrying it); one statement whether the blob is another's or missing."""
+        ...
+
+    async def usage(self) -> Sequence[BlobUsage]:
+        """Uploads, announced and received bytes per state (for ``/metrics``)."""
         ...
 
 

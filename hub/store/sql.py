@@ -17,6 +17,7 @@ from hub.store.errors import DuplicateRecord
 from hub.store.records import (
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeKeyRecord,
@@ -495,6 +496,28 @@ class _Blobs:
             query = query.where(blobs.c.owner == owner)
         row = (await self._conn.execute(query.order_by(blobs.c.upload_id).limit(1))).first()
         return None if row is None else await self.get(row[0])
+
+    async def usage(self) -> Sequence[BlobUsage]:
+        declared = await self._conn.execute(
+            select(blobs.c.state, func.count(), func.coalesce(func.sum(blobs.c.size), 0)).group_by(
+                blobs.c.state
+            )
+        )
+        received = await self._conn.execute(
+            select(blobs.c.state, func.coalesce(func.sum(blob_chunks.c.size), 0))
+            .select_from(blobs.join(blob_chunks, blob_chunks.c.upload_id == blobs.c.upload_id))
+            .group_by(blobs.c.state)
+        )
+        got = {state: int(size) for state, size in received}
+        return [
+            BlobUsage(
+                state=state,
+                uploads=int(count),
+                declared_bytes=int(size),
+                received_bytes=got.get(state, 0),
+            )
+            for state, count, size in declared
+        ]
 
 
 class _Workflows:
