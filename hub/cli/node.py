@@ -44,7 +44,7 @@ from hub.cli.common import (
     table,
 )
 from hub.cli.console import add_console_command
-from hub.cli.drafts import add_draft_command, without_comments
+from hub.cli.drafts import add_draft_command
 from hub.cli.outbox import discard, outcome_row, pending_row, resend_and_tell
 from hub.cli.rotate import add_key_rotation_commands
 from hub.cli.show import add_show_command
@@ -82,6 +82,7 @@ from hub.model import (
     StrictJSONError,
     loads_strict,
 )
+from hub.model.jsonio import without_comments
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
