@@ -56,8 +56,8 @@ def _url(tmp_path: Path) -> str:
 
 
 def _create_all(tmp_path: Path, alteration: str | None = None) -> None:
-    """A database as hubs made it before migrations (the schema of revision 0001_initial,
-    which later revisions have changed since), optionally altered afterwards."""
+    """A database as hubs made it before migrations (the tables of 0001_initial, which
+    were tables.py then), optionally altered afterwards."""
 
     async def make() -> None:
         engine, _ = open_engine(_url(tmp_path))

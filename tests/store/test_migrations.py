@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.store import SqlStore, database_url_for_path, migrate
+from hub.crypto import NodeKeys
+from hub.store import NodeKeyRecord, SqlStore, database_url_for_path, migrate
 from hub.store.dialect import open_engine
 from hub.store.migrate import (
     BASE_REVISION,
@@ -89,6 +91,12 @@ async def _on(url: str, work: Callable[[Connection], Any]) -> Any:
         await engine.dispose()
 
 
+async def _create_legacy(url: str) -> None:
+    """A database as the hub made it before migrations: the tables of 0001_initial,
+    which were tables.py then (metadata.create_all of that time)."""
+    await _on(url, base_revision_metadata().create_all)
+
+
 async def _create_all(url: str) -> None:
     """A database as the models make it today: metadata.create_all."""
     engine, dialect = open_engine(url)
@@ -97,12 +105,6 @@ async def _create_all(url: str) -> None:
         await store.create_schema()
     finally:
         await store.close()
-
-
-async def _create_legacy(url: str) -> None:
-    """A database as the hub made it before migrations: create_all of the schema it had
-    then, which is revision 0001_initial's (later revisions changed the models since)."""
-    await _on(url, lambda c: base_revision_metadata().create_all(c))
 
 
 def _reflected(conn: Connection) -> dict[str, Any]:
@@ -383,3 +385,40 @@ async def test_a_failed_upgrade_leaves_the_database_at_its_revision(
     # Its first statement (the table) was rolled back with the rest, on both engines.
     assert "test_extra" not in await _on(url, lambda c: inspect(c).get_table_names())
     assert (await schema_status(url)).current == real_head
+
+
+async def test_0002_node_keys_records_each_enrolled_nodes_keys_from_its_enrolment(
+    new_database: NewDatabase,
+) -> None:
+    """Before key rotation a node's keys were those it enrolled with: the history starts so."""
+    url = await new_database()
+    await _create_legacy(url)
+    enrolled = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
+    keys = NodeKeys.from_seed(b"insecure-test-migration-key-0000").public
+    nodes_0001 = base_revision_metadata().tables["nodes"]
+    await _on(
+        url,
+        lambda c: c.execute(
+            nodes_0001.insert().values(
+                id="health.bsw-icb",
+                agency_type="health",
+                display_name="Health",
+                signing_key=keys.signing,
+                encryption_key=keys.encryption,
+                accreditation="OFFICIAL-SENSITIVE",
+                status="active",
+                enrolled_at=enrolled,
+                updated_at=enrolled,
+            )
+        ),
+    )
+    assert "0002_node_keys" in (await upgrade_to_head(url)).applied
+    store = SqlStore.open(url)
+    try:
+        async with store.read() as view:
+            rows = await view.node_keys.for_node("health.bsw-icb")
+    finally:
+        await store.close()
+    assert rows == [
+        NodeKeyRecord("health.bsw-icb", keys.signing, keys.encryption, valid_from=enrolled)
+    ]

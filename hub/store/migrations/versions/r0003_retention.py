@@ -1,7 +1,7 @@
 """Retention at the hub: when and why a payload or blob was purged, and the sweep's indexes.
 
-Revision ID: 0002_retention
-Revises: 0001_initial
+Revision ID: 0003_retention
+Revises: 0002_node_keys
 
 Written by hand (deploy/retention.md). ``messages`` and ``blobs`` gain nullable
 ``*_purged_at`` and ``purge_reason`` columns, so every existing row reads as not purged;
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_retention"
-down_revision: str | None = "0001_initial"
+revision = "0003_retention"
+down_revision: str | None = "0002_node_keys"
 branch_labels: str | None = None
 depends_on: str | None = None
 
