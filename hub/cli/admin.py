@@ -7,6 +7,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,14 @@ from aiohttp import web
 
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
+from hub.cli.workers import (
+    listen_on_shared_port,
+    refuse_workers_on_sqlite,
+    reserve_shared_port,
+    serve_workers,
+    stop_when_orphaned,
+    worker_count,
+)
 from hub.config import ConfigError, HubConfig, load_hub_config
 from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
 from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
@@ -55,6 +64,8 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
+    if args.workers > 1:
+        refuse_workers_on_sqlite(config.database_url, args.workers)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -67,17 +78,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"hub signing key: {exc}") from exc
     # Bind before saying "listening": a busy port is a clear message and exit 2, never a
     # "listening" line followed by a traceback.
-    listener = _listen(config.host, config.port)
+    listener = _listen(config.host, config.port, shared=args.workers > 1)
     port = listener.getsockname()[1]
-    print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
+    workers = f" ({args.workers} workers)" if args.workers > 1 else ""
+    print(f"hub {config.hub_id} listening on http://{config.host}:{port}{workers}", flush=True)
+    if args.workers > 1:
+        return serve_workers(
+            args.workers, lambda: _serve(app, listen_on_shared_port(listener), worker=True)
+        )
+    return _serve(app, listener)
+
+
+def _serve(app: web.Application, listener: socket.socket, *, worker: bool = False) -> int:
+    if worker:
+        stop_when_orphaned(app, os.getppid())
     web.run_app(app, sock=listener, print=None, access_log=None)
     return EXIT_OK
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, or a :class:`CommandError` saying why not."""
+def _listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A listening socket on ``host:port`` (``shared``: the workers' port, reserved),
+    or a :class:`CommandError` saying why not."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        if shared:
+            return reserve_shared_port(family, host, port)
         return socket.create_server((host, port), family=family, backlog=1024)
     except socket.gaierror as exc:
         raise CommandError(f"cannot listen on {host}:{port}: unknown host ({exc})") from exc
@@ -174,6 +199,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
 def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the hub", description="Run the hub's HTTP service.")
     serve.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help="hub processes sharing the port (default 1; more than 1 needs PostgreSQL)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="generate and inspect key files")

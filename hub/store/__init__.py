@@ -5,6 +5,7 @@ from hub.store.errors import DuplicateRecord, StoreError
 from hub.store.group_commit import GroupCommitter
 from hub.store.interfaces import (
     BlobRepository,
+    EndStep,
     MessageRepository,
     NodeRepository,
     NonceRepository,
@@ -12,6 +13,7 @@ from hub.store.interfaces import (
     UnitOfWork,
 )
 from hub.store.records import (
+    AuditLeaf,
     AuditRow,
     BlobRecord,
     DeliveryRecord,
@@ -25,11 +27,13 @@ from hub.store.records import (
 from hub.store.sql import SqlStore
 
 __all__ = [
+    "AuditLeaf",
     "AuditRow",
     "BlobRecord",
     "BlobRepository",
     "DeliveryRecord",
     "DuplicateRecord",
+    "EndStep",
     "GroupCommitter",
     "InboxRow",
     "MessageRepository",
