@@ -86,9 +86,7 @@ async def test_two_workers_on_postgresql_answer_every_submit_and_the_log_verifie
         # A worker that dies is replaced, and the hub goes on answering.
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        _wait_for(
-            lambda: len(children_of(hub.process.pid) - {victim}) == 2, 30, "a new worker"
-        )
+        _wait_for(lambda: len(children_of(hub.process.pid) - {victim}) == 2, 30, "a new worker")
         more = await burst([hub.url], make_submissions(30), concurrency=6)
         assert Counter(a.status for a in more) == {201: 30}
         assert "worker 1" in hub.output() or "worker 2" in hub.output()
