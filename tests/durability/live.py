@@ -316,7 +316,8 @@ def assert_unique_receipts(answers: Sequence[Answer]) -> list[dict[str, Any]]:
 # -- a PostgreSQL database of the test's own ---------------------------------------------
 
 
-async def _admin(url: str, statement: str) -> None:
+async def admin_statement(url: str, statement: str) -> None:
+    """Run one statement outside any transaction (CREATE DATABASE cannot run in one)."""
     engine, _ = open_engine(url)
     try:
         async with engine.connect() as conn:
@@ -330,12 +331,12 @@ async def _admin(url: str, statement: str) -> None:
 async def own_postgres_database(url: str) -> AsyncIterator[str]:
     """A freshly created database beside the one ``url`` names, dropped afterwards."""
     name = f"hub_durable_{uuid.uuid4().hex[:12]}"
-    await _admin(url, f'CREATE DATABASE "{name}"')
+    await admin_statement(url, f'CREATE DATABASE "{name}"')
     try:
         base, _, _ = url.rpartition("/")
         yield f"{base}/{name}"
     finally:
-        await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_statement(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def children_of(pid: int) -> set[int]:
