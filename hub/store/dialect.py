@@ -111,7 +111,7 @@ def _postgresql_commit_is_durable(dbapi_connection: Any, _record: Any) -> None:
         (value,) = cursor.fetchone()
         if value == "off":
             log.warning(
-                "synchronous_commit is off for the hub's database role or database; the hub "
+                "synchronous_commit is off (a server, database or role setting); the hub "
                 "sets it to on for its own connections so that no receipt is sent before "
                 "its message is on disk"
             )
