@@ -31,6 +31,7 @@ from hub.crypto import read_key_file
 from hub.model import Author, EnvelopeFields, Marking
 from hub.registry import enrol_node
 from hub.store import SqlStore
+from hub.store.migrate import prepare_database
 
 HUB = [sys.executable, "-m", "hub.cli.main"]
 DEMO_NODES = ("health.bsw-icb", "la.wiltshire", "police.ctp-sw")
@@ -65,9 +66,9 @@ async def _use_postgres(root: Path, url: str) -> None:
     config_path.write_text(text)
     config = load_hub_config(config_path)
     hub_keys = read_key_file(config.signing_key_path)
+    await prepare_database(url)  # the schema at the code's head revision
     store = SqlStore.open(url)
     try:
-        await store.create_schema()
         for node_id in DEMO_NODES:
             profile = load_node_profile(root / "nodes" / node_id)
             await enrol_node(

@@ -6,18 +6,22 @@ names the key at fault. Secrets (the hub's key passphrase) are referenced by pat
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hub.policy.registry import DEFAULT_REGISTRY_DIR
 from hub.store import database_url_for_path
 
 __all__ = [
+    "LOG_LEVELS",
     "ConfigError",
     "HubConfig",
     "Limits",
+    "LogConfig",
+    "MetricsConfig",
     "load_hub_config",
     "render_hub_config",
     "toml_string",
@@ -51,6 +55,39 @@ class Limits:
     # How stale the hub's in-memory view of the node registry may be; 0 reads it on every
     # request. A suspension or revocation takes effect within this time.
     node_cache_seconds: float = 1.0
+    # What a connection may cost before it has authenticated (deploy/limits.md): the kernel
+    # receive buffer of each accepted socket and aiohttp's read-ahead per request, so a
+    # stranger's unread body occupies at most a few times this many bytes of the hub's memory.
+    receive_buffer_bytes: int = 16 * 1024
+    # Connections open at once that have not yet sent a request that authenticates; a new
+    # connection beyond this is answered 503 (Retry-After) and closed at once.
+    max_unauthenticated_connections: int = 256
+    # A connection that has sent no request that authenticates within this long is closed.
+    unauthenticated_connection_seconds: float = 10.0
+    # Requests one node may have in progress at once; one more is answered 429 (Retry-After).
+    per_node_concurrent_requests: int = 32
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Loopback only: a Prometheus on the hub's own machine (deploy/monitoring.md).
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: whether ``GET /metrics`` is served, and to which peer addresses."""
+
+    enabled: bool = True
+    # The direct peer's address is checked (never X-Forwarded-For, which anyone can send).
+    allow: tuple[IPNetwork, ...] = _LOOPBACK
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """``[logging]``: ``text`` for people, ``json`` (one object per line) for collectors."""
+
+    format: Literal["text", "json"] = "text"
+    level: str = "INFO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +104,8 @@ class HubConfig:
     registry_dir: Path = DEFAULT_REGISTRY_DIR
     # Nodes that may read every transparency-log entry (others see their own).
     auditors: tuple[str, ...] = ()
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LogConfig = field(default_factory=LogConfig)
 
 
 def _get(table: dict[str, Any], key: str, kind: type, where: str, default: Any = ...) -> Any:
@@ -91,6 +130,9 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+# Below this a socket's buffer is all bookkeeping and reading a body a syscall per packet.
+_MIN_RECEIVE_BUFFER = 4096
+
 # The keys each section takes ([limits] takes the fields of Limits, checked below).
 _KNOWN_KEYS: dict[str, frozenset[str]] = {
     "hub": frozenset({"id"}),
@@ -99,6 +141,8 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
     "keys": frozenset({"signing_key", "passphrase_file"}),
     "policy": frozenset({"registry"}),
     "audit": frozenset({"auditors"}),
+    "metrics": frozenset({"enabled", "allow"}),
+    "logging": frozenset({"format", "level"}),
 }
 
 
@@ -111,7 +155,7 @@ def load_hub_config(path: Path) -> HubConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     base = path.parent.resolve()
-    known = {"hub", "server", "storage", "keys", "limits", "policy", "audit"}
+    known = {"hub", "server", "storage", "keys", "limits", "policy", "audit", "metrics", "logging"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(unknown)}")
@@ -148,6 +192,8 @@ def load_hub_config(path: Path) -> HubConfig:
         value = _get(limits_t, name, type(default), "limits", default)
         if value < 0 or (value == 0 and name != "node_cache_seconds"):
             raise ConfigError(f"limits.{name} must be positive")
+        if name == "receive_buffer_bytes" and value < _MIN_RECEIVE_BUFFER:
+            raise ConfigError(f"limits.{name} must be at least {_MIN_RECEIVE_BUFFER}")
         limit_values[name] = value
     unknown_limits = sorted(set(limits_t) - set(Limits.__dataclass_fields__))
     if unknown_limits:
@@ -167,7 +213,43 @@ def load_hub_config(path: Path) -> HubConfig:
         limits=Limits(**limit_values),
         registry_dir=DEFAULT_REGISTRY_DIR if registry is None else resolve(registry),
         auditors=tuple(auditors),
+        metrics=_metrics_config(_table(doc, "metrics")),
+        logging=_log_config(_table(doc, "logging")),
     )
+
+
+def _metrics_config(table: dict[str, Any]) -> MetricsConfig:
+    enabled = _get(table, "enabled", bool, "metrics", True)
+    raw = _get(table, "allow", list, "metrics", None)
+    if raw is None:
+        return MetricsConfig(enabled=enabled)
+    if not raw:
+        raise ConfigError(
+            "metrics.allow must name at least one network (to turn /metrics off, set "
+            "metrics.enabled = false)"
+        )
+    networks: list[IPNetwork] = []
+    for index, value in enumerate(raw):
+        if not isinstance(value, str):
+            raise ConfigError(f"metrics.allow[{index}] must be a string such as '127.0.0.1/32'")
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"metrics.allow[{index}] is not an IP network: {exc}") from exc
+    return MetricsConfig(enabled=enabled, allow=tuple(networks))
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_config(table: dict[str, Any]) -> LogConfig:
+    log_format = _get(table, "format", str, "logging", "text")
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"logging.format must be 'text' or 'json', got {log_format!r}")
+    level = _get(table, "level", str, "logging", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return LogConfig(format="json" if log_format == "json" else "text", level=level)
 
 
 def toml_string(value: str) -> str:

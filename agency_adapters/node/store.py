@@ -12,8 +12,10 @@ the same database.
 **Nothing decrypted is kept at rest.** An inline payload is already ciphertext inside its
 envelope document. A blob payload is kept as the ciphertext the hub served, moved into
 ``DIR/state/ciphertext/<sha256>`` (0600) after its hash was checked against the signed
-envelope. A sent message's payload is not sealed to its sender, so the sender keeps the
-plaintext re-sealed to its own encryption key (a fresh content key, the same cipher). A
+envelope. A sent message's payload is sealed to its sender too: an inline one is kept in its
+envelope, a blob as the ciphertext the client's outbox kept (``hub.client.outbox``); when
+that copy is not at hand (or a payload is sealed to the recipients only) the sender keeps
+the plaintext re-sealed to its own encryption key (a fresh content key, the same cipher). A
 payload is decrypted only when someone opens it (:meth:`NodeStore.open_payload` in
 memory for JSON up to 16 MiB, :meth:`NodeStore.open_payload_to` streamed to a sink).
 
@@ -527,16 +529,20 @@ class NodeStore:
         self,
         envelope_document: Mapping[str, Any],
         receipt: Receipt,
-        plaintext: bytes | Path,
+        plaintext: bytes | Path | None,
         own_keys: PublicKeys,
+        *,
+        ciphertext: Path | None = None,
     ) -> StoredMessage:
         """Keep a message this node sent; its payload only ever as ciphertext.
 
         An inline payload sealed to the sender too (``NodeClient.send`` does that) is kept
-        as the envelope's own ciphertext. Otherwise (a blob, whose ciphertext the sender
-        did not keep after uploading it, or an envelope sealed to the recipients only)
-        the ``plaintext`` is encrypted afresh under a new content key sealed to
-        ``own_keys`` and kept as ``ciphertext/<sha256>``.
+        as the envelope's own ciphertext. A blob payload sealed to the sender whose
+        ``ciphertext`` file is given (the copy the client's outbox kept) is kept as a copy
+        of it, checked against the envelope. Otherwise (a blob whose ciphertext the sender
+        did not keep, or an envelope sealed to the recipients only) the ``plaintext`` is
+        encrypted afresh under a new content key sealed to ``own_keys`` and kept as
+        ``ciphertext/<sha256>``; without a plaintext that is refused.
         """
         document = dict(envelope_document)
         envelope = Envelope.model_validate_json(json.dumps(document))
@@ -565,6 +571,17 @@ class NodeStore:
             stored = self.get(envelope.id)
             assert stored is not None
             return stored
+        if (
+            envelope.payload.transport == "blob"
+            and envelope.sender in envelope.payload.sealed_keys
+            and ciphertext is not None
+        ):
+            return self._keep_sent_ciphertext(envelope, document, receipt, ciphertext)
+        if plaintext is None:
+            raise NodeStoreError(
+                f"message {envelope.id}: its payload is not sealed to this node here; "
+                "keeping it needs the plaintext to seal again"
+            )
         key = ContentKey.generate()
         encryptor = PayloadEncryptor(key)
         self.ciphertext_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -597,6 +614,43 @@ class NodeStore:
             sha256=encryptor.sha256,
             own_sealed_key=sealed,
             size=encryptor.size,
+        )
+        stored = self.get(envelope.id)
+        assert stored is not None
+        return stored
+
+    def _keep_sent_ciphertext(
+        self,
+        envelope: Envelope,
+        document: Mapping[str, Any],
+        receipt: Receipt,
+        ciphertext: Path,
+    ) -> StoredMessage:
+        """A sent blob kept as the ciphertext that was uploaded (sealed to its sender too):
+        copied, so the caller's file stays until the caller is done with it."""
+        self.ciphertext_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, name = tempfile.mkstemp(prefix="sent-", suffix=".part", dir=self.ciphertext_dir)
+        staged = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, ciphertext.open("rb") as source:
+                while block := source.read(_IO_CHUNK):
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            self._take_ciphertext(staged, envelope.payload.sha256, envelope.payload.size)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        self._insert(
+            envelope,
+            document,
+            receipt,
+            direction="out",
+            state="sent",
+            rejection_rules=(),
+            location="file",
+            sha256=envelope.payload.sha256,
+            own_sealed_key=None,  # the envelope's own key sealed to the sender opens it
         )
         stored = self.get(envelope.id)
         assert stored is not None

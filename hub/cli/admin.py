@@ -9,10 +9,13 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
@@ -24,13 +27,30 @@ from hub.cli.workers import (
     stop_when_orphaned,
     worker_count,
 )
-from hub.config import ConfigError, HubConfig, load_hub_config
+from hub.config import LOG_LEVELS, ConfigError, HubConfig, LogConfig, load_hub_config
 from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
 from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
 from hub.server import create_app
+from hub.server.logs import configure_logging
+from hub.server.serving import limit_receive_buffer, serve
 from hub.store import SqlStore
+from hub.store.migrate import (
+    BASE_REVISION,
+    SchemaError,
+    SchemaState,
+    prepare_database,
+    revisions_text,
+    schema_status,
+    upgrade_sql,
+    upgrade_to_head,
+)
 
-__all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key"]
+__all__ = ["add_admin_commands", "hub_config", "hub_public_signing_key", "open_hub_store"]
+
+
+T = TypeVar("T")
+# ``hub admin migrate --status``: the database is not at the code's head revision.
+EXIT_BEHIND = 1
 
 
 def _hub_keys(config: HubConfig) -> NodeKeys:
@@ -66,12 +86,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
     if args.workers > 1:
         refuse_workers_on_sqlite(config.database_url, args.workers)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # At DEBUG these log SQL parameters (envelopes, ciphertext): never in production logs.
-    for noisy in ("aiosqlite", "sqlalchemy.engine"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(_log_settings(config.logging, args))
+    # An empty database is migrated to head here (and says so in the log); one behind or
+    # ahead of the code is refused before anything listens (and, with workers, before
+    # any is forked: they never migrate at the same time).
+    asyncio.run(_database(prepare_database(config.database_url)))
     try:
         app = create_app(config)
     except KeyFileError as exc:
@@ -79,21 +98,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Bind before saying "listening": a busy port is a clear message and exit 2, never a
     # "listening" line followed by a traceback.
     listener = _listen(config.host, config.port, shared=args.workers > 1)
+    limit_receive_buffer(listener, config.limits)  # before the port is announced
     port = listener.getsockname()[1]
     workers = f" ({args.workers} workers)" if args.workers > 1 else ""
     print(f"hub {config.hub_id} listening on http://{config.host}:{port}{workers}", flush=True)
+    logging.getLogger("hub.server").info(
+        "listening on %s:%d",
+        config.host,
+        port,
+        extra={"event": "listening", "hub_id": config.hub_id, "host": config.host, "port": port},
+    )
     if args.workers > 1:
-        return serve_workers(
-            args.workers, lambda: _serve(app, listen_on_shared_port(listener), worker=True)
-        )
-    return _serve(app, listener)
 
+        def worker() -> int:
+            # Each worker listens on the reserved port with a socket of its own, its
+            # receive buffer limited before it listens.
+            own = listen_on_shared_port(
+                listener, prepare=lambda sock: limit_receive_buffer(sock, config.limits)
+            )
+            stop_when_orphaned(app, os.getppid())
+            serve(app, own, config.limits)
+            return EXIT_OK
 
-def _serve(app: web.Application, listener: socket.socket, *, worker: bool = False) -> int:
-    if worker:
-        stop_when_orphaned(app, os.getppid())
-    web.run_app(app, sock=listener, print=None, access_log=None)
+        return serve_workers(args.workers, worker)
+    serve(app, listener, config.limits)
     return EXIT_OK
+
+
+def _log_settings(configured: LogConfig, args: argparse.Namespace) -> LogConfig:
+    """``[logging]`` with ``--log-format`` and ``--log-level`` taking precedence."""
+    if args.log_format is not None:
+        configured = replace(configured, format=args.log_format)
+    if args.log_level is not None:
+        configured = replace(configured, level=args.log_level.upper())
+    return configured
 
 
 def _listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
@@ -146,11 +184,58 @@ def _read_public_keys(path: Path) -> PublicKeys:
         raise CommandError(f"{path} is not a public key file: {exc}") from exc
 
 
-async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
-    store = SqlStore.open(config.database_url)
-    audit = None if action == "list" else AuditLog(hub_keys=_hub_keys(config))
+async def _database(work: Awaitable[T]) -> T:
+    """Await a schema operation; its refusal or a database error is one line (exit 2)."""
     try:
-        await store.create_schema()
+        return await work
+    except SchemaError as exc:
+        raise CommandError(f"database: {exc}") from exc
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CommandError(f"cannot open the database: {reason}") from exc
+
+
+async def open_hub_store(config: HubConfig) -> SqlStore:
+    """The hub's store, its schema current (an empty database is migrated to head first)."""
+    await _database(prepare_database(config.database_url))
+    return SqlStore.open(config.database_url)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    url = hub_config(args.config).database_url
+    status = asyncio.run(_database(schema_status(url)))
+    if args.sql:
+        if status.state is SchemaState.AHEAD:
+            raise CommandError(f"database: revision {status.current} is unknown to this hub")
+        start = BASE_REVISION if status.state is SchemaState.LEGACY else status.current
+        if status.state is SchemaState.LEGACY:
+            print(f"-- the database predates migrations: it would be stamped {BASE_REVISION}")
+        print(upgrade_sql(url, start), end="")
+        return EXIT_OK
+    if args.status:
+        current = status.current or (
+            "none (tables from before migrations)"
+            if status.state is SchemaState.LEGACY
+            else "none (empty database)"
+        )
+        print(f"current revision: {current}")
+        print(f"head revision:    {status.head}")
+        print(f"state:            {status.state.value}")
+        print(f"pending:          {revisions_text(status.pending)}")
+        return EXIT_OK if status.state is SchemaState.CURRENT else EXIT_BEHIND
+    done = asyncio.run(_database(upgrade_to_head(url)))
+    if done.stamped is not None:
+        print(f"stamped {done.stamped} (the database predates migrations and matches it)")
+    for revision in done.applied:
+        print(f"applied {revision}")
+    print(f"the database is at {status.head}" + ("" if done.applied else " (nothing to do)"))
+    return EXIT_OK
+
+
+async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
+    audit = None if action == "list" else AuditLog(hub_keys=_hub_keys(config))
+    store = await open_hub_store(config)
+    try:
         now = datetime.now(UTC)
         if action == "enrol":
             record = await enrol_node(
@@ -199,6 +284,17 @@ def cmd_admin(args: argparse.Namespace) -> int:
 def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the hub", description="Run the hub's HTTP service.")
     serve.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or as one JSON object per line (default: [logging] format)",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="least severe level logged (default: [logging] level, INFO)",
+    )
     serve.add_argument(
         "--workers",
         type=worker_count,
@@ -257,6 +353,31 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         p = admin_sub.add_parser(action, help=text)
         p.add_argument("--config", type=Path, required=True, help="hub TOML config file")
         p.add_argument("--node-id", required=True, help="the enrolled node")
+    migrate = admin_sub.add_parser(
+        "migrate",
+        help="upgrade the hub's database to this version's schema",
+        description=(
+            "Upgrade the configured database to the newest schema revision, printing each "
+            "revision applied. A database made before migrations existed is stamped "
+            "0001_initial first if it matches that revision exactly, and refused otherwise. "
+            "Back the database up first (deploy/migrations.md)."
+        ),
+    )
+    migrate.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    mode = migrate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--status",
+        action="store_true",
+        help="print the current and head revisions and change nothing (exit 1 if behind)",
+    )
+    mode.add_argument(
+        "--sql",
+        "--dry-run",
+        dest="sql",
+        action="store_true",
+        help="print the SQL an upgrade would run and change nothing",
+    )
+    migrate.set_defaults(func=cmd_migrate)
     lister = admin_sub.add_parser("list", help="list enrolled nodes")
     lister.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     add_json_flag(lister)

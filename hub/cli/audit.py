@@ -11,7 +11,7 @@ from pathlib import Path
 from hub.audit.register import Disclosure, render_register_text
 from hub.audit.report import AssuranceReport, quarter_of
 from hub.audit.verify import LogVerification, verify_log
-from hub.cli.admin import hub_config, hub_public_signing_key
+from hub.cli.admin import hub_config, hub_public_signing_key, open_hub_store
 from hub.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -25,16 +25,14 @@ from hub.cli.common import (
 from hub.config import HubConfig
 from hub.policy.registry import RegistryError, load_registry
 from hub.server.reports import load_assurance, load_register
-from hub.store import SqlStore
 
 __all__ = ["add_audit_commands", "verify_hub_log"]
 
 
 async def verify_hub_log(config: HubConfig, hub_signing_key: bytes) -> LogVerification:
     """Recompute the whole log from the hub's store (see hub/audit/verify.py)."""
-    store = SqlStore.open(config.database_url)
+    store = await open_hub_store(config)
     try:
-        await store.create_schema()
         async with store.read() as view:
             # The size first, then only what it covers: hub processes may append while this
             # reads (on PostgreSQL each statement sees the latest commits), and entries and
@@ -67,9 +65,8 @@ def _disclosures(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
 
     async def load() -> list[Disclosure]:
-        store = SqlStore.open(config.database_url)
+        store = await open_hub_store(config)
         try:
-            await store.create_schema()
             return await load_register(store, args.subject_ref, node_id=None)
         finally:
             await store.close()
@@ -94,9 +91,8 @@ def _assurance(args: argparse.Namespace) -> int:
     period = quarter_of(now) if args.period.strip().lower() == "current" else args.period
 
     async def load() -> AssuranceReport:
-        store = SqlStore.open(config.database_url)
+        store = await open_hub_store(config)
         try:
-            await store.create_schema()
             return await load_assurance(store, registry, period, now)
         finally:
             await store.close()

@@ -45,16 +45,21 @@ from hub.cli.common import (
 )
 from hub.cli.console import add_console_command
 from hub.cli.drafts import add_draft_command, without_comments
+from hub.cli.outbox import discard, outcome_row, pending_row, resend_and_tell
 from hub.cli.show import add_show_command
 from hub.cli.users import add_users_commands
 from hub.client import (
     HubProblem,
     NodeClient,
     NodeProfile,
+    Outbox,
+    OutboxConflict,
+    OutboxError,
     PayloadSource,
     PreflightFailed,
     ProfileError,
     Progress,
+    SendUnconfirmed,
     VerificationFailed,
     load_node_profile,
     write_node_profile,
@@ -110,6 +115,8 @@ def client_for(
         spool_dir=profile.spool_dir,
         registry=registry,
         progress=progress,
+        # Sealed, signed messages wait here for their receipts (hub node outbox).
+        outbox=Outbox(profile.outbox_dir),
     )
 
 
@@ -176,7 +183,21 @@ async def submit_draft(
     fields = EnvelopeFields.model_validate_json(
         draft.envelope.model_dump_json(exclude={"id", "sender", "created_at"})
     )
-    if preflight:
+    try:
+        pending = await client.pending_draft(
+            fields, payload, message_id=draft.envelope.id, created_at=draft.envelope.created_at
+        )
+    except OutboxConflict as exc:
+        raise CommandError(str(exc)) from exc
+    if pending is not None:
+        # Sent before, and its answer never came: the kept bytes go again, unchecked and
+        # unsealed (they were checked then), and the hub answers with its first receipt.
+        print(
+            f"outbox: this draft was sent as {pending.message_id} and not confirmed; "
+            "resending the same sealed message",
+            file=sys.stderr,
+        )
+    elif preflight:
         # The envelope rules and the payload rules, as the hub and the receiver run them.
         problems = await check_draft_at_node(client, fields, payload)
         if problems:
@@ -205,10 +226,16 @@ async def _submit(args: argparse.Namespace) -> int:
             refused = exc.as_problem().model_dump(mode="json", exclude_none=True)
             emit(refused, json_mode=args.json, human=problem_text)
             return EXIT_REFUSED
+        except SendUnconfirmed as exc:
+            # Not refused: perhaps delivered. Kept in the outbox for the next run.
+            emit(exc.problem.model_dump(mode="json", exclude_none=True), json_mode=args.json)
+            return EXIT_ERROR
         except HubProblem as exc:
             emit(exc.problem.model_dump(mode="json", exclude_none=True), json_mode=args.json)
             return EXIT_REFUSED
-    emit(receipt, json_mode=args.json, human=_receipt_text)
+        emit(receipt, json_mode=args.json, human=_receipt_text)
+        # Then whatever an earlier run left unconfirmed (said on stderr only).
+        await resend_and_tell(client)
     return EXIT_OK
 
 
@@ -246,6 +273,8 @@ async def _inbox(args: argparse.Namespace) -> int:
     profile = node_profile(args.node)
     with _store(profile) as store:
         async with client_for(profile, progress=progress_for(args)) as client:
+            # First what an earlier run sealed and sent without getting its receipt.
+            await resend_and_tell(client)
             results = await sync_inbox(client, profile, store, wait=args.wait, limit=args.limit)
     emit([result.summary for result in results], json_mode=args.json, human=_inbox_text)
     print(inbox_tally(results), file=sys.stderr)
@@ -407,6 +436,48 @@ async def _release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _outbox(args: argparse.Namespace) -> int:
+    """List, resend or discard the messages waiting for their receipts (hub.cli.outbox)."""
+    profile = node_profile(args.node)
+    outbox = Outbox(profile.outbox_dir)
+    if args.discard is not None:
+        try:
+            dropped = discard(outbox, args.discard)
+        except OutboxError as exc:
+            raise CommandError(str(exc)) from exc
+        if dropped is None:
+            raise CommandError(f"no message {args.discard} is waiting in the outbox")
+        emit(pending_row(dropped), json_mode=args.json)
+        print(
+            f"discarded {args.discard}; if it reached the hub, 'hub node status "
+            f"{args.discard}' still shows it",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    if args.list:
+        rows = [pending_row(pending) for pending in outbox.pending()]
+        emit(rows, json_mode=args.json, human=lambda r: table(r, _OUTBOX_COLUMNS))
+        print(f"{len(rows)} message(s) waiting for a receipt", file=sys.stderr)
+        return EXIT_OK
+    async with client_for(profile) as client:
+        outcomes = await client.resend_pending()
+    rows = [outcome_row(outcome) for outcome in outcomes]
+    emit(rows, json_mode=args.json, human=lambda r: table(r, ("message_id", "kind", "outcome")))
+    left = outbox.pending()
+    print(
+        f"{len(outcomes)} message(s) resent; {len(left)} still waiting for a receipt",
+        file=sys.stderr,
+    )
+    if any(outcome.kept for outcome in outcomes):
+        return EXIT_ERROR
+    if any(outcome.receipt is None for outcome in outcomes):
+        return EXIT_REFUSED
+    return EXIT_OK
+
+
+_OUTBOX_COLUMNS = ("message_id", "kind", "recipients", "kept_at", "transport")
+
+
 def _init(args: argparse.Namespace) -> int:
     root: Path = args.node
     try:
@@ -442,12 +513,18 @@ def run_against_hub(command: Coroutine[Any, Any, int], *, json_mode: bool = Fals
     """
     try:
         return asyncio.run(command)
+    except SendUnconfirmed as exc:
+        # Perhaps delivered, perhaps not; kept in the outbox for the next run.
+        emit(exc.problem.model_dump(mode="json", exclude_none=True), json_mode=json_mode)
+        return EXIT_ERROR
     except HubProblem as exc:
         problem = exc.problem.model_dump(mode="json", exclude_none=True)
         emit(problem, json_mode=json_mode, human=problem_text)
         return EXIT_REFUSED
     except (VerificationFailed, CryptoError) as exc:
         raise CommandError(f"verification failed: {exc}", EXIT_ERROR) from exc
+    except (OutboxConflict, OutboxError) as exc:
+        raise CommandError(str(exc)) from exc
     except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
         raise CommandError(f"cannot reach the hub: {exc}", EXIT_ERROR) from exc
     except OSError as exc:
@@ -483,7 +560,10 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "A draft is an unsigned envelope plus a plaintext payload "
             "(schemas/json/draft.schema.json). Prints the hub's receipt as JSON and exits 0, "
-            "or prints the problem JSON and exits 1."
+            "or prints the problem JSON and exits 1. When the hub's answer is lost the "
+            "submission is retried with the same bytes; if it stays unconfirmed the message "
+            "waits in the node's outbox (exit 3) and is resent by the next submit, inbox or "
+            "'hub node outbox'. Submitting the same draft again resends that message."
         ),
     )
     submit.add_argument("--node", type=Path, required=True, help="node folder")
@@ -502,6 +582,27 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_json_flag(inbox)
     add_progress_flag(inbox)
     inbox.set_defaults(func=_run(_inbox))
+
+    outbox = node_sub.add_parser(
+        "outbox",
+        help="resend messages sent without a receipt (or --list, --discard ID)",
+        description=(
+            "A message whose answer from the hub never came (a lost connection, a hub that "
+            "was down, a crash) waits in DIR/outbox/ as the exact bytes that were sent. "
+            "This resends them: the hub answers with the original receipt if it already "
+            "has the message, so nothing is delivered twice. 'hub node submit', 'hub node "
+            "inbox' and the console do the same on their own. Exits 0 when every message "
+            "was accepted, 1 when the hub refused one, 3 when one is still not confirmed."
+        ),
+    )
+    outbox.add_argument("--node", type=Path, required=True, help="node folder")
+    outbox_mode = outbox.add_mutually_exclusive_group()
+    outbox_mode.add_argument("--list", action="store_true", help="list only; send nothing")
+    outbox_mode.add_argument(
+        "--discard", metavar="ID", help="forget one waiting message without sending it"
+    )
+    add_json_flag(outbox)
+    outbox.set_defaults(func=_run(_outbox))
 
     release = node_sub.add_parser(
         "release",

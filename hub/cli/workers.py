@@ -10,8 +10,9 @@ interpreter, so it inherits the loaded configuration, hub key and policy registr
 fork no event loop, thread or database connection exists yet.
 
 The parent only supervises. A worker that dies is replaced, unless it died within
-:data:`STARTUP_SECONDS` of starting: a worker that cannot start (database unreachable, say)
-would fail the same way again, so the parent stops the others and exits 1. On SIGTERM or
+:data:`STARTUP_SECONDS` of starting: a worker that cannot start (its blob folder cannot be
+made, say) would fail the same way again, so the parent stops the others and exits 1. (The
+database is opened, and an empty one migrated, by the parent before it forks.) On SIGTERM or
 SIGINT the parent passes SIGTERM on to every worker, each finishes the requests it holds
 (aiohttp's graceful shutdown), and after :data:`STOP_SECONDS` any left are killed. A worker
 whose parent has gone (killed with SIGKILL, say) stops by itself within a second.
@@ -92,10 +93,14 @@ def reserve_shared_port(family: int, host: str, port: int) -> socket.socket:
     return sock
 
 
-def listen_on_shared_port(reserved: socket.socket) -> socket.socket:
-    """A worker's own listening socket on the port the parent reserved."""
+def listen_on_shared_port(
+    reserved: socket.socket, *, prepare: Callable[[socket.socket], None]
+) -> socket.socket:
+    """A worker's own listening socket on the port the parent reserved; ``prepare`` sets
+    its options before it listens (so the first connection already has them)."""
     sock = _port_socket(reserved.family)
     sock.bind(reserved.getsockname())
+    prepare(sock)
     sock.listen(1024)
     return sock
 

@@ -1,7 +1,22 @@
 """The node SDK."""
 
-from hub.client.errors import ClientError, HubProblem, PreflightFailed, VerificationFailed
-from hub.client.node_client import NodeClient, PayloadSource, Progress, ReceivedMessage
+from hub.client.errors import (
+    ClientError,
+    HubProblem,
+    OutboxConflict,
+    PreflightFailed,
+    SendUnconfirmed,
+    VerificationFailed,
+)
+from hub.client.node_client import (
+    NodeClient,
+    PayloadSource,
+    Progress,
+    ReceivedMessage,
+    ResendOutcome,
+    RetryPolicy,
+)
+from hub.client.outbox import Outbox, OutboxError, PendingMessage
 from hub.client.profile import NodeProfile, ProfileError, load_node_profile, write_node_profile
 
 __all__ = [
@@ -9,11 +24,18 @@ __all__ = [
     "HubProblem",
     "NodeClient",
     "NodeProfile",
+    "Outbox",
+    "OutboxConflict",
+    "OutboxError",
     "PayloadSource",
+    "PendingMessage",
     "PreflightFailed",
     "ProfileError",
     "Progress",
     "ReceivedMessage",
+    "ResendOutcome",
+    "RetryPolicy",
+    "SendUnconfirmed",
     "VerificationFailed",
     "load_node_profile",
     "write_node_profile",

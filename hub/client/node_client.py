@@ -2,6 +2,11 @@
 
 Memory stays bounded for any payload size: large payloads are encrypted chunk by chunk to
 a spool file, uploaded chunk by chunk, and downloaded and decrypted chunk by chunk.
+
+Sending is retry-safe: the sealed, signed bytes of a message are kept (in the node's
+:class:`~hub.client.outbox.Outbox` when it has one, on disk) until the hub's verified
+receipt for them is in hand, and a retry, after a lost answer, a timeout or a 5xx, in the
+same call or on a later run, resends exactly those bytes (:meth:`NodeClient.send`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -29,8 +35,15 @@ from yarl import URL
 from hub.audit.entries import audit_entry
 from hub.audit.log import verify_receipt_inclusion, verify_tree_head
 from hub.audit.merkle import verify_consistency
-from hub.client.errors import HubProblem, PreflightFailed, VerificationFailed
+from hub.client.errors import (
+    HubProblem,
+    OutboxConflict,
+    PreflightFailed,
+    SendUnconfirmed,
+    VerificationFailed,
+)
 from hub.client.ids import uuid7
+from hub.client.outbox import Outbox, PendingMessage
 from hub.crypto import (
     CHUNK_SIZE,
     ContentKey,
@@ -74,13 +87,26 @@ from hub.policy.registry import Registry, load_registry
 from hub.policy.routing import check_recipients
 from hub.validation import violations_from
 
-__all__ = ["NodeClient", "PayloadSource", "Progress", "ReceivedMessage"]
+__all__ = [
+    "NodeClient",
+    "PayloadSource",
+    "Progress",
+    "ReceivedMessage",
+    "ResendOutcome",
+    "RetryPolicy",
+]
 
 Clock = Callable[[], datetime]
 # Called as a large payload's ciphertext moves: ("upload" | "download", bytes done, total),
 # once per chunk (at most a few hundred calls for a large file), so it may write to a TTY.
 Progress = Callable[[str, int, int], None]
 _IO_CHUNK = 64 * 1024
+# Answers that say nothing about the message: the hub (or a proxy before it) was busy,
+# timed out or failed. A submission is retried on these; any other 4xx is the hub's
+# verdict on the bytes, and resending them cannot change it.
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Connection failures and timeouts: the request may or may not have reached the hub.
+_LOST = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 
 
 def _utc_now() -> datetime:
@@ -111,6 +137,51 @@ class PayloadSource:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often, and how patiently, a submission is retried when its answer is lost.
+
+    ``attempts`` in all; before attempt *n* + 1 the client waits ``first_delay`` doubled
+    *n* - 1 times, at most ``max_delay``, less up to half at random (so nodes that lost the
+    hub together do not return together). The defaults wait about 7.5 s in all.
+    """
+
+    attempts: int = 5
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if self.first_delay < 0 or self.max_delay < 0:
+            raise ValueError("RetryPolicy delays must not be negative")
+
+    def delay(self, attempt: int, jitter: random.Random) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based)."""
+        full = min(self.max_delay, self.first_delay * 2.0 ** (attempt - 1))
+        return full * (0.5 + 0.5 * jitter.random())
+
+
+@dataclass(frozen=True, slots=True)
+class ResendOutcome:
+    """What the hub said to one message resent from the outbox.
+
+    ``receipt`` when it was accepted (now or before: the original receipt); ``problem``
+    when it was refused (the entry is gone) or not confirmed (``kept``: still pending).
+    """
+
+    message_id: str
+    envelope: dict[str, Any]
+    receipt: Receipt | None = None
+    problem: Problem | None = None
+    kept: bool = False
+
+
+# Called with a receipted message before its outbox entry goes: the envelope document, the
+# receipt and, for a blob payload, its ciphertext file (the sender's copy, sealed to it too).
+Receipted = Callable[[dict[str, Any], Receipt, Path | None], None]
+
+
+@dataclass(frozen=True, slots=True)
 class ReceivedMessage:
     """A fetched message whose sender signature and hub receipt have been verified."""
 
@@ -132,8 +203,13 @@ class NodeClient:
         session: aiohttp.ClientSession | None = None,
         registry: Registry | None = None,
         progress: Progress | None = None,
+        outbox: Outbox | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.hub_url = hub_url.rstrip("/")
+        self.outbox = outbox
+        self._retry = retry or RetryPolicy()
+        self._jitter = random.Random()  # noqa: S311 - spreads retries; not a secret
         self.node_id = node_id
         self._keys = keys
         self._hub_key = hub_signing_key
@@ -257,6 +333,7 @@ class NodeClient:
 
         With ``preflight`` (the default) the node's own checks run first, with the same
         policy code the hub runs; without it the hub's enforcement is all there is.
+        Retry-safe: see :meth:`send_with_envelope`.
         """
         _, receipt = await self.send_with_envelope(
             fields, payload, message_id=message_id, created_at=created_at, preflight=preflight
@@ -271,9 +348,31 @@ class NodeClient:
         message_id: str | None = None,
         created_at: datetime | None = None,
         preflight: bool = True,
+        receipted: Receipted | None = None,
     ) -> tuple[dict[str, Any], Receipt]:
         """:meth:`send`, also giving the signed envelope document as submitted (what the
-        sender keeps, ``agency_adapters.node.store.NodeStore.keep_sent``)."""
+        sender keeps, ``agency_adapters.node.store.NodeStore.keep_sent``).
+
+        Retry-safe. The signed body is kept (in the outbox, if the client has one) before
+        it is first submitted, and resent as it is on connection errors, timeouts, 408,
+        429 and 5xx, with backoff (:class:`RetryPolicy`); the hub answers an identical
+        resubmission with the original receipt. When the retries run out, or the hub
+        will not authenticate the request (401), :class:`SendUnconfirmed` is raised and
+        the message stays in the outbox. Sending the same draft again while it is there
+        (the same ``message_id``, or without one the same fields and payload) resends the
+        kept bytes instead of sealing anew; another draft under a kept id is refused
+        (:class:`OutboxConflict`). ``receipted`` is called with the receipt before the
+        outbox entry is removed.
+        """
+        digest = None
+        if self.outbox is not None:
+            digest = await self.draft_digest(
+                fields, payload, message_id=message_id, created_at=created_at
+            )
+            pending = self._pending_for(digest, message_id)
+            if pending is not None:
+                # Sealed and checked when it was first sent: the same bytes go again.
+                return await self._deliver(pending, reannounce=True, receipted=receipted)
         directory = await self.directory()
         if preflight:
             # The envelope rules, and the one payload rule the hub also sees (MAN-06, on
@@ -300,28 +399,188 @@ class NodeClient:
             "sender": self.node_id,
             "created_at": rfc3339(moment),
         }
+        ciphertext: Path | None = None
         if ciphertext_size(payload.size()) <= INLINE_PAYLOAD_MAX_BYTES:
             envelope["payload"] = self._inline_payload(payload, readers)
         else:
-            envelope["payload"] = await self._blob_payload(payload, readers)
+            envelope["payload"], ciphertext = await self._blob_payload(
+                payload, readers, keep=self.outbox is not None
+            )
         envelope["signature"] = sign_document(
             envelope, self._keys.signing, SignatureContext.ENVELOPE
         )
         body = json.dumps(envelope, separators=(",", ":")).encode()
-        if preflight:
-            try:
-                Envelope.model_validate_json(body)
-            except ValidationError as exc:
-                raise PreflightFailed(violations_from(exc)) from exc
-        _, doc = await self._call(
-            "POST", "/v1/messages", body=body, content_type="application/json"
+        try:
+            if preflight:
+                try:
+                    Envelope.model_validate_json(body)
+                except ValidationError as exc:
+                    raise PreflightFailed(violations_from(exc)) from exc
+            if self.outbox is not None:
+                assert digest is not None
+                pending = await asyncio.to_thread(
+                    self.outbox.keep,
+                    envelope["id"],
+                    body,
+                    draft_digest=digest,
+                    ciphertext=ciphertext,
+                )
+            else:
+                pending = PendingMessage(
+                    message_id=envelope["id"], body=body, draft_digest="", kept_at=moment
+                )
+        finally:
+            if ciphertext is not None and self.outbox is not None:
+                ciphertext.unlink(missing_ok=True)  # moved into the outbox unless it failed
+        return await self._deliver(pending, reannounce=False, receipted=receipted)
+
+    async def draft_digest(
+        self,
+        fields: EnvelopeFields,
+        payload: PayloadSource,
+        *,
+        message_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """What identifies a draft before it is sealed: its fields, id and creation time if
+        given, and the media type and SHA-256 of its plaintext. The same draft sent twice
+        has the same digest; its sealed envelopes never do (fresh content keys)."""
+        plaintext = await asyncio.to_thread(_sha256_of_source, payload)
+        return canonical_sha256(
+            {
+                "sender": self.node_id,
+                "fields": fields.model_dump(mode="json", exclude_none=True),
+                "id": message_id,
+                "created_at": None if created_at is None else rfc3339(created_at),
+                "media_type": payload.media_type,
+                "plaintext_sha256": plaintext,
+            }
         )
+
+    async def pending_draft(
+        self,
+        fields: EnvelopeFields,
+        payload: PayloadSource,
+        *,
+        message_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> PendingMessage | None:
+        """The outbox entry sealed from this draft, if it still waits for its receipt
+        (:meth:`send` would resend it); :class:`OutboxConflict` for another draft under a
+        kept id."""
+        if self.outbox is None:
+            return None
+        digest = await self.draft_digest(
+            fields, payload, message_id=message_id, created_at=created_at
+        )
+        return self._pending_for(digest, message_id)
+
+    def _pending_for(self, digest: str, message_id: str | None) -> PendingMessage | None:
+        assert self.outbox is not None
+        if message_id is None:
+            return self.outbox.find_draft(digest)
+        pending = self.outbox.get(message_id)
+        if pending is not None and pending.draft_digest != digest:
+            raise OutboxConflict(message_id)
+        return pending
+
+    async def _deliver(
+        self, pending: PendingMessage, *, reannounce: bool, receipted: Receipted | None
+    ) -> tuple[dict[str, Any], Receipt]:
+        """Submit a kept message until the hub answers it; forget it once that answer is
+        its receipt or its refusal."""
+        envelope = pending.envelope()
+        payload = envelope.get("payload")
+        if reannounce and pending.ciphertext is not None and isinstance(payload, dict):
+            # A later run: make sure the hub still holds the ciphertext (announcing a
+            # finished blob again uploads nothing).
+            try:
+                await self._upload_blob(pending.ciphertext, payload["sha256"], payload["size"])
+            except (*_LOST, HubProblem) as exc:
+                raise SendUnconfirmed(
+                    pending.message_id,
+                    f"its payload could not be uploaded again: {exc}",
+                    kept=self.outbox is not None,
+                ) from exc
+        try:
+            doc = await self._submit(pending)
+        except SendUnconfirmed:
+            raise
+        except HubProblem:
+            # The hub judged these bytes and refused them: resending cannot change that.
+            self._forget(pending)
+            raise
         receipt = self._verified_receipt(doc)
-        if receipt.message_id != envelope["id"] or receipt.envelope_sha256 != canonical_sha256(
-            envelope
+        if receipt.message_id != pending.message_id or receipt.envelope_sha256 != (
+            canonical_sha256(envelope)
         ):
             raise VerificationFailed("the receipt does not describe the message that was sent")
+        if receipted is not None:
+            receipted(envelope, receipt, pending.ciphertext)
+        self._forget(pending)
         return envelope, receipt
+
+    def _forget(self, pending: PendingMessage) -> None:
+        if self.outbox is not None:
+            self.outbox.remove(pending.message_id)
+
+    async def _submit(self, pending: PendingMessage) -> Any:
+        """POST the kept body, re-signing each request (a fresh nonce and time), retrying
+        while the answer says nothing about the message."""
+        kept = self.outbox is not None
+        cause = "no answer"
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                _, doc = await self._call(
+                    "POST", "/v1/messages", body=pending.body, content_type="application/json"
+                )
+                return doc
+            except HubProblem as problem:
+                status = problem.problem.status
+                if status == 401:
+                    # Not authenticated, so not looked at: the message stays pending.
+                    raise SendUnconfirmed(
+                        pending.message_id, "the hub did not authenticate the request", kept=kept
+                    ) from problem
+                if status not in _RETRY_STATUSES:
+                    raise
+                cause = f"HTTP {status} {problem.problem.title}"
+            except _LOST as exc:
+                cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if attempt < self._retry.attempts:
+                await asyncio.sleep(self._retry.delay(attempt, self._jitter))
+        raise SendUnconfirmed(
+            pending.message_id, f"{cause}, after {self._retry.attempts} attempt(s)", kept=kept
+        )
+
+    async def resend_pending(self, receipted: Receipted | None = None) -> list[ResendOutcome]:
+        """Resend every message waiting in the outbox, oldest first, exactly as kept.
+
+        A message the hub has already accepted gets its original receipt back. Stops at
+        the first message the hub does not confirm (it is probably unreachable): that one
+        and the rest stay pending, for the next run.
+        """
+        if self.outbox is None:
+            return []
+        outcomes: list[ResendOutcome] = []
+        for pending in await asyncio.to_thread(self.outbox.pending):
+            envelope = pending.envelope()
+            try:
+                _, receipt = await self._deliver(pending, reannounce=True, receipted=receipted)
+            except SendUnconfirmed as unconfirmed:
+                outcomes.append(
+                    ResendOutcome(
+                        pending.message_id, envelope, problem=unconfirmed.problem, kept=True
+                    )
+                )
+                break
+            except HubProblem as refusal:
+                outcomes.append(
+                    ResendOutcome(pending.message_id, envelope, problem=refusal.problem)
+                )
+                continue
+            outcomes.append(ResendOutcome(pending.message_id, envelope, receipt=receipt))
+        return outcomes
 
     async def preflight(self, fields: EnvelopeFields) -> list[Violation]:
         """The hub's own checks, run here first: routing, then every policy rule.
@@ -413,15 +672,20 @@ class NodeClient:
         }
 
     async def _blob_payload(
-        self, payload: PayloadSource, readers: Mapping[str, bytes]
-    ) -> dict[str, Any]:
+        self, payload: PayloadSource, readers: Mapping[str, bytes], *, keep: bool
+    ) -> tuple[dict[str, Any], Path | None]:
+        """Encrypt and upload a large payload; with ``keep``, also give back the spooled
+        ciphertext (for the outbox) instead of deleting it."""
         key = ContentKey.generate()
         encryptor = PayloadEncryptor(key)
         # Encryption is CPU and disk work: a worker thread keeps the event loop free.
         spool = await asyncio.to_thread(_encrypt_to_spool, payload, encryptor, self._spool)
         try:
             await self._upload_blob(spool, encryptor.sha256, encryptor.size)
-        finally:
+        except BaseException:
+            await asyncio.to_thread(spool.unlink, missing_ok=True)
+            raise
+        if not keep:
             await asyncio.to_thread(spool.unlink, missing_ok=True)
         return {
             "media_type": payload.media_type,
@@ -430,7 +694,7 @@ class NodeClient:
             "size": encryptor.size,
             "transport": "blob",
             "sealed_keys": seal_content_key(key, readers),
-        }
+        }, spool if keep else None
 
     async def _upload_blob(self, path: Path, sha256: str, size: int) -> BlobUpload:
         announce = json.dumps({"sha256": sha256, "size": size}).encode()
@@ -726,6 +990,17 @@ class NodeClient:
 
 def _party(entry: DirectoryEntry) -> Party:
     return Party(node_id=entry.id, agency_type=entry.agency_type, accreditation=entry.accreditation)
+
+
+def _sha256_of_source(payload: PayloadSource) -> str:
+    if payload.data is not None:
+        return hashlib.sha256(payload.data).hexdigest()
+    assert payload.path is not None
+    digest = hashlib.sha256()
+    with payload.path.open("rb") as source:
+        while block := source.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _encrypt_to_spool(

@@ -8,6 +8,8 @@
     DIR/state/node.sqlite3    what the node received and sent, its inbox cursor and access
                               log (agency_adapters.node.store; nothing decrypted)
     DIR/state/ciphertext/     blob payloads, as ciphertext (0600)
+    DIR/outbox/               sent messages awaiting the hub's receipt, as the exact sealed
+                              and signed bytes (0600; hub.client.outbox)
 
 Older versions kept the cursor in ``state/inbox.json`` (taken over by the store when it
 first opens) and plaintext case packs in ``received/`` with ``state/expiry.json``
@@ -55,6 +57,11 @@ class NodeProfile:
     @property
     def spool_dir(self) -> Path:
         return self.root / "spool"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Messages sealed and signed but not yet receipted (``hub.client.outbox``)."""
+        return self.root / "outbox"
 
     @property
     def disclosure_log_path(self) -> Path:

@@ -14,11 +14,14 @@ from hub.audit.log import AuditLog
 from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
 from hub.policy.registry import Registry, load_registry
+from hub.server.access import access_middleware
+from hub.server.admission import ADMISSION, Admission, admission_middleware
 from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
 from hub.server.exchange import Clock, ExchangeService, HubIdentity
 from hub.server.handlers import routes
+from hub.server.metrics import METRICS, install_metrics
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.problems import problem_middleware
@@ -35,6 +38,7 @@ from hub.server.state import (
 )
 from hub.server.workflows import WorkflowService
 from hub.store import GroupCommitter, SqlStore, Store
+from hub.store.migrate import prepare_database
 
 __all__ = ["create_app", "utc_now"]
 
@@ -68,21 +72,36 @@ def create_app(
     # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
     # for aiohttp's own readers.
     app = web.Application(
-        middlewares=[problem_middleware],
+        # The access log is outermost: it sees the answer the problem middleware gives
+        # (including a 429 from the admission middleware inside it).
+        middlewares=[access_middleware, problem_middleware, admission_middleware],
         client_max_size=config.limits.message_body_bytes,
     )
     app[CONFIG] = config
+    app[ADMISSION] = Admission(config.limits)
     app[CLOCK_FN] = clock
     app[REGISTRY] = policy
     app.add_routes(routes)
+    install_metrics(app, config.metrics, hub_id=config.hub_id, rule_ids=policy.rule_ids())
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        the_store: Store = store if store is not None else SqlStore.open(config.database_url)
-        await the_store.create_schema()
+        the_store: Store
+        if store is not None:
+            the_store = store
+            await the_store.create_schema()
+        else:
+            # Serving goes through the migrations: an empty database is brought to head,
+            # one behind or ahead of the code raises SchemaError (hub/store/migrate.py).
+            await prepare_database(config.database_url)
+            the_store = SqlStore.open(config.database_url)
         files = BlobFiles(config.blob_dir)
         files.ensure()
         app[STORE] = the_store
-        writes = GroupCommitter(the_store)
+        writes = GroupCommitter(the_store, on_batch=app[METRICS].write_batch)
+        notifier = InboxNotifier()
+        app[METRICS].watch(
+            store=the_store, writes=writes, notifier=notifier, blob_dir=config.blob_dir
+        )
         audit_log = AuditLog(hub_keys=keys)
         app[AUDIT] = AuditService(
             store=the_store, log=audit_log, auditors=config.auditors, clock=clock
@@ -95,7 +114,7 @@ def create_app(
             registry=policy,
             audit=audit_log,
             hub=HubIdentity(hub_id=config.hub_id, keys=keys),
-            notifier=InboxNotifier(),
+            notifier=notifier,
             clock=clock,
             limits=config.limits,
         )

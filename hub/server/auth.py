@@ -19,6 +19,7 @@ from hub.crypto.httpsig import (
     verify_request,
 )
 from hub.errors import Unauthenticated
+from hub.server.access import note_authenticated
 from hub.server.exchange import Clock
 from hub.server.nodes import NodeCache
 from hub.store import GroupCommitter, NodeRecord, UnitOfWork
@@ -99,6 +100,7 @@ class RequestAuthenticator:
         fresh = await self._writes.run(remember)
         if not fresh:
             raise self._fail("replayed nonce", keyid=node.id, path=path)
+        note_authenticated(node.id)
         return AuthenticatedRequest(node=node, signature=parsed, content_digest=digest_header)
 
     def check_body(self, auth: AuthenticatedRequest, body_sha256: bytes, *, path: str) -> None:

@@ -140,8 +140,8 @@ class BlobService:
 
     async def upload_state(self, node: NodeRecord, upload_id: str) -> BlobRecord:
         async with self._store.read() as view:
-            blob = await view.blobs.get(upload_id)
-        if blob is None or blob.owner != node.id:
+            blob = await view.blobs.get(upload_id, owner=node.id)
+        if blob is None:  # another node's upload is not found as a missing one is
             raise NotFound(upload_id=upload_id, node=node.id)
         return blob
 
@@ -238,12 +238,12 @@ class BlobService:
         return _upload_view(done)
 
     async def readable_path(self, node: NodeRecord, sha256: str) -> Path:
-        """The blob's file, if this node uploaded it or reads a message that carries it."""
+        """The blob's file, if this node uploaded it or reads a message that carries it.
+
+        One query decides, whether the blob is another's or does not exist at all.
+        """
         async with self._store.read() as view:
-            blob = await view.blobs.complete_by_sha256(
-                sha256, owner=node.id
-            ) or await view.blobs.complete_by_sha256(sha256)
-            readers = await view.messages.readers_of_payload(sha256) if blob else frozenset()
-        if blob is None or (blob.owner != node.id and node.id not in readers):
+            readable = await view.blobs.readable_by(sha256, node.id)
+        if not readable:
             raise NotFound(sha256=sha256, node=node.id)
         return self._files.complete(sha256)

@@ -351,12 +351,9 @@ class ExchangeService:
         answers_sender: str | None = None
         if envelope.in_reply_to is not None:
             async with self._store.read() as view:
-                earlier = await view.messages.get(envelope.in_reply_to)
-                visible = earlier is not None and (
-                    earlier.sender == sender.id
-                    or await view.messages.delivery(earlier.id, sender.id) is not None
-                )
-            if earlier is not None and visible:
+                readable = await view.messages.readable(envelope.in_reply_to, sender.id)
+            if readable is not None:
+                earlier = readable[0]
                 answers = Envelope.model_validate_json(earlier.envelope_json)
                 answers_sender = earlier.sender
         return PolicyFacts(
@@ -489,14 +486,15 @@ class ExchangeService:
     # -- reading ------------------------------------------------------------------------
 
     async def fetch(self, node: NodeRecord, message_id: str) -> dict[str, Any]:
-        """The envelope and receipt, for the sender or a recipient; marks it delivered."""
+        """The envelope and receipt, for the sender or a recipient; marks it delivered.
+
+        Another node's message is found (not) by the same one query as a missing one.
+        """
         async with self._store.read() as view:
-            message = await view.messages.get(message_id)
-            delivery = (
-                await view.messages.delivery(message_id, node.id) if message is not None else None
-            )
-        if message is None or (message.sender != node.id and delivery is None):
+            readable = await view.messages.readable(message_id, node.id)
+        if readable is None:
             raise NotFound(message_id=message_id, node=node.id)
+        message, delivery = readable
         if delivery is not None:
             self.refuse_if_expired(message)
         if delivery is not None and delivery.state == "pending":
@@ -575,10 +573,10 @@ class ExchangeService:
     ) -> RecipientStatus:
         """Check and record a recipient's signed answer; the first answer stands."""
         async with self._store.read() as view:
-            message = await view.messages.get(message_id)
-            delivery = await view.messages.delivery(message_id, node.id)
-        if message is None or delivery is None:
+            addressed = await view.messages.addressed(message_id, node.id)
+        if addressed is None:  # not a recipient, or no such message: the same one query
             raise NotFound(message_id=message_id, node=node.id)
+        message, delivery = addressed
         problems = []
         if answer.message_id != message_id:
             problems.append(
@@ -638,10 +636,10 @@ class ExchangeService:
         return _recipient_status(updated)
 
     async def status(self, node: NodeRecord, message_id: str) -> MessageStatus:
-        """Per-recipient tracking, for the sender only."""
+        """Per-recipient tracking, for the sender only (anyone else: as if it were missing)."""
         async with self._store.read() as view:
-            message = await view.messages.get(message_id)
-            if message is None or message.sender != node.id:
+            message = await view.messages.sent_by(message_id, node.id)
+            if message is None:
                 raise NotFound(message_id=message_id, node=node.id)
             rows = await view.messages.deliveries(message_id)
         return MessageStatus(

@@ -15,6 +15,11 @@ class InboxNotifier:
     def __init__(self) -> None:
         self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
 
+    @property
+    def waiting(self) -> int:
+        """Long-polls waiting in this process now."""
+        return sum(len(waiters) for waiters in self._waiters.values())
+
     def notify(self, node_id: str) -> None:
         for waiter in self._waiters.pop(node_id, set()):
             if not waiter.done():

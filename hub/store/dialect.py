@@ -92,7 +92,13 @@ def _sqlite_begin(connection: Any) -> None:
     append the same log index. A read view never takes the lock.
     """
     write = connection.get_execution_options().get("hub_write_transaction", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    # Straight to the driver, as SQLAlchemy itself begins, commits and rolls back: the
+    # transaction's control is not one of its statements (nor in their events).
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    finally:
+        cursor.close()
 
 
 def _postgresql_commit_is_durable(dbapi_connection: Any, _record: Any) -> None:
@@ -148,14 +154,17 @@ def open_engine(url: str) -> tuple[AsyncEngine, Dialect]:
     """Create the async engine for ``url`` and the dialect helper that goes with it."""
     if url.startswith("sqlite"):
         _private_database_file(url)
-        engine = create_async_engine(url)
+        # hide_parameters: an error's text must not quote envelopes or ciphertext into a log.
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine, Dialect("sqlite")
     if url.startswith("postgresql"):
         if "+asyncpg" not in url:
             url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        engine = create_async_engine(url, pool_size=16, max_overflow=8, pool_pre_ping=True)
+        engine = create_async_engine(
+            url, pool_size=16, max_overflow=8, pool_pre_ping=True, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _postgresql_commit_is_durable)
         return engine, Dialect("postgresql")
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")

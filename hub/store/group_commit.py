@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,8 +31,16 @@ Operation = Callable[[UnitOfWork], Awaitable[Any]]
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch: int = 512,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
         self._store = store
+        # Told each batch's size and seconds once it is done (the hub's /metrics).
+        self._on_batch = on_batch
         self._max_batch = max_batch
         self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -49,6 +58,7 @@ class GroupCommitter:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            started = time.perf_counter()
             try:
                 async with self._store.transaction() as tx:
                     results = [await operation(tx) for operation, _ in batch]
@@ -60,6 +70,8 @@ class GroupCommitter:
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
+            if self._on_batch is not None:
+                self._on_batch(len(batch), time.perf_counter() - started)
 
     async def _one_by_one(self, batch: list[tuple[Operation, asyncio.Future[Any]]]) -> None:
         for operation, future in batch:
@@ -77,3 +89,8 @@ class GroupCommitter:
         """Finish what is queued."""
         if self._flusher is not None:
             await self._flusher
+
+    @property
+    def pending(self) -> int:
+        """Operations queued and not yet taken into a batch."""
+        return len(self._pending)

@@ -11,6 +11,7 @@ from hub.store.records import (
     AuditLeaf,
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
@@ -42,6 +43,27 @@ class NodeRepository(Protocol):
 
 class MessageRepository(Protocol):
     async def get(self, message_id: str) -> StoredMessage | None: ...
+    async def readable(
+        self, message_id: str, node_id: str
+    ) -> tuple[StoredMessage, DeliveryRecord | None] | None:
+        """The message and ``node_id``'s delivery of it (None for its sender), when that
+        node sent it or is a recipient; None otherwise, exactly as for a missing message.
+
+        Every access-checked lookup by id is one statement with the check inside it, so
+        that another node's record and a missing one take the same queries and time.
+        """
+        ...
+
+    async def addressed(
+        self, message_id: str, recipient: str
+    ) -> tuple[StoredMessage, DeliveryRecord] | None:
+        """The message and its delivery to ``recipient``; None unless it is a recipient."""
+        ...
+
+    async def sent_by(self, message_id: str, sender: str) -> StoredMessage | None:
+        """The message, if ``sender`` sent it; None otherwise, as for a missing one."""
+        ...
+
     async def add(self, message: StoredMessage, recipients: Sequence[str]) -> None: ...
     async def inbox(self, recipient: str, *, after: int, limit: int) -> Sequence[InboxRow]: ...
     async def deliveries(self, message_id: str) -> Sequence[DeliveryRecord]: ...
@@ -80,17 +102,32 @@ class NonceRepository(Protocol):
 
 class BlobRepository(Protocol):
     async def create(self, blob: BlobRecord) -> None: ...
-    async def get(self, upload_id: str) -> BlobRecord | None: ...
+    async def get(self, upload_id: str, *, owner: str | None = None) -> BlobRecord | None:
+        """The upload; with ``owner``, only that node's (another's is None, as a missing one)."""
+        ...
+
     async def record_chunk(self, upload_id: str, index: int, size: int) -> None: ...
     async def mark_complete(self, upload_id: str, at: datetime) -> None: ...
     async def delete(self, upload_id: str) -> None: ...
     async def complete_by_sha256(
         self, sha256: str, *, owner: str | None = None
     ) -> BlobRecord | None: ...
+    async def readable_by(self, sha256: str, node_id: str) -> bool:
+        """A complete blob ``node_id`` uploaded or reads (it sent or receives a message
+        carrying it); one statement whether the blob is another's or missing."""
+        ...
+
+    async def usage(self) -> Sequence[BlobUsage]:
+        """Uploads, announced and received bytes per state (for ``/metrics``)."""
+        ...
 
 
 class WorkflowRepository(Protocol):
     async def get(self, kind: str, ref: str) -> WorkflowRecord | None: ...
+    async def visible(self, kind: str, ref: str, node_id: str) -> WorkflowRecord | None:
+        """The workflow if ``node_id`` is a party to it; None otherwise, as for a missing one."""
+        ...
+
     async def for_message(self, message_id: str) -> tuple[str, str] | None: ...
     async def save(
         self,

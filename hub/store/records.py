@@ -127,3 +127,13 @@ class StoredHead:
     root_hash: bytes
     signed_at: datetime
     signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUsage:
+    """Uploads in one state, the bytes they announced and the bytes received (for metrics)."""
+
+    state: str
+    uploads: int
+    declared_bytes: int
+    received_bytes: int

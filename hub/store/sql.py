@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,6 +19,7 @@ from hub.store.records import (
     AuditLeaf,
     AuditRow,
     BlobRecord,
+    BlobUsage,
     DeliveryRecord,
     InboxRow,
     NodeRecord,
@@ -135,6 +136,53 @@ class _Messages:
     async def get(self, message_id: str) -> StoredMessage | None:
         row = (
             await self._conn.execute(select(messages).where(messages.c.id == message_id))
+        ).first()
+        return None if row is None else _message(row)
+
+    # The access checks below are part of the one statement that finds the record, so a
+    # record the node may not see and one that does not exist cost the same round trip
+    # and return the same nothing: no existence oracle in the answer or its timing.
+
+    async def readable(
+        self, message_id: str, node_id: str
+    ) -> tuple[StoredMessage, DeliveryRecord | None] | None:
+        row = (
+            await self._conn.execute(
+                select(messages, deliveries)
+                .select_from(
+                    messages.outerjoin(
+                        deliveries,
+                        (deliveries.c.message_id == messages.c.id)
+                        & (deliveries.c.recipient == node_id),
+                    )
+                )
+                .where(
+                    messages.c.id == message_id,
+                    or_(messages.c.sender == node_id, deliveries.c.recipient.is_not(None)),
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return _message(row), None if row.recipient is None else _delivery(row)
+
+    async def addressed(
+        self, message_id: str, recipient: str
+    ) -> tuple[StoredMessage, DeliveryRecord] | None:
+        row = (
+            await self._conn.execute(
+                select(messages, deliveries)
+                .join(deliveries, deliveries.c.message_id == messages.c.id)
+                .where(messages.c.id == message_id, deliveries.c.recipient == recipient)
+            )
+        ).first()
+        return None if row is None else (_message(row), _delivery(row))
+
+    async def sent_by(self, message_id: str, sender: str) -> StoredMessage | None:
+        row = (
+            await self._conn.execute(
+                select(messages).where(messages.c.id == message_id, messages.c.sender == sender)
+            )
         ).first()
         return None if row is None else _message(row)
 
@@ -307,10 +355,12 @@ class _Blobs:
             )
         )
 
-    async def get(self, upload_id: str) -> BlobRecord | None:
-        row = (
-            await self._conn.execute(select(blobs).where(blobs.c.upload_id == upload_id))
-        ).first()
+    async def get(self, upload_id: str, *, owner: str | None = None) -> BlobRecord | None:
+        query = select(blobs).where(blobs.c.upload_id == upload_id)
+        if owner is not None:
+            # Another node's upload is not found in the same one statement as a missing one.
+            query = query.where(blobs.c.owner == owner)
+        row = (await self._conn.execute(query)).first()
         if row is None:
             return None
         chunks = await self._conn.execute(
@@ -348,6 +398,36 @@ class _Blobs:
         await self._conn.execute(delete(blob_chunks).where(blob_chunks.c.upload_id == upload_id))
         await self._conn.execute(delete(blobs).where(blobs.c.upload_id == upload_id))
 
+    async def readable_by(self, sha256: str, node_id: str) -> bool:
+        # One statement, the access check inside it: a blob the node may not read and one
+        # that does not exist cost the same round trip (no existence oracle).
+        carried = (
+            select(messages.c.id)
+            .where(
+                messages.c.payload_sha256 == sha256,
+                or_(
+                    messages.c.sender == node_id,
+                    exists().where(
+                        deliveries.c.message_id == messages.c.id,
+                        deliveries.c.recipient == node_id,
+                    ),
+                ),
+            )
+            .exists()
+        )
+        row = (
+            await self._conn.execute(
+                select(blobs.c.upload_id)
+                .where(
+                    blobs.c.sha256 == sha256,
+                    blobs.c.state == "complete",
+                    or_(blobs.c.owner == node_id, carried),
+                )
+                .limit(1)
+            )
+        ).first()
+        return row is not None
+
     async def complete_by_sha256(
         self, sha256: str, *, owner: str | None = None
     ) -> BlobRecord | None:
@@ -358,6 +438,28 @@ class _Blobs:
             query = query.where(blobs.c.owner == owner)
         row = (await self._conn.execute(query.order_by(blobs.c.upload_id).limit(1))).first()
         return None if row is None else await self.get(row[0])
+
+    async def usage(self) -> Sequence[BlobUsage]:
+        declared = await self._conn.execute(
+            select(blobs.c.state, func.count(), func.coalesce(func.sum(blobs.c.size), 0)).group_by(
+                blobs.c.state
+            )
+        )
+        received = await self._conn.execute(
+            select(blobs.c.state, func.coalesce(func.sum(blob_chunks.c.size), 0))
+            .select_from(blobs.join(blob_chunks, blob_chunks.c.upload_id == blobs.c.upload_id))
+            .group_by(blobs.c.state)
+        )
+        got = {state: int(size) for state, size in received}
+        return [
+            BlobUsage(
+                state=state,
+                uploads=int(count),
+                declared_bytes=int(size),
+                received_bytes=got.get(state, 0),
+            )
+            for state, count, size in declared
+        ]
 
 
 class _Workflows:
@@ -374,6 +476,30 @@ class _Workflows:
             # sees the first decision (SQLite has one writer and renders no FOR UPDATE).
             query = query.with_for_update()
         row = (await self._conn.execute(query)).first()
+        return (
+            None
+            if row is None
+            else WorkflowRecord(row.kind, row.ref, row.state_json, row.updated_at)
+        )
+
+    async def visible(self, kind: str, ref: str, node_id: str) -> WorkflowRecord | None:
+        # The party check is a join in the one statement that finds the workflow, so
+        # another's workflow and a missing one cost the same (no existence oracle).
+        row = (
+            await self._conn.execute(
+                select(workflows)
+                .join(
+                    workflow_parties,
+                    (workflow_parties.c.kind == workflows.c.kind)
+                    & (workflow_parties.c.ref == workflows.c.ref),
+                )
+                .where(
+                    workflows.c.kind == kind,
+                    workflows.c.ref == ref,
+                    workflow_parties.c.node_id == node_id,
+                )
+            )
+        ).first()
         return (
             None
             if row is None

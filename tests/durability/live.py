@@ -33,6 +33,7 @@ from hub.crypto import write_key_file
 from hub.registry import enrol_node
 from hub.store import SqlStore
 from hub.store.dialect import open_engine
+from hub.store.migrate import prepare_database
 from tests.conftest import AGENCY, INSECURE_TEST_HUB_KEYS, INSECURE_TEST_NODE_KEYS
 from tests.server.helpers import (
     HEALTH,
@@ -111,9 +112,10 @@ async def make_hub_folder(root: Path, *, database_url: str | None = None) -> Hub
     """Write hub.toml (SQLite in ``root`` unless ``database_url``), the key, and enrol."""
     folder = write_hub_files(root, database_url)
     database_url = folder.database_url
+    # As hub serve would: an empty database is migrated to the code's head revision.
+    await prepare_database(database_url)
     store = SqlStore.open(database_url)
     try:
-        await store.create_schema()
         audit = AuditLog(hub_keys=INSECURE_TEST_HUB_KEYS)
         for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
             await enrol_node(

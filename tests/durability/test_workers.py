@@ -139,10 +139,25 @@ async def test_workers_are_refused_on_sqlite_with_the_reason(tmp_path: Path) -> 
     assert "--workers: must be 1 or more, not 0" in zero.stderr
 
 
-def test_workers_that_cannot_start_stop_the_hub_with_exit_1(tmp_path: Path) -> None:
-    # Nothing listens on port 1: every worker fails while opening its database.
+def test_an_unreachable_database_stops_the_hub_before_any_worker_starts(tmp_path: Path) -> None:
+    # Nothing listens on port 1. The parent opens the database (and migrates an empty
+    # one) before it forks, so this is one line and exit 2, as with one process.
     folder = write_hub_files(tmp_path / "hub", "postgresql+asyncpg://nobody@127.0.0.1:1/none")
     done = folder.run("serve", "--workers", "2", timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "hub: cannot open the database:" in done.stderr
+    assert "listening" not in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+async def test_workers_that_cannot_start_stop_the_hub_with_exit_1(
+    postgres_folder: HubFolder,
+) -> None:
+    # The workers create the blob folder when they start; here a file is in its way.
+    config = postgres_folder.config
+    (postgres_folder.root / "in-the-way").write_text("not a folder\n")
+    config.write_text(config.read_text().replace('"blobs"', '"in-the-way/blobs"'))
+    done = postgres_folder.run("serve", "--workers", "2", timeout=60)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "listening on http://127.0.0.1:" in output

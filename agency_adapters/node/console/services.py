@@ -10,16 +10,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from agency_adapters.node.checks import check_draft_at_node, payload_bytes
-from agency_adapters.node.store import NodeStore, node_database_path
+from agency_adapters.node.store import NodeStore, NodeStoreError, node_database_path
 from agency_adapters.node.sync import background_sync
 from agency_adapters.node.users import SignInSettings, User, UserStore
-from hub.client import NodeClient, NodeProfile, PayloadSource, load_node_profile
+from hub.client import (
+    HubProblem,
+    NodeClient,
+    NodeProfile,
+    Outbox,
+    OutboxError,
+    PayloadSource,
+    ResendOutcome,
+    VerificationFailed,
+    load_node_profile,
+)
 from hub.crypto import NodeKeys
 from hub.model import EnvelopeFields, Receipt, Violation
 from hub.policy.registry import Registry, load_registry
@@ -29,6 +43,17 @@ __all__ = ["Clock", "NodeServices"]
 log = logging.getLogger("seh.console")
 
 Clock = Callable[[], datetime]
+# What resending the outbox at start-up may meet: the hub unreachable or refusing, an
+# answer that does not verify, an unreadable outbox entry or node store. Logged, not fatal.
+_RESEND_FAILURES = (
+    HubProblem,
+    VerificationFailed,
+    OutboxError,
+    NodeStoreError,
+    OSError,
+    sqlite3.Error,
+    aiohttp.ClientError,
+)
 
 
 def _utc_now() -> datetime:
@@ -47,6 +72,7 @@ class NodeServices:
     registry: Registry
     clock: Clock = _utc_now
     _sync_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _resend_task: asyncio.Task[list[ResendOutcome]] | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -73,6 +99,7 @@ class NodeServices:
                 spool_dir=profile.spool_dir,
                 clock=clock,
                 registry=registry,
+                outbox=Outbox(profile.outbox_dir),
             )
         return cls(
             profile=profile,
@@ -107,13 +134,45 @@ class NodeServices:
         return await check_draft_at_node(self.client, fields, payload)
 
     async def send(self, fields: EnvelopeFields, payload: PayloadSource) -> Receipt:
-        """Send a draft that passed :meth:`preflight`; keep it in sent items, sealed."""
-        envelope, receipt = await self.client.send_with_envelope(fields, payload)
-        self.store.keep_sent(envelope, receipt, payload_bytes(payload), self.keys.public)
+        """Send a draft that passed :meth:`preflight`; keep it in sent items, sealed.
+
+        Kept in sent items before the client forgets its outbox entry, so a crash between
+        the two leaves the message to be resent (and kept) when the console next starts.
+        """
+
+        def keep(envelope: dict[str, Any], receipt: Receipt, ciphertext: Path | None) -> None:
+            self.store.keep_sent(
+                envelope, receipt, payload_bytes(payload), self.keys.public, ciphertext=ciphertext
+            )
+
+        _, receipt = await self.client.send_with_envelope(fields, payload, receipted=keep)
         return receipt
 
+    async def resend_outbox(self) -> list[ResendOutcome]:
+        """Resend what an earlier run sealed but never had receipted (``hub node outbox``
+        does the same); each one accepted goes into sent items."""
+
+        def keep(envelope: dict[str, Any], receipt: Receipt, ciphertext: Path | None) -> None:
+            self.store.keep_sent(envelope, receipt, None, self.keys.public, ciphertext=ciphertext)
+
+        try:
+            outcomes = await self.client.resend_pending(receipted=keep)
+        except _RESEND_FAILURES as exc:
+            log.warning("console: the outbox could not be resent (%s)", type(exc).__name__)
+            return []
+        for outcome in outcomes:
+            if outcome.receipt is not None:
+                log.info("console: resent %s from the outbox: accepted", outcome.message_id)
+            elif outcome.kept:
+                log.warning("console: %s is still not confirmed; kept", outcome.message_id)
+            else:
+                log.warning("console: %s was refused on resend", outcome.message_id)
+        return outcomes
+
     async def lifetime(self, sync_wait: float) -> AsyncIterator[None]:
-        """Run the inbox sync beside the console; close everything on the way out."""
+        """Resend the outbox and run the inbox sync beside the console; close everything
+        on the way out."""
+        self._resend_task = asyncio.create_task(self.resend_outbox())
         if sync_wait > 0:
             self._sync_task = asyncio.create_task(
                 background_sync(self.client, self.profile, self.store, wait=sync_wait)
@@ -121,6 +180,9 @@ class NodeServices:
         try:
             yield
         finally:
+            self._resend_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resend_task
             if self._sync_task is not None:
                 self._sync_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,1 @@
+"""One module per schema revision; each names the revision before it (one head)."""
