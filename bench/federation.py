@@ -150,7 +150,7 @@ def _asyncpg_dsn(url: str) -> str:
 def postgres_database(admin_url: str) -> Iterator[str]:
     """A database of its own (``bench_<random>``) on the server of ``admin_url``, dropped
     afterwards; yields its SQLAlchemy URL. Never touches the database ``admin_url`` names."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     name = f"bench_{secrets.token_hex(6)}"
     dsn = _asyncpg_dsn(admin_url)

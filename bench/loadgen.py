@@ -313,11 +313,12 @@ def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
 
 
 def loop_name() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        import uvloop
-    except ImportError:
+        return f"uvloop {version('uvloop')}"
+    except PackageNotFoundError:
         return "asyncio"
-    return f"uvloop {uvloop.__version__}"
 
 
 def cpu_count() -> int:

@@ -4,6 +4,8 @@ hand-written parts."""
 from __future__ import annotations
 
 import argparse
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from bench.harness import Row, build_parser, parse_size
 from bench.report import BEGIN, END, ratios, results, table, write_docs
 
+ROOT = Path(__file__).resolve().parents[2]
 META: dict[str, Any] = {
     "date": "2026-01-01 00:00 UTC",
     "commit": "abc1234",
@@ -149,3 +152,28 @@ def test_bad_options_name_themselves(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["--concurrency", "1,x"])
     assert "--concurrency" in capsys.readouterr().err
+
+
+def _bench_commands(path: Path) -> list[list[str]]:
+    blocks = re.findall(r"```sh\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL)
+    lines = [
+        line.split(" #")[0].strip()
+        for block in blocks
+        for line in block.replace("\\\n", " ").splitlines()
+    ]
+    return [
+        shlex.split(line)[shlex.split(line).index("bench") + 1 :]
+        for line in lines
+        if "python -m bench" in line
+    ]
+
+
+@pytest.mark.parametrize("name", ["bench/README.md", "docs/performance.md"])
+def test_every_bench_command_in_the_docs_parses(name: str) -> None:
+    commands = _bench_commands(ROOT / name)
+    assert commands, f"{name} shows no python -m bench command"
+    for words in commands:
+        try:
+            build_parser().parse_args(words)
+        except SystemExit:
+            pytest.fail(f"{name}: python -m bench does not accept {shlex.join(words)}")
