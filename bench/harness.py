@@ -585,9 +585,13 @@ class Harness:
             "intact": check.digest() == digest.digest(),
         }
         row.notes.append(
-            f"send {row.extra['send_mb_s']:.0f} MB/s, receive {row.extra['receive_mb_s']:.0f} MB/s;"
-            f" peak RSS sender {_mib(send['peak_rss'])}, receiver {_mib(receive['peak_rss'])}, "
-            f"hub {_mib(hub_peak)}" + ("" if reset else " (hub: peak since start)")
+            f"send {row.extra['send_mb_s']:.0f} MB/s, receive {row.extra['receive_mb_s']:.0f} MB/s"
+        )
+        row.notes.append(
+            f"peak RSS sender {_mib(send['peak_rss'])} ({_mib(send['rss_before'])} before the "
+            f"transfer), receiver {_mib(receive['peak_rss'])} ({_mib(receive['rss_before'])} "
+            f"before), hub {_mib(hub_peak)} ({_mib(hub_rss_before)} before"
+            + (")" if reset else "; its peak since it started)")
         )
         if not row.extra["intact"]:
             row.status, row.reason = "failed", "the received document differs from the one sent"

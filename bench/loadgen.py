@@ -244,10 +244,13 @@ async def run_load(
     keep_answers: bool = False,
     ok_statuses: frozenset[int] = frozenset({200, 201, 202}),
     ports: Sequence[int] | None = None,
+    stall_seconds: float = 300.0,
 ) -> Run:
     """Send ``items`` over ``concurrency`` keep-alive connections until they run out or
     ``seconds`` pass; one ``authenticator()`` per connection. With ``ports``, the
-    connections are spread over those ports in turn (two server processes, say)."""
+    connections are spread over those ports in turn (two server processes, say). A server
+    that has not answered everything ``stall_seconds`` after that is a failure, not a hang
+    (:class:`TimeoutError`)."""
     run = Run(concurrency=concurrency)
     source: Iterator[WorkItem] = iter(items)
     targets = list(ports) if ports else [port]
@@ -277,7 +280,7 @@ async def run_load(
                     keep = False
                 if not keep:
                     writer.close()
-                    reader, writer = await connect(index)
+                    reader, writer = connections[index] = await connect(index)
                 if failed is not None:
                     break
                 if status not in ok_statuses:
@@ -289,13 +292,17 @@ async def run_load(
                 run.record_error(failed)
             if keep_answers:
                 run.answers.append((item.tag, status, body))
-        writer.close()
 
     cpu_started = time.process_time()
     run.started = time.perf_counter()
     if seconds is not None:
         deadline = run.started + seconds
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    try:
+        async with asyncio.timeout((seconds or 0.0) + stall_seconds):
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    finally:
+        for _, writer in connections:
+            writer.close()
     run.elapsed = time.perf_counter() - run.started
     run.cpu_seconds = time.process_time() - cpu_started
     run.latencies.sort()

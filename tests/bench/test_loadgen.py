@@ -235,3 +235,24 @@ async def test_connections_are_spread_over_several_ports() -> None:
     assert run.ok == 60
     assert hits["a"] > 0
     assert hits["b"] > 0
+
+
+async def test_a_server_that_stops_answering_fails_the_run_instead_of_hanging_it() -> None:
+    async def never(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(30)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", never)
+    async with TestServer(app, host="127.0.0.1") as server:
+        items = [WorkItem((prepare("POST", "/v1/messages", host="h", body=b"x", digest=False),))]
+        with pytest.raises(TimeoutError):
+            await run_load(
+                "127.0.0.1",
+                server.port,
+                items,
+                concurrency=1,
+                authenticator=_no_auth,
+                stall_seconds=0.3,
+            )
