@@ -22,6 +22,7 @@ __all__ = [
     "PayloadTooLarge",
     "RangeNotSatisfiable",
     "RequestTimeout",
+    "TooManyRequests",
     "Unauthenticated",
     "Unprocessable",
 ]
@@ -45,6 +46,8 @@ class HubError(Exception):
         self.detail = detail
         self.violations = tuple(violations)
         self.debug = debug or {}
+        # Extra response headers (Retry-After on 429).
+        self.headers: dict[str, str] = {}
 
     @property
     def problem_type(self) -> str:
@@ -90,6 +93,16 @@ class PayloadTooLarge(HubError):
 
 class RequestTimeout(HubError):
     status, slug, title = 408, "request-timeout", "The request body did not arrive in time"
+
+
+class TooManyRequests(HubError):
+    """The node already has as many requests in progress as it may (RFC 6585 section 4)."""
+
+    status, slug, title = 429, "too-many-requests", "Too many requests in progress"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, **debug: Any) -> None:
+        super().__init__(detail, debug=debug)
+        self.headers["Retry-After"] = str(retry_after_seconds)
 
 
 class RangeNotSatisfiable(HubError):

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.log import AuditLog
@@ -24,6 +23,7 @@ from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_
 from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
 from hub.server import create_app
 from hub.server.logs import configure_logging
+from hub.server.serving import limit_receive_buffer, serve
 from hub.store import SqlStore
 from hub.store.migrate import (
     BASE_REVISION,
@@ -86,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Bind before saying "listening": a busy port is a clear message and exit 2, never a
     # "listening" line followed by a traceback.
     listener = _listen(config.host, config.port)
+    limit_receive_buffer(listener, config.limits)  # before the port is announced
     port = listener.getsockname()[1]
     print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
     logging.getLogger("hub.server").info(
@@ -94,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port,
         extra={"event": "listening", "hub_id": config.hub_id, "host": config.host, "port": port},
     )
-    web.run_app(app, sock=listener, print=None, access_log=None)
+    serve(app, listener, config.limits)
     return EXIT_OK
 
 

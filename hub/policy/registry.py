@@ -45,6 +45,7 @@ __all__ = [
     "RoleGrant",
     "RolesRegistry",
     "RuleText",
+    "SecureEmailDomain",
     "TierEntry",
     "load_registry",
 ]
@@ -81,6 +82,7 @@ _FILE_OF = {
     "rule": "rules.yaml",
     "roles entry": "roles.yaml",
     "decision reason": "decision_reasons.yaml",
+    "secure email domain": "secure_email_domains.yaml",
 }
 
 
@@ -249,6 +251,28 @@ class DecisionReason(RegistryModel):
     local_policy: bool = True
 
 
+class SecureEmailDomain(RegistryModel):
+    """A mail domain the email bridge may send to, and the highest marking it may carry.
+
+    Seed 004 sends the referral form "using secure email i.e. via your NHS.net account" to
+    people "who will have a secure mail account", marked OFFICIAL-SENSITIVE; REFERENCE.md
+    1.8 HR-08 names NHSmail, DCB1596-accredited domains and *.gov.uk. Which other domains
+    a bridge serves is local policy (rules EM-01, EM-02 in hub/policy/secure_email.py).
+    """
+
+    domain: Annotated[
+        str,
+        StringConstraints(
+            max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+        ),
+    ]
+    # Also every subdomain (``gov.uk`` covers ``wiltshire.gov.uk``).
+    subdomains: bool = False
+    highest_marking: Literal["OFFICIAL", "OFFICIAL-SENSITIVE"]
+    summary: str
+    source: str
+
+
 class PolicySettings(RegistryModel):
     max_scope_categories: Annotated[int, Field(gt=0)] = 12
     # Kinds that disclose or ask for personal data and so must cite a lawful basis.
@@ -349,6 +373,7 @@ class Registry(RegistryModel):
     settings: PolicySettings = PolicySettings()
     roles: RolesRegistry = RolesRegistry()
     decision_reasons: list[DecisionReason] = []
+    secure_email_domains: list[SecureEmailDomain] = []
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Registry:
@@ -362,6 +387,7 @@ class Registry(RegistryModel):
             ("agreement", [a.id for a in self.agreements]),
             ("rule", [r.id for r in self.rules]),
             ("decision reason", [r.id for r in self.decision_reasons]),
+            ("secure email domain", [d.domain for d in self.secure_email_domains]),
             (
                 "roles entry",
                 [
@@ -509,8 +535,9 @@ REGISTRY_FILES = {
     "settings": "settings.yaml",
     "roles": "roles.yaml",
     "decision_reasons": "decision_reasons.yaml",
+    "secure_email_domains": "secure_email_domains.yaml",
 }
-_OPTIONAL = {"agreements", "settings", "decision_reasons"}
+_OPTIONAL = {"agreements", "settings", "decision_reasons", "secure_email_domains"}
 
 
 def _describe(err: Any) -> str:

@@ -38,6 +38,7 @@ from hub.policy.registry import (
     Purpose,
     RolesRegistry,
     RuleText,
+    SecureEmailDomain,
 )
 
 __all__ = [
@@ -118,6 +119,12 @@ class DecisionReasonsDocument(_RegistryDocument):
     decision_reasons: list[DecisionReason]
 
 
+class SecureEmailDomainsDocument(_RegistryDocument):
+    """``secure_email_domains.yaml``: where the email bridge may send, up to which marking."""
+
+    secure_email_domains: list[SecureEmailDomain]
+
+
 # One document model per registry file, keyed by the file's top-level key (which is also
 # its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
 REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -131,6 +138,7 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "settings": SettingsDocument,
     "roles": RolesDocument,
     "decision_reasons": DecisionReasonsDocument,
+    "secure_email_domains": SecureEmailDomainsDocument,
 }
 
 

@@ -15,6 +15,7 @@ from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
 from hub.policy.registry import Registry, load_registry
 from hub.server.access import access_middleware
+from hub.server.admission import ADMISSION, Admission, admission_middleware
 from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
@@ -71,11 +72,13 @@ def create_app(
     # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
     # for aiohttp's own readers.
     app = web.Application(
-        # The access log is outermost: it sees the answer the problem middleware gives.
-        middlewares=[access_middleware, problem_middleware],
+        # The access log is outermost: it sees the answer the problem middleware gives
+        # (including a 429 from the admission middleware inside it).
+        middlewares=[access_middleware, problem_middleware, admission_middleware],
         client_max_size=config.limits.message_body_bytes,
     )
     app[CONFIG] = config
+    app[ADMISSION] = Admission(config.limits)
     app[CLOCK_FN] = clock
     app[REGISTRY] = policy
     app.add_routes(routes)

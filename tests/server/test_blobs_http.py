@@ -403,13 +403,16 @@ async def test_ranged_download_returns_exactly_the_range(
     assert tail.body == BLOB[-25:]
 
 
-@pytest.mark.parametrize("range_header", [f"bytes={len(BLOB)}-", "bytes=1000-2000"])
-async def test_unsatisfiable_range_is_416(
+@pytest.mark.parametrize(
+    "range_header", [f"bytes={len(BLOB)}-", "bytes=1000-2000", "bytes=5-2", "pages=1-2"]
+)
+async def test_unsatisfiable_range_is_a_416_problem(
     small_hub: HubFixture, http: aiohttp.ClientSession, range_header: str
 ) -> None:
+    # Malformed ranges too: a problem+json like every other refusal, not an empty 416.
     hub = small_hub
     await _uploaded(hub, http)
     reply = await _download(http, hub, HEALTH, range_header=range_header)
-    assert reply.status == 416
+    reply.problem(416, "range-not-satisfiable")
     assert reply.headers["Content-Range"] == f"bytes */{len(BLOB)}"
     assert BLOB[:16] not in reply.body
