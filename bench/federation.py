@@ -1,8 +1,9 @@
-"""A bench federation: a hub config, its key, three enrolled nodes, and ``hub serve``.
+"""A bench federation: a hub config, its key, enrolled nodes, and ``hub serve``.
 
 Built with the hub's own functions (the ones ``hub demo`` uses), on SQLite or on a
-PostgreSQL database made for the run and dropped after it. No story is played: the
-nodes start with empty inboxes and the log holds only their enrolments.
+PostgreSQL database made for the run and dropped after it: the demo's three nodes and
+three more health nodes that send too (:data:`SENDERS`). No story is played: the nodes
+start with empty inboxes and the log holds only their enrolments.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hub.registry import enrol_node
 __all__ = [
     "RECIPIENTS",
     "SENDER",
+    "SENDERS",
     "Federation",
     "create_federation",
     "postgres_database",
@@ -38,8 +40,16 @@ __all__ = [
 ]
 
 HUB_ID = "hub.bench"
-SENDER = "health.bsw-icb"
+# The hub limits the requests one node may have in progress (limits.per_node_concurrent_
+# requests, 32 by default): 64 concurrent submissions come from four health nodes, 16 each,
+# as a hub serving many agencies sees them, with the hub's limits left as they ship.
+SENDERS = ("health.bsw-icb", "health.bench-2", "health.bench-3", "health.bench-4")
+SENDER = SENDERS[0]
 RECIPIENTS = ("la.wiltshire", "police.ctp-sw")
+NODES = (
+    *DEMO_NODES,
+    *((node, "health", f"Bench sender {node[-1]}") for node in SENDERS if node != SENDER),
+)
 HUB = [sys.executable, "-m", "hub.cli.main"]
 
 
@@ -104,7 +114,7 @@ async def _enrol(config_path: Path, root: Path, hub_keys: NodeKeys, port: int) -
     store = await open_hub_store(config)
     try:
         now = datetime.now(UTC)
-        for node_id, agency, name in DEMO_NODES:
+        for node_id, agency, name in NODES:
             keys = NodeKeys.generate()
             write_key_file(root / "nodes" / node_id / "keys" / "node.key", keys)
             write_node_profile(

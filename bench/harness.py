@@ -41,12 +41,14 @@ from typing import Any, cast
 from bench import anchors, auditlog, report
 from bench.federation import (
     SENDER,
+    SENDERS,
     Federation,
     create_federation,
     postgres_database,
     serve_supports_workers,
 )
 from bench.loadgen import (
+    Lane,
     MeshToken,
     RequestSigner,
     Run,
@@ -60,11 +62,10 @@ from bench.loadgen import (
 from bench.processes import ServerProcess, free_port
 from bench.sealed import (
     SealedMessage,
-    Sealer,
+    Senders,
     ack_items,
     check_receipts,
     seal_messages,
-    submit_items,
 )
 from hub.client import NodeProfile
 
@@ -272,26 +273,25 @@ class Harness:
         row: Row,
         servers: Sequence[ServerProcess],
         port: int,
-        items: Sequence[WorkItem],
+        lanes: Sequence[Lane],
         *,
         concurrency: int,
-        authenticator: Callable[[], Any],
-        warmup: Sequence[WorkItem] = (),
+        warmup: Sequence[Lane] = (),
         keep_answers: bool = False,
         ports: Sequence[int] | None = None,
     ) -> tuple[Row, Run]:
-        """Warm up (untimed, answers dropped), then measure one load run into ``row``."""
+        """Warm up (untimed; its answers kept in ``warm_answers``), then measure one load
+        run into ``row``. Each lane is a node's work items and its request signer."""
 
-        def go(work: Sequence[WorkItem], seconds: float | None, keep: bool) -> Run:
+        def go(work: Sequence[Lane], seconds: float | None, keep: bool) -> Run:
             return cast(
                 Run,
                 run_loop(
                     run_load(
                         "127.0.0.1",
                         port,
-                        work,
+                        lanes=work,
                         concurrency=concurrency,
-                        authenticator=authenticator,
                         seconds=seconds,
                         keep_answers=keep,
                         ports=ports,
@@ -302,33 +302,33 @@ class Harness:
         if warmup:
             warm = go(warmup, None, keep_answers)
             self.warm_answers.extend(warm.answers)
-        measured = _measure(servers, lambda: go(items, self.profile.seconds, keep_answers))
+        measured = _measure(servers, lambda: go(lanes, self.profile.seconds, keep_answers))
         return _fill_row(row, measured), measured.run
 
     def run_submits(self, federation: Federation, hub: ServerProcess) -> None:
         counts = self.submit_counts()
-        sender = federation.profile(SENDER)
-        sealer = run_loop(Sealer.open(sender))
+        senders = run_loop(Senders.open([federation.profile(node) for node in SENDERS]))
         started = time.perf_counter()
-        sealed = {c: sealer.seal(n, PAYLOAD_BYTES) for c, n in counts.items()}
-        warm = {c: sealer.seal(self.warmup_count(c), PAYLOAD_BYTES) for c in counts}
-        total = sum(counts.values()) + sum(len(w) for w in warm.values())
+        sealed = {c: senders.seal(n, PAYLOAD_BYTES) for c, n in counts.items()}
+        warm = {c: senders.seal(self.warmup_count(c), PAYLOAD_BYTES) for c in counts}
+        total = sum(counts.values()) + sum(self.warmup_count(c) for c in counts)
         prepare_seconds = time.perf_counter() - started
         self.meta["sealing"] = {
             "messages": total,
             "seconds": round(prepare_seconds, 3),
             "per_message_us": round(prepare_seconds / max(total, 1) * 1e6, 1),
-            "body_bytes": len(sealed[next(iter(sealed))][0].body),
+            "body_bytes": len(next(iter(sealed[next(iter(sealed))].values()))[0].body),
             "payload_bytes": PAYLOAD_BYTES,
+            "senders": list(SENDERS),
         }
         _say(f"sealed and signed {total} messages in {prepare_seconds:.1f} s, before any clock")
-        signing_key = sender.load_keys().signing
-
-        def signer() -> RequestSigner:
-            return RequestSigner(signing_key, SENDER)
 
         def token() -> MeshToken:
             return MeshToken(anchors.MESH_SHARED_KEY, anchors.MESH_SENDER, anchors.MESH_PASSWORD)
+
+        def mesh_lane(batches: dict[str, list[SealedMessage]], port: int) -> list[Lane]:
+            messages = [message for batch in batches.values() for message in batch]
+            return [(anchors.mesh_items(messages, host=f"127.0.0.1:{port}"), token)]
 
         mesh_reason = anchors.mesh_available()
         mesh: ServerProcess | None = None
@@ -348,16 +348,14 @@ class Harness:
             if mesh_reason is not None:
                 _say(f"MESH anchor MISSING: {mesh_reason}")
                 self.meta["mesh"] = {"available": False, "reason": mesh_reason}
-            host = "127.0.0.1:{}"
-            for c, messages in sealed.items():
+            for c, batches in sealed.items():
                 row, _ = self.load(
                     Row(f"submit.trivial.c{c}", "submit 1 KiB", "trivial aiohttp"),
                     [trivial],
                     trivial_port,
-                    submit_items(messages, host=host.format(trivial_port)),
-                    warmup=submit_items(warm[c], host=host.format(trivial_port)),
+                    senders.lanes(batches, port=trivial_port),
+                    warmup=senders.lanes(warm[c], port=trivial_port),
                     concurrency=c,
-                    authenticator=signer,
                 )
                 self.add(row)
                 if mesh is not None:
@@ -365,12 +363,11 @@ class Harness:
                         Row(f"submit.mesh.c{c}", "submit 1 KiB", "MESH sandbox"),
                         [mesh],
                         mesh_port,
-                        anchors.mesh_items(messages, host=host.format(mesh_port)),
-                        warmup=anchors.mesh_items(warm[c], host=host.format(mesh_port)),
+                        mesh_lane(batches, mesh_port),
+                        warmup=mesh_lane(warm[c], mesh_port),
                         concurrency=c,
-                        authenticator=token,
                     )
-                    mesh_sent += len(warm[c]) + (row.count or 0) - (row.errors or 0)
+                    mesh_sent += self.warmup_count(c) + (row.count or 0) - (row.errors or 0)
                     self.add(row)
                 else:
                     self.add(
@@ -388,10 +385,9 @@ class Harness:
                     Row(f"submit.hub.c{c}", "submit 1 KiB", f"hub ({federation.engine})"),
                     [hub],
                     federation.port,
-                    submit_items(messages, host=host.format(federation.port)),
-                    warmup=submit_items(warm[c], host=host.format(federation.port)),
+                    senders.lanes(batches, port=federation.port),
+                    warmup=senders.lanes(warm[c], port=federation.port),
                     concurrency=c,
-                    authenticator=signer,
                     keep_answers=True,
                 )
                 answers = [*self.warm_answers, *run.answers]
@@ -472,18 +468,16 @@ class Harness:
         host = f"127.0.0.1:{federation.port}"
         if len(self.accepted) < wanted:
             # Without the submit runs (--only inbox): the messages are put there first.
-            sender = federation.profile(SENDER)
-            key = sender.load_keys().signing
-            missing = run_loop(seal_messages(sender, wanted - len(self.accepted), PAYLOAD_BYTES))
+            senders = run_loop(Senders.open([federation.profile(node) for node in SENDERS]))
+            missing = senders.seal(wanted - len(self.accepted), PAYLOAD_BYTES)
             self.warm_answers = []
             self.load(
                 Row("inbox.setup", "", ""),
                 [hub],
                 federation.port,
                 (),
-                warmup=submit_items(missing, host=host),
+                warmup=senders.lanes(missing, port=federation.port),
                 concurrency=16,
-                authenticator=lambda: RequestSigner(key, SENDER),
                 keep_answers=True,
             )
             self.accepted += [tag for tag, status, _ in self.warm_answers if status in (200, 201)]
@@ -502,10 +496,9 @@ class Harness:
             Row("inbox.list", "inbox page of 100", f"hub ({federation.engine})", unit="pages/s"),
             [hub],
             federation.port,
-            pages,
-            warmup=pages[:2],
+            [(pages, signer)],
+            warmup=[(pages[:2], signer)],
             concurrency=1,
-            authenticator=signer,
         )
         self.add(row)
         items = ack_items(reader, messages, host=host)
@@ -514,10 +507,9 @@ class Harness:
             Row("inbox.fetch_ack", "fetch + ack", f"hub ({federation.engine})"),
             [hub],
             federation.port,
-            items[warm:],
-            warmup=items[:warm],
+            [(items[warm:], signer)],
+            warmup=[(items[:warm], signer)],
             concurrency=16,
-            authenticator=signer,
         )
         row.notes.append("each: GET the message, then POST its acknowledgement (signed before)")
         self.add(row)
@@ -674,6 +666,10 @@ class Harness:
                 )
                 for _ in range(proofs)
             ]
+
+            def signer() -> RequestSigner:
+                return RequestSigner(key, SENDER)
+
             for name, items in (("inclusion", inclusion), ("consistency", consistency)):
                 row, _ = self.load(
                     Row(
@@ -684,10 +680,9 @@ class Harness:
                     ),
                     [hub],
                     federation.port,
-                    items[2:],
-                    warmup=items[:2],
+                    [(items[2:], signer)],
+                    warmup=[(items[:2], signer)],
                     concurrency=1,
-                    authenticator=lambda: RequestSigner(key, SENDER),
                 )
                 row.notes.append("over HTTP: a signed GET, one at a time, random positions")
                 self.add(row)
@@ -702,16 +697,18 @@ class Harness:
         workers = serve_supports_workers()
         with postgres_database(url) as database_url:
             federation = create_federation(self.workdir / "postgres", database_url=database_url)
-            sender = federation.profile(SENDER)
-            key = sender.load_keys().signing
             with federation.serve("hub-pg-1") as hub:
-                sealer = run_loop(Sealer.open(sender))
-                messages = sealer.seal(2 * count, PAYLOAD_BYTES)
-                half = self.warmup_count(64)
-                warm = sealer.seal(2 * half, PAYLOAD_BYTES)
+                senders = run_loop(Senders.open([federation.profile(node) for node in SENDERS]))
+                runs = {
+                    which: (
+                        senders.seal(count, PAYLOAD_BYTES),
+                        senders.seal(self.warmup_count(64), PAYLOAD_BYTES),
+                    )
+                    for which in ("one", "two")
+                }
                 one = self._pg_run(
                     Row("postgres.one_process", "submit 1 KiB", "hub (PostgreSQL), 1 process"),
-                    federation, [hub], messages[:count], warm[:half], key, [federation.port],
+                    federation, [hub], senders, *runs["one"], [federation.port],
                 )  # fmt: skip
             self.add(_per_core(one))
             if workers:
@@ -731,7 +728,7 @@ class Harness:
             try:
                 two = self._pg_run(
                     Row("postgres.two_processes", "submit 1 KiB", "hub (PostgreSQL), 2 processes"),
-                    federation, servers, messages[count:], warm[half:], key, ports,
+                    federation, servers, senders, *runs["two"], ports,
                 )  # fmt: skip
             finally:
                 for server in servers:
@@ -754,21 +751,19 @@ class Harness:
         row: Row,
         federation: Federation,
         servers: list[ServerProcess],
-        messages: list[SealedMessage],
-        warm: list[SealedMessage],
-        key: Any,
+        senders: Senders,
+        messages: dict[str, list[SealedMessage]],
+        warm: dict[str, list[SealedMessage]],
         ports: list[int],
     ) -> Row:
-        host = f"127.0.0.1:{federation.port}"
         self.warm_answers = []
         row, run = self.load(
             row,
             servers,
             ports[0],
-            submit_items(messages, host=host),
-            warmup=submit_items(warm, host=host),
+            senders.lanes(messages, port=federation.port),
+            warmup=senders.lanes(warm, port=federation.port),
             concurrency=64,
-            authenticator=lambda: RequestSigner(key, SENDER),
             keep_answers=True,
             ports=ports,
         )

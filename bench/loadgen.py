@@ -30,6 +30,7 @@ from hub.crypto.httpsig import REQUIRED_COMPONENTS, SIGNATURE_LABEL, content_dig
 
 __all__ = [
     "Authenticator",
+    "Lane",
     "MeshToken",
     "PreparedRequest",
     "RequestSigner",
@@ -233,13 +234,17 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
     return status, body, keep
 
 
+Lane = tuple[Iterable[WorkItem], Callable[[], Authenticator]]
+
+
 async def run_load(
     host: str,
     port: int,
-    items: Iterable[WorkItem],
+    items: Iterable[WorkItem] = (),
     *,
     concurrency: int,
-    authenticator: Callable[[], Authenticator],
+    authenticator: Callable[[], Authenticator] | None = None,
+    lanes: Sequence[Lane] = (),
     seconds: float | None = None,
     keep_answers: bool = False,
     ok_statuses: frozenset[int] = frozenset({200, 201, 202}),
@@ -247,12 +252,19 @@ async def run_load(
     stall_seconds: float = 300.0,
 ) -> Run:
     """Send ``items`` over ``concurrency`` keep-alive connections until they run out or
-    ``seconds`` pass; one ``authenticator()`` per connection. With ``ports``, the
-    connections are spread over those ports in turn (two server processes, say). A server
-    that has not answered everything ``stall_seconds`` after that is a failure, not a hang
-    (:class:`TimeoutError`)."""
+    ``seconds`` pass; one ``authenticator()`` per connection. With ``lanes`` (items and
+    authenticator each: several nodes, say, each signing its own), connection *i* takes
+    lane *i* modulo their number. With ``ports``, the connections are spread over those
+    ports in turn (two server processes, say). A server that has not answered everything
+    ``stall_seconds`` after that is a failure, not a hang (:class:`TimeoutError`)."""
     run = Run(concurrency=concurrency)
-    source: Iterator[WorkItem] = iter(items)
+    if not lanes:
+        if authenticator is None:
+            raise TypeError("run_load needs an authenticator, or lanes")
+        lanes = [(items, authenticator)]
+    sources: list[tuple[Iterator[WorkItem], Callable[[], Authenticator]]] = [
+        (iter(lane_items), lane_auth) for lane_items, lane_auth in lanes
+    ]
     targets = list(ports) if ports else [port]
 
     async def connect(index: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -261,37 +273,45 @@ async def run_load(
     connections = [await connect(i) for i in range(concurrency)]
     deadline = float("inf")
 
+    def lanes_of(index: int) -> list[tuple[Iterator[WorkItem], Callable[[], Authenticator]]]:
+        # More connections than lanes: they share lanes in turn. Fewer: each takes its own
+        # lanes one after another, so nothing is left unsent.
+        if len(sources) <= concurrency:
+            return [sources[index % len(sources)]]
+        return sources[index::concurrency]
+
     async def worker(index: int) -> None:
         reader, writer = connections[index]
-        auth = authenticator()
         latencies, statuses = run.latencies, run.statuses
         clock = time.perf_counter
-        for item in source:
-            if clock() > deadline:
-                break
-            started = clock()
-            status, body, failed = 0, b"", None
-            for request in item.requests:
-                try:
-                    writer.write(request.head + auth(request) + b"\r\n" + request.body)
-                    status, body, keep = await _read_answer(reader)
-                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                    failed = f"{type(exc).__name__}: {exc}"
-                    keep = False
-                if not keep:
-                    writer.close()
-                    reader, writer = connections[index] = await connect(index)
+        for source, make_auth in lanes_of(index):
+            auth = make_auth()
+            for item in source:
+                if clock() > deadline:
+                    return
+                started = clock()
+                status, body, failed = 0, b"", None
+                for request in item.requests:
+                    try:
+                        writer.write(request.head + auth(request) + b"\r\n" + request.body)
+                        status, body, keep = await _read_answer(reader)
+                    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                        failed = f"{type(exc).__name__}: {exc}"
+                        keep = False
+                    if not keep:
+                        writer.close()
+                        reader, writer = connections[index] = await connect(index)
+                    if failed is not None:
+                        break
+                    if status not in ok_statuses:
+                        failed = f"HTTP {status}: {body[:200]!r}"
+                        break
+                latencies.append(clock() - started)
+                statuses[status] = statuses.get(status, 0) + 1
                 if failed is not None:
-                    break
-                if status not in ok_statuses:
-                    failed = f"HTTP {status}: {body[:200]!r}"
-                    break
-            latencies.append(clock() - started)
-            statuses[status] = statuses.get(status, 0) + 1
-            if failed is not None:
-                run.record_error(failed)
-            if keep_answers:
-                run.answers.append((item.tag, status, body))
+                    run.record_error(failed)
+                if keep_answers:
+                    run.answers.append((item.tag, status, body))
 
     cpu_started = time.process_time()
     run.started = time.perf_counter()

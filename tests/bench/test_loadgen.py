@@ -256,3 +256,37 @@ async def test_a_server_that_stops_answering_fails_the_run_instead_of_hanging_it
                 authenticator=_no_auth,
                 stall_seconds=0.3,
             )
+
+
+async def test_each_lane_is_signed_by_its_own_authenticator_at_any_concurrency() -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    async def accept(request: web.Request) -> web.Response:
+        seen.append((request.headers["X-Lane"], await request.read()))
+        return web.json_response({}, status=201)
+
+    def lane_auth(name: str) -> Any:
+        return lambda: lambda _request: f"X-Lane: {name}\r\n".encode()
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", accept)
+    async with TestServer(app, host="127.0.0.1") as server:
+        for concurrency in (1, 2, 8):
+            seen.clear()
+            lanes = [
+                (
+                    [
+                        WorkItem(
+                            (prepare("POST", "/v1/messages", host="h", body=f"{n}{i}".encode(),
+                                     digest=False),)
+                        )
+                        for i in range(5)
+                    ],
+                    lane_auth(n),
+                )
+                for n in "abc"
+            ]  # fmt: skip
+            run = await run_load("127.0.0.1", server.port, lanes=lanes, concurrency=concurrency)
+            # Every item of every lane was sent, and under its own lane's authentication.
+            assert run.ok == 15
+            assert sorted(seen) == sorted((n, f"{n}{i}".encode()) for n in "abc" for i in range(5))
