@@ -29,6 +29,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ from sqlalchemy import select, update
 
 from hub.audit.entries import audit_entry
 from hub.audit.log import AuditLog, entry_leaf_hash
-from hub.audit.merkle import CompactTree
+from hub.audit.merkle import CompactTree, verify_consistency, verify_inclusion
 from hub.client.ids import uuid7
 from hub.config import load_hub_config
 from hub.crypto import NodeKeys, canonical_json
@@ -46,7 +47,7 @@ from hub.model import Envelope
 from hub.store.dialect import open_engine
 from hub.store.tables import audit_heads, audit_log, audit_state
 
-__all__ = ["VerifyRun", "fill_log", "time_verify"]
+__all__ = ["VerifyRun", "check_proofs", "fill_log", "time_verify"]
 
 _BATCH = 2000
 
@@ -128,6 +129,56 @@ def fill_log(
     started = time.perf_counter()
     size = asyncio.run(_fill(url, hub_keys, template, entries, heads_every))
     return size, time.perf_counter() - started
+
+
+async def _leaf_hashes(url: str, size: int) -> list[bytes]:
+    engine, _ = open_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(audit_log.c.leaf_hash)
+                .where(audit_log.c.idx < size)
+                .order_by(audit_log.c.idx)
+            )
+            return [bytes(row[0]) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+def check_proofs(
+    config_path: Path,
+    size: int,
+    inclusion: Sequence[tuple[Any, int, bytes]],
+    consistency: Sequence[tuple[Any, int, bytes]],
+) -> tuple[int, list[str]]:
+    """After the clock: every proof the hub gave must verify (RFC 9162) against the roots
+    recomputed here from the stored leaf hashes. Returns how many did and what did not."""
+    leaves = asyncio.run(_leaf_hashes(load_hub_config(config_path).database_url, size))
+    wanted = sorted({int(tag) for tag, _, _ in consistency} | {size})
+    roots: dict[int, bytes] = {}
+    tree = CompactTree()
+    for leaf in leaves:
+        tree.append(leaf)
+        if tree.size in wanted:
+            roots[tree.size] = tree.root()
+    good, bad = 0, []
+    for kind, answers in (("inclusion", inclusion), ("consistency", consistency)):
+        for tag, status, body in answers:
+            point = int(tag)
+            try:
+                proof = [bytes.fromhex(node) for node in json.loads(body)["proof"]]
+            except (ValueError, KeyError, TypeError):
+                bad.append(f"{kind} {point}: HTTP {status}, not a proof")
+                continue
+            if kind == "inclusion":
+                ok = verify_inclusion(leaves[point], point, size, proof, roots[size])
+            else:
+                ok = verify_consistency(point, size, roots[point], roots[size], proof)
+            if ok:
+                good += 1
+            else:
+                bad.append(f"{kind} proof at {point} does not verify")
+    return good, bad
 
 
 @dataclass(frozen=True, slots=True)

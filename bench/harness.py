@@ -642,36 +642,28 @@ class Harness:
             rng = _Lcg(size)
             inclusion = [
                 WorkItem(
-                    (
-                        prepare(
-                            "GET",
-                            "/v1/audit/proof/inclusion",
-                            host=host,
-                            query=f"index={rng.below(size)}&size={size}",
-                        ),
-                    )
+                    (prepare("GET", "/v1/audit/proof/inclusion", host=host,
+                             query=f"index={index}&size={size}"),),
+                    tag=index,
                 )
-                for _ in range(proofs)
-            ]
+                for index in (rng.below(size) for _ in range(proofs))
+            ]  # fmt: skip
             consistency = [
                 WorkItem(
-                    (
-                        prepare(
-                            "GET",
-                            "/v1/audit/proof/consistency",
-                            host=host,
-                            query=f"first={1 + rng.below(size - 1)}&second={size}",
-                        ),
-                    )
+                    (prepare("GET", "/v1/audit/proof/consistency", host=host,
+                             query=f"first={first}&second={size}"),),
+                    tag=first,
                 )
-                for _ in range(proofs)
-            ]
+                for first in (1 + rng.below(size - 1) for _ in range(proofs))
+            ]  # fmt: skip
+            answers: dict[str, list[tuple[Any, int, bytes]]] = {}
+            rows: list[Row] = []
 
             def signer() -> RequestSigner:
                 return RequestSigner(key, SENDER)
 
             for name, items in (("inclusion", inclusion), ("consistency", consistency)):
-                row, _ = self.load(
+                row, run = self.load(
                     Row(
                         f"audit.{name}_proof",
                         f"{name} proof at {size:,}",
@@ -683,9 +675,19 @@ class Harness:
                     [(items[2:], signer)],
                     warmup=[(items[:2], signer)],
                     concurrency=1,
+                    keep_answers=True,
                 )
                 row.notes.append("over HTTP: a signed GET, one at a time, random positions")
-                self.add(row)
+                answers[name] = run.answers
+                rows.append(row)
+        good, bad = auditlog.check_proofs(
+            federation.config_path, size, answers["inclusion"], answers["consistency"]
+        )
+        for row in rows:
+            row.extra["proofs_verified"] = good
+            if bad:
+                row.status, row.reason = "failed", f"{len(bad)} proofs did not verify: {bad[0]}"
+            self.add(row)
 
     # -- PostgreSQL, one process and two ------------------------------------------------
 

@@ -70,10 +70,15 @@ class Sealer:
     once (:meth:`open`), then :meth:`seal` as often as needed, with no hub round trip."""
 
     def __init__(
-        self, profile: NodeProfile, fields: EnvelopeFields, readers: dict[str, bytes]
+        self,
+        node_id: str,
+        signing: SigningKey,
+        fields: EnvelopeFields,
+        readers: dict[str, bytes],
     ) -> None:
-        self._node_id = profile.node_id
-        self._signing = profile.load_keys().signing
+        """``readers``: every recipient's and the sender's public encryption key."""
+        self._node_id = node_id
+        self._signing = signing
         self._readers = readers
         self._base = fields.model_dump(mode="json", exclude_none=True)
 
@@ -95,7 +100,7 @@ class Sealer:
             node: base64.b64decode(directory[node].encryption_key)
             for node in (*fields.recipients, profile.node_id)
         }
-        return cls(profile, fields, readers)
+        return cls(profile.node_id, profile.load_keys().signing, fields, readers)
 
     def seal(self, count: int, payload_bytes: int) -> list[SealedMessage]:
         """``count`` distinct messages, each with a fresh random ``payload_bytes`` payload
