@@ -49,13 +49,12 @@ from agency_adapters.email_pgp.mime import inner_message, pgp_mime_message
 from agency_adapters.email_pgp.smtp import MailRefused, MailTransport
 from agency_adapters.email_pgp.store import BridgeFolder, BridgeStore, Partner
 from agency_adapters.node.checks import check_draft_at_node
-from hub.cli.drafts import without_comments
 from hub.client import HubProblem, NodeClient, NodeProfile, PayloadSource, load_node_profile
 from hub.client.errors import ClientError
 from hub.crypto.openpgp import OpenPGPError, OpenPGPKeyring
 from hub.model import EnvelopeFields, Violation
 from hub.model.draft import Draft
-from hub.model.jsonio import StrictJSONError, loads_strict
+from hub.model.jsonio import StrictJSONError, loads_strict, without_comments
 from hub.policy.marking import marking_level
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry

@@ -44,7 +44,7 @@ from hub.cli.common import (
     table,
 )
 from hub.cli.console import add_console_command
-from hub.cli.drafts import add_draft_command, without_comments
+from hub.cli.drafts import add_draft_command
 from hub.cli.outbox import discard, outcome_row, pending_row, resend_and_tell
 from hub.cli.show import add_show_command
 from hub.cli.users import add_users_commands
@@ -74,6 +74,7 @@ from hub.model import (
     StrictJSONError,
     loads_strict,
 )
+from hub.model.jsonio import without_comments
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
