@@ -685,6 +685,7 @@ class Harness:
         )
         for row in rows:
             row.extra["proofs_verified"] = good
+            row.extra["log_size"] = size
             if bad:
                 row.status, row.reason = "failed", f"{len(bad)} proofs did not verify: {bad[0]}"
             self.add(row)

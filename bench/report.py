@@ -102,7 +102,8 @@ def ratios(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> list[dict[st
                 "ms",
                 "<= 1 ms at 1M entries",
                 proof["p99_ms"] <= 1,
-                "over HTTP, signed request, one at a time",
+                f"at {proof['extra'].get('log_size', 0):,} entries; over HTTP, a signed request, "
+                "one at a time",
             )
     document = by_id.get("document")
     if document and document["status"] == "ok":
@@ -333,7 +334,7 @@ def markdown_table(results: dict[str, Any]) -> str:
 
 
 def markdown_ratios(results: dict[str, Any]) -> str:
-    lines = ["| figure | this run | target | | note |", "|---|---|---|---|---|"]
+    lines = ["| figure | this run | target | verdict | note |", "|---|---|---|---|---|"]
     for item in results["ratios"]:
         lines.append(
             f"| {item['name']} | {_ratio_value(item)} | {item['target']} | "
