@@ -21,6 +21,7 @@ from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
 from hub.server.exchange import Clock, ExchangeService, HubIdentity
 from hub.server.handlers import routes
+from hub.server.keys import KeyService
 from hub.server.metrics import METRICS, install_metrics
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
@@ -32,6 +33,7 @@ from hub.server.state import (
     CLOCK_FN,
     CONFIG,
     EXCHANGE,
+    KEYS,
     REGISTRY,
     STORE,
     WORKFLOWS,
@@ -119,6 +121,13 @@ def create_app(
             limits=config.limits,
         )
         app[WORKFLOWS] = WorkflowService(store=the_store, registry=policy)
+        app[KEYS] = KeyService(
+            store=the_store,
+            nodes=nodes,
+            audit=audit_log,
+            clock=clock,
+            window_seconds=config.limits.signature_window_seconds,
+        )
         app[BLOBS] = BlobService(store=the_store, files=files, clock=clock, limits=config.limits)
         app[AUTHENTICATOR] = RequestAuthenticator(
             nodes=nodes,

@@ -49,6 +49,7 @@ from hub.policy.manifest import check_record_kind
 from hub.policy.registry import Registry
 from hub.policy.routing import check_recipients
 from hub.policy.workflow import WorkflowFacts
+from hub.server.keys import directory_entries
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.workflows import (
@@ -145,10 +146,6 @@ def _party(record: NodeRecord) -> Party:
     )
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 class ExchangeService:
     def __init__(
         self,
@@ -199,6 +196,17 @@ class ExchangeService:
         try:
             verify_document(document, node.signing_key, SignatureContext.ENVELOPE)
         except SignatureInvalid as exc:
+            # The same bytes accepted before this node rotated its keys (a retry whose
+            # answer was lost) were verified then: they get their original receipt.
+            async with self._store.read() as view:
+                accepted = await view.messages.get(envelope.id)
+            envelope_sha256 = canonical_sha256(document)
+            if (
+                accepted is not None
+                and accepted.sender == node.id
+                and accepted.envelope_sha256 == envelope_sha256
+            ):
+                return self._resubmission(accepted, node, envelope_sha256)
             raise Unprocessable(
                 "The envelope signature does not verify with the sender's signing key.",
                 slug="envelope-signature-invalid",
@@ -255,6 +263,18 @@ class ExchangeService:
             twin = await tx.messages.get(envelope.id)
             if twin is not None:
                 return twin
+            # Under a shared lock on the node's row: a key rotation that committed after
+            # the signature was checked refuses the message (it would not verify with the
+            # key valid at its receipt); one waiting on the lock takes its time after this.
+            if await tx.nodes.signing_key_locked(node.id) != node.signing_key:
+                return [
+                    Violation(
+                        rule="SIG-01",
+                        path="$.signature",
+                        message="this node's signing key was rotated while the message was "
+                        "in flight: sign it again with the current key",
+                    )
+                ]
             fresh = await load_workflow_facts(tx, envelope, node.id)
             raced = workflow_violations(
                 envelope, fresh, agency_types=agency_types, registry=self._registry, now=received_at
@@ -647,21 +667,12 @@ class ExchangeService:
         """Every node with its keys and status, signed by the hub."""
         async with self._store.read() as view:
             nodes = await view.nodes.list_all()
+            keys = await view.node_keys.all_nodes()
         body: dict[str, Any] = {
             "hub_id": self._hub.hub_id,
             "issued_at": rfc3339(self._clock()),
-            "nodes": [
-                {
-                    "id": n.id,
-                    "agency_type": n.agency_type,
-                    "display_name": n.display_name,
-                    "signing_key": _b64(n.signing_key),
-                    "encryption_key": _b64(n.encryption_key),
-                    "accreditation": n.accreditation,
-                    "status": n.status,
-                }
-                for n in nodes
-            ],
+            # With every node's earlier keys, so signatures from before a rotation verify.
+            "nodes": directory_entries(nodes, keys),
         }
         body["signature"] = sign_document(body, self._hub.keys.signing, SignatureContext.DIRECTORY)
         return body

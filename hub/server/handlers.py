@@ -26,6 +26,7 @@ from hub.server.state import (
     CLOCK_FN,
     CONFIG,
     EXCHANGE,
+    KEYS,
     REGISTRY,
     STORE,
     WORKFLOWS,
@@ -150,6 +151,13 @@ async def openapi(request: web.Request) -> web.Response:
 async def directory(request: web.Request) -> web.Response:
     await _authenticate(request, None)
     return _json(await request.app[EXCHANGE].directory())
+
+
+@routes.post("/v1/keys/rotate")
+async def rotate_keys(request: web.Request) -> web.Response:
+    # Signed by the node's current key; the body carries the new keys and their proof.
+    auth, body = await _authenticated_body(request, request.app[CONFIG].limits.small_body_bytes)
+    return _json(await request.app[KEYS].rotate(auth.node, body))
 
 
 @routes.post("/v1/messages")

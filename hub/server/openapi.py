@@ -25,6 +25,7 @@ from hub.model import (
     Directory,
     Envelope,
     InboxPage,
+    KeyRotationRequest,
     MessageStatus,
     Problem,
     Receipt,
@@ -73,6 +74,7 @@ def _model_schemas() -> dict[str, Any]:
         BlobUpload,
         Problem,
         AuditEntry,
+        KeyRotationRequest,
     ]
     # Views the hub builds and only ever sends: described as they are serialised.
     serialised: list[type[BaseModel]] = [Disclosure, AssuranceReport]
@@ -305,6 +307,17 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/directory": {
             "get": _op("Hub-signed node directory", {"200": _json("Directory", "Directory")}),
+        },
+        "/v1/keys/rotate": {
+            "post": _op(
+                "Replace this node's keys: signed by its current key, with the new keys and "
+                "the new signing key's proof of possession. The old key authenticates nothing "
+                "afterwards; its earlier signatures stay valid (the directory lists every key "
+                "with its period). A refusal (KEY-*) changes nothing; deploy/key-ceremony.md.",
+                {"200": _json("The node's updated directory entry", "DirectoryEntry")},
+                body="KeyRotationRequest",
+                errors=(400, 408, 413, 422),
+            ),
         },
         "/v1/messages": {
             "post": _op(

@@ -13,6 +13,7 @@ from hub.store.records import (
     BlobUsage,
     DeliveryRecord,
     InboxRow,
+    NodeKeyRecord,
     NodeRecord,
     StoredHead,
     StoredMessage,
@@ -24,6 +25,7 @@ __all__ = [
     "AuditRepository",
     "BlobRepository",
     "MessageRepository",
+    "NodeKeyRepository",
     "NodeRepository",
     "NonceRepository",
     "Store",
@@ -37,6 +39,29 @@ class NodeRepository(Protocol):
     async def list_all(self) -> Sequence[NodeRecord]: ...
     async def add(self, node: NodeRecord) -> None: ...
     async def update(self, node: NodeRecord) -> None: ...
+    async def get_for_update(self, node_id: str) -> NodeRecord | None:
+        """The node, its row locked until the transaction ends (a key change)."""
+        ...
+
+    async def signing_key_locked(self, node_id: str) -> bytes | None:
+        """The node's current signing key, read under a shared lock, so a key change
+        cannot commit between this read and the end of the transaction."""
+        ...
+
+
+class NodeKeyRepository(Protocol):
+    async def for_node(self, node_id: str) -> Sequence[NodeKeyRecord]:
+        """The node's key pairs, oldest first."""
+        ...
+
+    async def all_nodes(self) -> Sequence[NodeKeyRecord]:
+        """Every node's key pairs, by node, oldest first."""
+        ...
+
+    async def add(self, key: NodeKeyRecord) -> None: ...
+    async def update(self, key: NodeKeyRecord) -> None:
+        """Rewrite the row of (node_id, signing_key)."""
+        ...
 
 
 class MessageRepository(Protocol):
@@ -181,6 +206,8 @@ class UnitOfWork(Protocol):
 
     @property
     def nodes(self) -> NodeRepository: ...
+    @property
+    def node_keys(self) -> NodeKeyRepository: ...
     @property
     def messages(self) -> MessageRepository: ...
     @property

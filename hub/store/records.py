@@ -10,6 +10,7 @@ __all__ = [
     "BlobRecord",
     "DeliveryRecord",
     "InboxRow",
+    "NodeKeyRecord",
     "NodeRecord",
     "StoredHead",
     "StoredMessage",
@@ -29,6 +30,19 @@ class NodeRecord:
     status: str  # active | suspended | revoked
     enrolled_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NodeKeyRecord:
+    """One key pair of a node and when it was (or is) the node's key."""
+
+    node_id: str
+    signing_key: bytes
+    encryption_key: bytes
+    valid_from: datetime
+    valid_until: datetime | None = None  # None: the current key
+    reason: str | None = None  # None (current) | rotated | compromised
+    compromised_from: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from hub.store.records import (
     BlobUsage,
     DeliveryRecord,
     InboxRow,
+    NodeKeyRecord,
     NodeRecord,
     StoredHead,
     StoredMessage,
@@ -35,6 +36,7 @@ from hub.store.tables import (
     deliveries,
     messages,
     metadata,
+    node_keys,
     nodes,
     nonces,
     workflow_events,
@@ -109,6 +111,76 @@ class _Nodes:
         values = _node_values(node)
         del values["id"]
         await self._conn.execute(update(nodes).where(nodes.c.id == node.id).values(**values))
+
+    async def get_for_update(self, node_id: str) -> NodeRecord | None:
+        # FOR UPDATE on PostgreSQL; SQLite has one writer and ignores it.
+        query = select(nodes).where(nodes.c.id == node_id).with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _node(row)
+
+    async def signing_key_locked(self, node_id: str) -> bytes | None:
+        query = select(nodes.c.signing_key).where(nodes.c.id == node_id).with_for_update(read=True)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else bytes(row[0])
+
+
+def _node_key(row: Any) -> NodeKeyRecord:
+    return NodeKeyRecord(
+        node_id=row.node_id,
+        signing_key=bytes(row.signing_key),
+        encryption_key=bytes(row.encryption_key),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        reason=row.reason,
+        compromised_from=row.compromised_from,
+    )
+
+
+class _NodeKeys:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def for_node(self, node_id: str) -> Sequence[NodeKeyRecord]:
+        rows = await self._conn.execute(
+            select(node_keys)
+            .where(node_keys.c.node_id == node_id)
+            .order_by(node_keys.c.valid_from, node_keys.c.signing_key)
+        )
+        return [_node_key(r) for r in rows]
+
+    async def all_nodes(self) -> Sequence[NodeKeyRecord]:
+        rows = await self._conn.execute(
+            select(node_keys).order_by(
+                node_keys.c.node_id, node_keys.c.valid_from, node_keys.c.signing_key
+            )
+        )
+        return [_node_key(r) for r in rows]
+
+    async def add(self, key: NodeKeyRecord) -> None:
+        try:
+            await self._conn.execute(node_keys.insert().values(**_node_key_values(key)))
+        except IntegrityError as exc:
+            raise DuplicateRecord(f"node {key.node_id} has had this signing key before") from exc
+
+    async def update(self, key: NodeKeyRecord) -> None:
+        values = _node_key_values(key)
+        await self._conn.execute(
+            update(node_keys)
+            .where(node_keys.c.node_id == key.node_id, node_keys.c.signing_key == key.signing_key)
+            .values(**values)
+        )
+
+
+def _node_key_values(key: NodeKeyRecord) -> dict[str, Any]:
+    return {
+        "node_id": key.node_id,
+        "signing_key": key.signing_key,
+        "encryption_key": key.encryption_key,
+        "valid_from": key.valid_from,
+        "valid_until": key.valid_until,
+        "reason": key.reason,
+        "compromised_from": key.compromised_from,
+    }
 
 
 def _node_values(node: NodeRecord) -> dict[str, Any]:
@@ -738,6 +810,7 @@ class _Audit:
 class SqlUnitOfWork:
     def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self.nodes = _Nodes(conn)
+        self.node_keys = _NodeKeys(conn)
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
         self.workflows = _Workflows(conn, dialect)

@@ -32,6 +32,7 @@ __all__ = [
     "deliveries",
     "messages",
     "metadata",
+    "node_keys",
     "nodes",
     "nonces",
     "workflow_events",
@@ -76,6 +77,23 @@ nodes = Table(
     Column("status", String(16), nullable=False),
     Column("enrolled_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Every key pair a node has had (the current one has no valid_until), so signatures made
+# before a rotation still verify against the key valid when the hub received them.
+# reason: NULL while current, "rotated" once replaced, "compromised" once an operator
+# marks it so (its signatures from compromised_from on are not trusted).
+node_keys = Table(
+    "node_keys",
+    metadata,
+    Column("node_id", String(80), ForeignKey("nodes.id"), nullable=False),
+    Column("signing_key", LargeBinary(32), nullable=False),
+    Column("encryption_key", LargeBinary(32), nullable=False),
+    Column("valid_from", UTCDateTime(), nullable=False),
+    Column("valid_until", UTCDateTime()),
+    Column("reason", String(16)),
+    Column("compromised_from", UTCDateTime()),
+    PrimaryKeyConstraint("node_id", "signing_key", name="pk_node_keys"),
 )
 
 messages = Table(

@@ -24,8 +24,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from hub.client import NodeClient
+from hub.client.keys import rotation_statement
 from hub.config import HubConfig
-from hub.crypto import SignatureContext, canonical_sha256, sign_document
+from hub.crypto import NodeKeys, SignatureContext, canonical_sha256, sign_document
 from hub.server.openapi import openapi_document
 from tests.conftest import INSECURE_TEST_NODE_KEYS, HubFixture, running_hub
 from tests.server.helpers import (
@@ -212,6 +213,17 @@ async def test_every_operation_answers_as_the_document_describes(audited_hub: Hu
         assert again.status == 200  # already uploaded: the other documented success
         blob = await call("GET", f"/v1/blobs/{sha256}", "/v1/blobs/{sha256}")
         assert blob.body == BLOB
+
+        # Last: a node rotates its keys (any later call as that node needs the new key).
+        stranger = "education.stranger"
+        rotation = rotation_statement(
+            stranger,
+            INSECURE_TEST_NODE_KEYS[stranger],
+            NodeKeys.from_seed(b"insecure-rotated-openapi-0000000"),
+            at=hub.clock(),
+        )
+        body = json.dumps(rotation).encode()
+        await call("POST", "/v1/keys/rotate", "/v1/keys/rotate", node=stranger, body=body)
 
     operations = {
         (method, path) for path, item in answers.document["paths"].items() for method in item
