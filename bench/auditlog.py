@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import io
 import json
-import resource
 import secrets
 import subprocess
 import sys
@@ -240,7 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.redirect_stdout(out):
         code = hub_main(["audit", "verify", "--config", args.config, "--json"])
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    from bench.document import peak_rss_bytes
+
+    peak = peak_rss_bytes()
     print(
         json.dumps({"exit": code, "seconds": seconds, "peak_rss": peak, "output": out.getvalue()})
     )

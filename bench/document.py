@@ -5,7 +5,7 @@ sends it as the node client does (encrypted to a spool, uploaded in chunks, the 
 submitted, the receipt verified); ``receive --node DIR --message-id ID --out F`` fetches
 it, verifies the envelope and receipt, and decrypts the download into ``F``. Each prints
 one JSON line: the seconds its work took (from after start-up to the end), its resident
-set before the work began and its peak (``ru_maxrss``) over the whole process.
+set before the work began and its peak (``VmHWM``) over the whole process.
 
 Kept apart so that each side's peak memory is its own, not the harness's.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from hub.cli.node import client_for
 from hub.client import PayloadSource, load_node_profile
 from hub.model import Author, EnvelopeFields, Marking
 
-__all__ = ["document_fields"]
+__all__ = ["document_fields", "peak_rss_bytes"]
 
 
 def document_fields(recipient: str) -> EnvelopeFields:
@@ -37,16 +36,21 @@ def document_fields(recipient: str) -> EnvelopeFields:
     )
 
 
-def _rss_bytes() -> int:
+def _status_bytes(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
 
-def _peak_rss_bytes() -> int:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _rss_bytes() -> int:
+    return _status_bytes("VmRSS")
+
+
+def peak_rss_bytes() -> int:
+    """This process's own peak resident set (VmHWM). Not ``ru_maxrss``: Linux carries that
+    across ``execve``, so a child started from a large parent reports the parent's peak."""
+    return _status_bytes("VmHWM")
 
 
 async def _send(node: Path, source: Path, recipient: str) -> dict[str, object]:
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(_send(args.node, args.file, args.recipient))
     else:
         result = asyncio.run(_receive(args.node, args.message_id, args.out))
-    result["peak_rss"] = _peak_rss_bytes()
+    result["peak_rss"] = peak_rss_bytes()
     print(json.dumps(result), flush=True)
 
 
