@@ -8,6 +8,7 @@ import base64
 import errno
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Sequence
@@ -20,6 +21,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
+from hub.cli.workers import (
+    listen_on_shared_port,
+    refuse_workers_on_sqlite,
+    reserve_shared_port,
+    serve_workers,
+    stop_when_orphaned,
+    worker_count,
+)
 from hub.config import LOG_LEVELS, ConfigError, HubConfig, LogConfig, load_hub_config
 from hub.crypto import (
     KeyFileError,
@@ -93,9 +102,12 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
+    if args.workers > 1:
+        refuse_workers_on_sqlite(config.database_url, args.workers)
     configure_logging(_log_settings(config.logging, args))
     # An empty database is migrated to head here (and says so in the log); one behind or
-    # ahead of the code is refused before anything listens.
+    # ahead of the code is refused before anything listens (and, with workers, before
+    # any is forked: they never migrate at the same time).
     asyncio.run(_database(prepare_database(config.database_url)))
     try:
         app = create_app(config)
@@ -103,16 +115,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"hub signing key: {exc}") from exc
     # Bind before saying "listening": a busy port is a clear message and exit 2, never a
     # "listening" line followed by a traceback.
-    listener = _listen(config.host, config.port)
+    listener = _listen(config.host, config.port, shared=args.workers > 1)
     limit_receive_buffer(listener, config.limits)  # before the port is announced
     port = listener.getsockname()[1]
-    print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
+    workers = f" ({args.workers} workers)" if args.workers > 1 else ""
+    print(f"hub {config.hub_id} listening on http://{config.host}:{port}{workers}", flush=True)
     logging.getLogger("hub.server").info(
         "listening on %s:%d",
         config.host,
         port,
         extra={"event": "listening", "hub_id": config.hub_id, "host": config.host, "port": port},
     )
+    if args.workers > 1:
+
+        def worker() -> int:
+            # Each worker listens on the reserved port with a socket of its own, its
+            # receive buffer limited before it listens.
+            own = listen_on_shared_port(
+                listener, prepare=lambda sock: limit_receive_buffer(sock, config.limits)
+            )
+            stop_when_orphaned(app, os.getppid())
+            serve(app, own, config.limits)
+            return EXIT_OK
+
+        return serve_workers(args.workers, worker)
     serve(app, listener, config.limits)
     return EXIT_OK
 
@@ -126,10 +152,13 @@ def _log_settings(configured: LogConfig, args: argparse.Namespace) -> LogConfig:
     return configured
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, or a :class:`CommandError` saying why not."""
+def _listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A listening socket on ``host:port`` (``shared``: the workers' port, reserved),
+    or a :class:`CommandError` saying why not."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        if shared:
+            return reserve_shared_port(family, host, port)
         return socket.create_server((host, port), family=family, backlog=1024)
     except socket.gaierror as exc:
         raise CommandError(f"cannot listen on {host}:{port}: unknown host ({exc})") from exc
@@ -391,6 +420,12 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         type=str.upper,
         choices=LOG_LEVELS,
         help="least severe level logged (default: [logging] level, INFO)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help="hub processes sharing the port (default 1; more than 1 needs PostgreSQL)",
     )
     serve.set_defaults(func=cmd_serve)
 

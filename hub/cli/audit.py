@@ -34,9 +34,12 @@ async def verify_hub_log(config: HubConfig, hub_signing_key: bytes) -> LogVerifi
     store = await open_hub_store(config)
     try:
         async with store.read() as view:
-            rows = await view.audit.rows(0, 2**62)
-            heads = await view.audit.heads()
+            # The size first, then only what it covers: hub processes may append while this
+            # reads (on PostgreSQL each statement sees the latest commits), and entries and
+            # heads below a committed size never change.
             size, _ = await view.audit.state_for_update()
+            rows = await view.audit.rows(0, size)
+            heads = [head for head in await view.audit.heads() if head.size <= size]
     finally:
         await store.close()
     return verify_log(rows, heads, state_size=size, hub_signing_key=hub_signing_key)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NoReturn
 
@@ -118,6 +118,41 @@ def _follow_up(
         },
         strict=False,
     )
+
+
+# What a message row holds until its batch's last step signs and stores its receipt; no
+# transaction commits with it (the step runs before the commit, or the batch rolls back).
+_RECEIPT_PENDING = ""
+
+
+@dataclass(eq=False, slots=True)
+class _PendingReceipt:
+    """A receipt signed once its entry has a log position, in the batch's last step."""
+
+    message_id: str
+    sign: Callable[[], dict[str, Any]]
+    _signed: dict[str, Any] | None = None
+
+    @property
+    def signed(self) -> dict[str, Any]:
+        if self._signed is None:
+            raise RuntimeError("a receipt is signed in its batch's last step, not yet")
+        return self._signed
+
+
+@dataclass(eq=False, slots=True)
+class _PendingReceipts:
+    """End step after the log's append: sign the batch's receipts, store them in one go."""
+
+    receipts: list[_PendingReceipt] = field(default_factory=list)
+
+    async def run(self, tx: UnitOfWork) -> None:
+        stored = []
+        for receipt in self.receipts:
+            receipt._signed = receipt.sign()
+            stored.append((receipt.message_id, json.dumps(receipt._signed, separators=(",", ":"))))
+        await tx.messages.set_receipts(stored)
+        self.receipts.clear()
 
 
 def _recipient_status(delivery: DeliveryRecord) -> RecipientStatus:
@@ -257,7 +292,7 @@ class ExchangeService:
 
         async def store_message(
             tx: UnitOfWork,
-        ) -> StoredMessage | list[Violation] | dict[str, Any]:
+        ) -> StoredMessage | list[Violation] | _PendingReceipt:
             # Checked again inside the write transaction: a concurrent twin may have won,
             # or a concurrent message may have moved the workflow (a second decision).
             twin = await tx.messages.get(envelope.id)
@@ -282,9 +317,10 @@ class ExchangeService:
             if raced:
                 return raced
             # The log entry, the message and the workflow change commit together; the
-            # receipt names the entry and a signed tree head that includes it.
-            position = await self._audit.append(tx, entry)
-            signed = self._sign_receipt(envelope, envelope_sha256, received_at, position)
+            # receipt names the entry and a signed tree head that includes it. The entry is
+            # appended at the end of the batch (hub/audit/log.py), so the message is stored
+            # first and its receipt is signed and filled in by the batch's last step.
+            queued = await self._audit.append(tx, entry)
             await tx.messages.add(
                 StoredMessage(
                     id=envelope.id,
@@ -292,7 +328,7 @@ class ExchangeService:
                     kind=envelope.kind,
                     envelope_json=canonical_json(document).decode("utf-8"),
                     envelope_sha256=envelope_sha256,
-                    receipt_json=json.dumps(signed, separators=(",", ":")),
+                    receipt_json=_RECEIPT_PENDING,
                     received_at=received_at,
                     payload_sha256=envelope.payload.sha256,
                     payload_size=envelope.payload.size,
@@ -301,14 +337,19 @@ class ExchangeService:
                 envelope.recipients,
             )
             await record_workflow(tx, envelope, fresh, received_at)
-            return signed
+            receipt = _PendingReceipt(
+                envelope.id,
+                lambda: self._sign_receipt(envelope, envelope_sha256, received_at, queued.position),
+            )
+            tx.at_end(_PendingReceipts, _PendingReceipts).receipts.append(receipt)
+            return receipt
 
         outcome = await self._writes.run(store_message)
         if isinstance(outcome, StoredMessage):
             return self._resubmission(outcome, node, envelope_sha256)
         if isinstance(outcome, list):
             await self._refuse(envelope, envelope_sha256, received_at, outcome)
-        receipt = outcome
+        receipt = outcome.signed  # the batch has committed: the receipt may leave the hub
         log.info("accepted message %s (%s) from %s", envelope.id, envelope.kind, node.id)
         for recipient in envelope.recipients:
             self._notifier.notify(recipient)

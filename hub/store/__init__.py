@@ -5,6 +5,7 @@ from hub.store.errors import DuplicateRecord, StoreError
 from hub.store.group_commit import GroupCommitter
 from hub.store.interfaces import (
     BlobRepository,
+    EndStep,
     MessageRepository,
     NodeKeyRepository,
     NodeRepository,
@@ -13,6 +14,7 @@ from hub.store.interfaces import (
     UnitOfWork,
 )
 from hub.store.records import (
+    AuditLeaf,
     AuditRow,
     BlobRecord,
     BlobUsage,
@@ -28,12 +30,14 @@ from hub.store.records import (
 from hub.store.sql import SqlStore
 
 __all__ = [
+    "AuditLeaf",
     "AuditRow",
     "BlobRecord",
     "BlobRepository",
     "BlobUsage",
     "DeliveryRecord",
     "DuplicateRecord",
+    "EndStep",
     "GroupCommitter",
     "InboxRow",
     "MessageRepository",

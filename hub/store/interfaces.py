@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from hub.store.records import (
+    AuditLeaf,
     AuditRow,
     BlobRecord,
     BlobUsage,
@@ -24,6 +25,7 @@ from hub.store.records import (
 __all__ = [
     "AuditRepository",
     "BlobRepository",
+    "EndStep",
     "MessageRepository",
     "NodeKeyRepository",
     "NodeRepository",
@@ -107,6 +109,10 @@ class MessageRepository(Protocol):
         """
         ...
 
+    async def set_receipts(self, receipts: Sequence[tuple[str, str]]) -> None:
+        """Store ``(message id, receipt JSON)`` for messages added earlier in this transaction."""
+        ...
+
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]: ...
     async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]: ...
 
@@ -176,20 +182,12 @@ class WorkflowRepository(Protocol):
 
 class AuditRepository(Protocol):
     async def state_for_update(self) -> tuple[int, list[bytes]]:
-        """The log's size and frontier, locked until the transaction ends."""
+        """The log's size and frontier; in a write transaction, locked until it ends."""
         ...
 
     async def set_state(self, size: int, frontier: Sequence[bytes]) -> None: ...
-    async def add_leaf(
-        self,
-        row: AuditRow,
-        *,
-        kind: str | None,
-        message_id: str | None,
-        subject_ref: str | None,
-        case_ref: str | None,
-    ) -> None: ...
-    async def add_head(self, head: StoredHead) -> None: ...
+    async def add_leaves(self, leaves: Sequence[AuditLeaf]) -> None: ...
+    async def add_heads(self, heads: Sequence[StoredHead]) -> None: ...
     async def latest_head(self) -> StoredHead | None: ...
     async def heads(self) -> Sequence[StoredHead]: ...
     async def leaf_hashes(self, size: int) -> list[bytes]: ...
@@ -201,8 +199,27 @@ class AuditRepository(Protocol):
     async def rows_between(self, start: datetime, end: datetime) -> Sequence[AuditRow]: ...
 
 
+class EndStep(Protocol):
+    """Work a write transaction does last, after everything else its callers wrote."""
+
+    async def run(self, tx: UnitOfWork) -> None: ...
+
+
+S = TypeVar("S", bound=EndStep)
+
+
 class UnitOfWork(Protocol):
     """One transaction: committed when the block exits normally, rolled back otherwise."""
+
+    def at_end(self, key: object, make: Callable[[], S]) -> S:
+        """The transaction's end step named ``key``, made by ``make`` when first asked for.
+
+        End steps run once each, in the order first asked for, after the block's own
+        statements and just before the commit; a failing one rolls everything back. The
+        audit log appends this way, so its lock is the last one a transaction takes and is
+        held only for its own few statements. A read view has no end: it refuses.
+        """
+        ...
 
     @property
     def nodes(self) -> NodeRepository: ...

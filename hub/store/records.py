@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "AuditLeaf",
     "AuditRow",
     "BlobRecord",
     "DeliveryRecord",
@@ -121,6 +122,17 @@ class AuditRow:
     at: datetime
     action: str
     actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLeaf:
+    """A log row with the fields of its entry that the register and reports query by."""
+
+    row: AuditRow
+    kind: str | None
+    message_id: str | None
+    subject_ref: str | None
+    case_ref: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.store.dialect import Dialect, open_engine
+from hub.store.dialect import WRITE_TRANSACTION, Dialect, open_engine
 from hub.store.errors import DuplicateRecord
+from hub.store.interfaces import EndStep
 from hub.store.records import (
+    AuditLeaf,
     AuditRow,
     BlobRecord,
     BlobUsage,
@@ -46,6 +48,8 @@ from hub.store.tables import (
 )
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
+
+S = TypeVar("S", bound=EndStep)
 
 
 def _node(row: Any) -> NodeRecord:
@@ -272,6 +276,16 @@ class _Messages:
         await self._conn.execute(
             deliveries.insert(),
             [{"message_id": message.id, "recipient": r, "state": "pending"} for r in recipients],
+        )
+
+    async def set_receipts(self, receipts: Sequence[tuple[str, str]]) -> None:
+        if not receipts:
+            return
+        await self._conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("message_id"))
+            .values(receipt_json=bindparam("receipt")),
+            [{"message_id": message_id, "receipt": receipt} for message_id, receipt in receipts],
         )
 
     async def inbox(self, recipient: str, *, after: int, limit: int) -> Sequence[InboxRow]:
@@ -521,16 +535,19 @@ class _Blobs:
 
 
 class _Workflows:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, lock_rows: bool) -> None:
         self._conn = conn
         self._dialect = dialect
+        self._lock_rows = lock_rows
 
     async def get(self, kind: str, ref: str) -> WorkflowRecord | None:
-        row = (
-            await self._conn.execute(
-                select(workflows).where(workflows.c.kind == kind, workflows.c.ref == ref)
-            )
-        ).first()
+        query = select(workflows).where(workflows.c.kind == kind, workflows.c.ref == ref)
+        if self._lock_rows:
+            # In a write transaction the state read is the state the write advances: on
+            # PostgreSQL a second hub process deciding the same request waits here and then
+            # sees the first decision (SQLite has one writer and renders no FOR UPDATE).
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
         return (
             None
             if row is None
@@ -690,72 +707,72 @@ def _head(row: Any) -> StoredHead:
 
 
 class _Audit:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, lock_rows: bool) -> None:
         self._conn = conn
         self._dialect = dialect
-        self._state: tuple[int, list[bytes]] | None = None
+        self._lock_rows = lock_rows
 
     async def state_for_update(self) -> tuple[int, list[bytes]]:
-        # The row stays locked until the transaction ends, so within one transaction (a
-        # group-commit batch) it is read once and then kept here, updated by set_state.
-        if self._state is not None:
-            return self._state[0], list(self._state[1])
-        # FOR UPDATE serialises appends across PostgreSQL processes; SQLite has one writer.
-        row = (
-            await self._conn.execute(
-                select(audit_state).where(audit_state.c.id == 1).with_for_update()
-            )
-        ).first()
+        # Read afresh inside the caller's transaction every time, never kept between
+        # transactions: another hub process may have appended since. In a write transaction
+        # FOR UPDATE holds the row on PostgreSQL until the commit (on SQLite the transaction
+        # began IMMEDIATE and already holds the one write lock); a read view (`hub audit
+        # verify`) only reads it, and never holds up the hub's appends.
+        query = select(audit_state).where(audit_state.c.id == 1)
+        if self._lock_rows:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
         if row is None:
-            await self._conn.execute(audit_state.insert().values(id=1, size=0, frontier_json="[]"))
-            self._state = (0, [])
-        else:
-            self._state = (row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)])
-        return self._state[0], list(self._state[1])
+            if self._lock_rows:
+                await self._conn.execute(
+                    audit_state.insert().values(id=1, size=0, frontier_json="[]")
+                )
+            return 0, []
+        return row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)]
 
     async def set_state(self, size: int, frontier: Sequence[bytes]) -> None:
-        self._state = (size, list(frontier))
         await self._conn.execute(
             update(audit_state)
             .where(audit_state.c.id == 1)
             .values(size=size, frontier_json=json.dumps([h.hex() for h in frontier]))
         )
 
-    async def add_leaf(
-        self,
-        row: AuditRow,
-        *,
-        kind: str | None,
-        message_id: str | None,
-        subject_ref: str | None,
-        case_ref: str | None,
-    ) -> None:
+    async def add_leaves(self, leaves: Sequence[AuditLeaf]) -> None:
+        if not leaves:
+            return
         await self._conn.execute(
-            audit_log.insert().values(
-                idx=row.idx,
-                entry_json=row.entry_json,
-                leaf_hash=row.leaf_hash,
-                at=row.at,
-                action=row.action,
-                actor=row.actor,
-                kind=kind,
-                message_id=message_id,
-                subject_ref=subject_ref,
-                case_ref=case_ref,
-            )
+            audit_log.insert(),
+            [
+                {
+                    "idx": leaf.row.idx,
+                    "entry_json": leaf.row.entry_json,
+                    "leaf_hash": leaf.row.leaf_hash,
+                    "at": leaf.row.at,
+                    "action": leaf.row.action,
+                    "actor": leaf.row.actor,
+                    "kind": leaf.kind,
+                    "message_id": leaf.message_id,
+                    "subject_ref": leaf.subject_ref,
+                    "case_ref": leaf.case_ref,
+                }
+                for leaf in leaves
+            ],
         )
 
-    async def add_head(self, head: StoredHead) -> None:
+    async def add_heads(self, heads: Sequence[StoredHead]) -> None:
+        if not heads:
+            return
         await self._conn.execute(
-            self._dialect.insert_ignore(
-                audit_heads,
+            self._dialect.insert_ignore_many(audit_heads),
+            [
                 {
                     "size": head.size,
                     "root_hash": head.root_hash,
                     "signed_at": head.signed_at,
                     "signature": head.signature,
-                },
-            )
+                }
+                for head in heads
+            ],
         )
 
     async def latest_head(self) -> StoredHead | None:
@@ -808,14 +825,31 @@ class _Audit:
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, writable: bool) -> None:
         self.nodes = _Nodes(conn)
         self.node_keys = _NodeKeys(conn)
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
-        self.workflows = _Workflows(conn, dialect)
-        self.audit = _Audit(conn, dialect)
+        self.workflows = _Workflows(conn, dialect, lock_rows=writable)
+        self.audit = _Audit(conn, dialect, lock_rows=writable)
         self.blobs = _Blobs(conn, dialect)
+        self._writable = writable
+        self._end_steps: dict[object, EndStep] = {}
+
+    def at_end(self, key: object, make: Callable[[], S]) -> S:
+        if not self._writable:
+            raise RuntimeError("a read view cannot queue writes; use Store.transaction()")
+        step = self._end_steps.get(key)
+        if step is None:
+            step = self._end_steps[key] = make()
+        return cast(S, step)
+
+    async def run_end_steps(self) -> None:
+        done = 0
+        while done < len(self._end_steps):  # a step may ask for a later one
+            step = list(self._end_steps.values())[done]
+            await step.run(self)
+            done += 1
 
 
 class SqlStore:
@@ -823,6 +857,8 @@ class SqlStore:
 
     def __init__(self, engine: AsyncEngine, dialect: Dialect) -> None:
         self._engine = engine
+        # The same pool; its transactions begin as writers (BEGIN IMMEDIATE on SQLite).
+        self._write_engine = engine.execution_options(**WRITE_TRANSACTION)
         self.dialect = dialect
 
     @classmethod
@@ -832,25 +868,31 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
-        """A write transaction: committed on normal exit, rolled back on any error."""
-        async with self.dialect.writer(), self._engine.begin() as conn:
-            yield SqlUnitOfWork(conn, self.dialect)
+        """A write transaction: committed on normal exit, rolled back on any error.
+
+        The commit is durable when this returns (SQLite synchronous=FULL; PostgreSQL
+        synchronous_commit not off, see hub/store/dialect.py).
+        """
+        async with self.dialect.writer(), self._write_engine.begin() as conn:
+            uow = SqlUnitOfWork(conn, self.dialect, writable=True)
+            yield uow
+            await uow.run_end_steps()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:
         """A read-only view; anything written inside is rolled back."""
         async with self._engine.connect() as conn:
             try:
-                yield SqlUnitOfWork(conn, self.dialect)
+                yield SqlUnitOfWork(conn, self.dialect, writable=False)
             finally:
                 await conn.rollback()
 
     async def create_schema(self) -> None:
-        async with self.dialect.writer(), self._engine.begin() as conn:
+        async with self.dialect.writer(), self._write_engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
     async def drop_schema(self) -> None:
-        async with self.dialect.writer(), self._engine.begin() as conn:
+        async with self.dialect.writer(), self._write_engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
 
     async def close(self) -> None:
