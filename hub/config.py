@@ -66,6 +66,16 @@ class Limits:
     unauthenticated_connection_seconds: float = 10.0
     # Requests one node may have in progress at once; one more is answered 429 (Retry-After).
     per_node_concurrent_requests: int = 32
+    # Blobs (deploy/retention.md). Per node: the bytes of its unfinished and stored blobs
+    # together, and how many unfinished uploads it may have at once (BLOB-01, BLOB-02).
+    blob_quota_bytes: int = 64 * 1024 * 1024 * 1024
+    max_pending_uploads: int = 32
+    # An upload not finished this long after its announcement is deleted, file and rows;
+    # its chunks are answered 410 from then on (BLOB-03).
+    blob_upload_expiry_seconds: float = 24 * 3600.0
+    # How often `hub serve` expires uploads and purges ciphertext due for it (the same
+    # work as `hub admin purge`).
+    retention_sweep_seconds: float = 600.0
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

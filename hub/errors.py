@@ -20,11 +20,13 @@ __all__ = [
     "HubError",
     "NotFound",
     "PayloadTooLarge",
+    "Purged",
     "RangeNotSatisfiable",
     "RequestTimeout",
     "TooManyRequests",
     "Unauthenticated",
     "Unprocessable",
+    "UploadExpired",
 ]
 
 PROBLEM_TYPE_BASE = "urn:seh:problem:"
@@ -85,6 +87,18 @@ class Conflict(HubError):
 
 class Gone(HubError):
     status, slug, title = 410, "access-expired", "No longer available"
+
+
+class Purged(HubError):
+    """The hub purged this ciphertext under its retention policy (deploy/retention.md)."""
+
+    status, slug, title = 410, "purged", "Purged under the hub's retention policy"
+
+
+class UploadExpired(HubError):
+    """An upload not finished within limits.blob_upload_expiry_seconds (BLOB-03)."""
+
+    status, slug, title = 410, "upload-expired", "The upload has expired"
 
 
 class PayloadTooLarge(HubError):

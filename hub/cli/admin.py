@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,6 +38,8 @@ from hub.crypto import (
     read_key_file,
     write_key_file,
 )
+from hub.policy.registry import RegistryError as PolicyRegistryError
+from hub.policy.registry import load_registry
 from hub.registry import (
     ACCREDITATIONS,
     RegistryError,
@@ -49,7 +51,9 @@ from hub.registry import (
     set_node_status,
 )
 from hub.server import create_app
+from hub.server.blobs import BlobFiles
 from hub.server.logs import configure_logging
+from hub.server.retention import PurgeReport, RetentionService
 from hub.server.serving import limit_receive_buffer, serve
 from hub.store import NodeKeyRecord, SqlStore
 from hub.store.migrate import (
@@ -403,6 +407,53 @@ def _node_table(nodes: list[dict[str, str]]) -> str:
     return table(nodes, ("id", "agency_type", "accreditation", "status", "display_name"))
 
 
+async def _purge(config: HubConfig, *, dry_run: bool) -> PurgeReport:
+    """``hub admin purge``: the retention sweep ``hub serve`` runs (deploy/retention.md)."""
+    try:
+        registry = load_registry(config.registry_dir)
+    except PolicyRegistryError as exc:
+        raise CommandError(f"policy registry: {exc}") from exc
+    if registry.retention is None:  # pragma: no cover - the loader requires the file
+        raise CommandError("policy registry: retention.yaml is missing")
+    # A dry run writes nothing, so it needs no key to sign the log with.
+    audit = None if dry_run else AuditLog(hub_keys=_hub_keys(config))
+    store = await open_hub_store(config)
+    try:
+        service = RetentionService(
+            store=store,
+            files=BlobFiles(config.blob_dir),
+            policy=registry.retention,
+            limits=config.limits,
+            clock=lambda: datetime.now(UTC),
+            audit=audit,
+        )
+        return await service.sweep(dry_run=dry_run)
+    finally:
+        await store.close()
+
+
+def _purge_text(report: dict[str, Any]) -> str:
+    head = (
+        "would purge (dry run: nothing was changed)"
+        if report["dry_run"]
+        else f"purged at {report['at']}"
+    )
+    if not report["lines"]:
+        return f"{head}: nothing is due\n"
+    rows = [{**line, "kind": line["kind"] or "-"} for line in report["lines"]]
+    entries = "log entries that would be written" if report["dry_run"] else "log entries written"
+    return (
+        f"{head}:\n{table(rows, ('what', 'kind', 'reason', 'count', 'bytes'))}"
+        f"{entries}: {report['log_entries']}\n"
+    )
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    report = asyncio.run(_purge(hub_config(args.config), dry_run=args.dry_run))
+    emit(report.to_json(), json_mode=args.json, human=_purge_text)
+    return EXIT_OK
+
+
 def cmd_admin(args: argparse.Namespace) -> int:
     return asyncio.run(_with_store(hub_config(args.config), args.admin_action, args))
 
@@ -547,3 +598,16 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     lister.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     add_json_flag(lister)
     admin.set_defaults(func=cmd_admin)
+    purge = admin_sub.add_parser(
+        "purge",
+        help="expire unfinished uploads and purge ciphertext that is due",
+        description="Expire uploads never finished and purge the ciphertext retention.yaml "
+        "says is due, writing a 'purged' log entry for each message (deploy/retention.md). "
+        "`hub serve` does the same every limits.retention_sweep_seconds.",
+    )
+    purge.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="list what would be purged; change nothing"
+    )
+    add_json_flag(purge)
+    purge.set_defaults(func=cmd_purge)

@@ -36,6 +36,7 @@ from hub.policy.registry import (
     MarkingsRegistry,
     PolicySettings,
     Purpose,
+    RetentionPolicy,
     RolesRegistry,
     RuleText,
     SecureEmailDomain,
@@ -119,6 +120,12 @@ class DecisionReasonsDocument(_RegistryDocument):
     decision_reasons: list[DecisionReason]
 
 
+class RetentionDocument(_RegistryDocument):
+    """``retention.yaml``: how long the hub keeps each kind's ciphertext (local policy)."""
+
+    retention: RetentionPolicy
+
+
 class SecureEmailDomainsDocument(_RegistryDocument):
     """``secure_email_domains.yaml``: where the email bridge may send, up to which marking."""
 
@@ -138,6 +145,7 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "settings": SettingsDocument,
     "roles": RolesDocument,
     "decision_reasons": DecisionReasonsDocument,
+    "retention": RetentionDocument,
     "secure_email_domains": SecureEmailDomainsDocument,
 }
 

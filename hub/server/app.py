@@ -13,7 +13,7 @@ from aiohttp import web
 from hub.audit.log import AuditLog
 from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
-from hub.policy.registry import Registry, load_registry
+from hub.policy.registry import Registry, RegistryError, load_registry
 from hub.server.access import access_middleware
 from hub.server.admission import ADMISSION, Admission, admission_middleware
 from hub.server.audit import AuditService
@@ -26,6 +26,7 @@ from hub.server.metrics import METRICS, install_metrics
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.problems import problem_middleware
+from hub.server.retention import RetentionService
 from hub.server.state import (
     AUDIT,
     AUTHENTICATOR,
@@ -35,6 +36,7 @@ from hub.server.state import (
     EXCHANGE,
     KEYS,
     REGISTRY,
+    RETENTION,
     STORE,
     WORKFLOWS,
 )
@@ -71,6 +73,9 @@ def create_app(
     keys = hub_keys if hub_keys is not None else load_hub_keys(config)
     # Loaded and checked once at start-up: a broken registry stops the hub, naming the file.
     policy = registry if registry is not None else load_registry(config.registry_dir)
+    if policy.retention is None:
+        raise RegistryError("the policy registry has no retention.yaml: the hub purges by it")
+    retention_policy = policy.retention
     # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
     # for aiohttp's own readers.
     app = web.Application(
@@ -135,11 +140,23 @@ def create_app(
             clock=clock,
             window_seconds=config.limits.signature_window_seconds,
         )
+        app[RETENTION] = RetentionService(
+            store=the_store,
+            files=files,
+            policy=retention_policy,
+            limits=config.limits,
+            clock=clock,
+            audit=audit_log,
+        )
         purger = asyncio.create_task(_purge_nonces(the_store, clock))
+        sweeper = asyncio.create_task(
+            _retention_sweeps(app[RETENTION], config.limits.retention_sweep_seconds)
+        )
         yield
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in (purger, sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await writes.close()
         if store is None:
             await the_store.close()
@@ -158,3 +175,13 @@ async def _purge_nonces(store: Store, clock: Clock) -> None:
                 log.debug("purged %d expired nonces", purged)
         except Exception:
             log.exception("nonce purge failed; will retry")
+
+
+async def _retention_sweeps(retention: RetentionService, seconds: float) -> None:
+    """Expire uploads and purge ciphertext that is due, every ``seconds`` (deploy/retention.md)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await retention.sweep()
+        except Exception:
+            log.exception("retention sweep failed; will retry")

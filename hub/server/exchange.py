@@ -52,6 +52,7 @@ from hub.policy.workflow import WorkflowFacts
 from hub.server.keys import directory_entries
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
+from hub.server.purged import purged_error
 from hub.server.workflows import (
     load_workflow_facts,
     record_workflow,
@@ -69,7 +70,7 @@ from hub.store import (
 )
 from hub.validation import parse_wire
 
-__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
+__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome", "stored_envelope"]
 
 log = logging.getLogger("hub.exchange")
 
@@ -118,6 +119,20 @@ def _follow_up(
         },
         strict=False,
     )
+
+
+def stored_envelope(message: StoredMessage) -> Envelope:
+    """The stored envelope as the model, also once its inline ciphertext was purged.
+
+    A purge keeps the envelope's metadata but removes ``payload.inline``; the model needs
+    the field for an inline payload, so it reads as empty here (what the rules use is all
+    still there). Read through the model, as it was validated on arrival.
+    """
+    if message.payload_purged_at is None or message.transport != "inline":
+        return Envelope.model_validate_json(message.envelope_json)
+    document = json.loads(message.envelope_json)
+    document["payload"]["inline"] = ""
+    return Envelope.model_validate_json(json.dumps(document))
 
 
 # What a message row holds until its batch's last step signs and stores its receipt; no
@@ -310,6 +325,12 @@ class ExchangeService:
                         "in flight: sign it again with the current key",
                     )
                 ]
+            if blob is not None and (
+                await tx.blobs.complete_by_sha256(blob.sha256, owner=node.id, for_update=True)
+                is None
+            ):
+                # Purged as unsent since it was read above (deploy/retention.md).
+                return self._payload_violations(envelope, node, None)
             fresh = await load_workflow_facts(tx, envelope, node.id)
             raced = workflow_violations(
                 envelope, fresh, agency_types=agency_types, registry=self._registry, now=received_at
@@ -374,7 +395,7 @@ class ExchangeService:
                 readable = await view.messages.readable(envelope.in_reply_to, sender.id)
             if readable is not None:
                 earlier = readable[0]
-                answers = Envelope.model_validate_json(earlier.envelope_json)
+                answers = stored_envelope(earlier)
                 answers_sender = earlier.sender
         return PolicyFacts(
             sender=_party(sender),
@@ -517,6 +538,13 @@ class ExchangeService:
         message, delivery = readable
         if delivery is not None:
             self.refuse_if_expired(message)
+        if message.payload_purged_at is not None:
+            raise purged_error(
+                "the payload of this message",
+                message.payload_purged_at,
+                message.purge_reason or "",
+                message_id=message_id,
+            )
         if delivery is not None and delivery.state == "pending":
             delivered_at = self._clock()
 
@@ -545,7 +573,7 @@ class ExchangeService:
         if message.kind != "case_pack":
             return
         # Read through the model, as it was validated on arrival, not by re-parsing text.
-        expires = Envelope.model_validate_json(message.envelope_json).access_expires_at
+        expires = stored_envelope(message).access_expires_at
         if expires is None:
             return
         if expires <= self._clock():

@@ -47,7 +47,11 @@ _PROBLEMS = {
     404: "Not found, or not visible to this node (the same answer for both)",
     408: "The body did not arrive within limits.body_read_seconds of the headers",
     409: "Conflicts with what the hub already holds",
-    410: "No longer available (a case pack whose access has expired)",
+    410: (
+        "Gone: a case pack past its access expiry (`access-expired`), ciphertext the hub "
+        "purged under its retention policy (`purged`, saying when and why), or an upload not "
+        "finished in time (`upload-expired`, BLOB-03); deploy/retention.md"
+    ),
     413: "Body larger than this endpoint accepts",
     416: "Range not satisfiable (Content-Range gives the blob's size)",
     422: "Refused; `violations` lists every broken rule",
@@ -462,7 +466,8 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/blobs": {
             "post": _op(
-                "Announce a large ciphertext before uploading its chunks",
+                "Announce a large ciphertext before uploading its chunks (422 "
+                "`blob-quota-exceeded`: over the node's quota, BLOB-01, BLOB-02)",
                 {
                     "201": _json("Upload started", "BlobUpload"),
                     "200": _json("Already uploaded", "BlobUpload"),
@@ -476,7 +481,7 @@ def _paths() -> dict[str, Any]:
                 **_op(
                     "Upload one chunk (resumable; any order)",
                     {"200": _json("Upload state", "BlobUpload")},
-                    errors=(400, 404, 413, 422),
+                    errors=(400, 404, 410, 413, 422),
                     params=[
                         _path_param("upload_id", "^[0-9a-f]{32}$"),
                         {

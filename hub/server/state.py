@@ -14,6 +14,7 @@ from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobService
 from hub.server.exchange import ExchangeService
 from hub.server.keys import KeyService
+from hub.server.retention import RetentionService
 from hub.server.workflows import WorkflowService
 from hub.store import Store
 
@@ -25,6 +26,7 @@ __all__ = [
     "CONFIG",
     "EXCHANGE",
     "KEYS",
+    "RETENTION",
     "STORE",
     "WORKFLOWS",
 ]
@@ -38,5 +40,6 @@ WORKFLOWS = web.AppKey("workflows", WorkflowService)
 AUDIT = web.AppKey("audit", AuditService)
 KEYS = web.AppKey("keys", KeyService)
 REGISTRY = web.AppKey("registry", Registry)
+RETENTION = web.AppKey("retention", RetentionService)
 # The injected clock, so handlers can compute deadlines against the same time as services.
 CLOCK_FN: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

@@ -16,6 +16,7 @@ from hub.store.records import (
     InboxRow,
     NodeKeyRecord,
     NodeRecord,
+    QuotaUsage,
     StoredHead,
     StoredMessage,
     WorkflowEvent,
@@ -116,6 +117,29 @@ class MessageRepository(Protocol):
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]: ...
     async def carrying_payload(self, payload_sha256: str) -> Sequence[StoredMessage]: ...
 
+    # Retention (hub/server/retention.py): messages whose payload is still held, in pages
+    # of id order after ``after``.
+    async def fully_acknowledged(
+        self, kinds: Sequence[str], *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        """Of ``kinds``, messages every recipient has acknowledged."""
+        ...
+
+    async def received_before(
+        self, kind: str, before: datetime, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]: ...
+    async def unpurged_of_kind(
+        self, kind: str, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]: ...
+    async def purge_payload(
+        self, message_id: str, *, envelope_json: str, at: datetime, reason: str
+    ) -> bool:
+        """Replace the stored envelope by its metadata and mark it purged; False when it
+        already was (the first purge stands)."""
+        ...
+
+    async def unpurged_blob_carriers(self, sender: str, payload_sha256: str) -> int: ...
+
 
 class NonceRepository(Protocol):
     async def remember(self, node_id: str, nonce: str, expires_at: datetime) -> bool:
@@ -127,15 +151,18 @@ class NonceRepository(Protocol):
 
 class BlobRepository(Protocol):
     async def create(self, blob: BlobRecord) -> None: ...
-    async def get(self, upload_id: str, *, owner: str | None = None) -> BlobRecord | None:
-        """The upload; with ``owner``, only that node's (another's is None, as a missing one)."""
+    async def get(
+        self, upload_id: str, *, owner: str | None = None, for_update: bool = False
+    ) -> BlobRecord | None:
+        """The upload; with ``owner``, only that node's (another's is None, as a missing one);
+        ``for_update`` locks its row until the transaction ends."""
         ...
 
     async def record_chunk(self, upload_id: str, index: int, size: int) -> None: ...
     async def mark_complete(self, upload_id: str, at: datetime) -> None: ...
     async def delete(self, upload_id: str) -> None: ...
     async def complete_by_sha256(
-        self, sha256: str, *, owner: str | None = None
+        self, sha256: str, *, owner: str | None = None, for_update: bool = False
     ) -> BlobRecord | None: ...
     async def readable_by(self, sha256: str, node_id: str) -> bool:
         """A complete blob ``node_id`` uploaded or reads (it sent or receives a message
@@ -145,6 +172,47 @@ class BlobRepository(Protocol):
     async def usage(self) -> Sequence[BlobUsage]:
         """Uploads, announced and received bytes per state (for ``/metrics``)."""
         ...
+
+    async def purged_readable_by(self, sha256: str, node_id: str) -> BlobRecord | None:
+        """As :meth:`readable_by`, for a blob the hub has purged (deploy/retention.md)."""
+        ...
+
+    # Quotas and retention (deploy/retention.md).
+    async def complete_rows(self, owner: str, sha256: str) -> Sequence[BlobRecord]:
+        """The owner's completed blobs of this hash, locked until the transaction ends."""
+        ...
+
+    async def quota_usage(
+        self, owner: str, *, live_after: datetime, lock: bool = False
+    ) -> QuotaUsage:
+        """Uploads announced after ``live_after`` and completed blobs; ``lock`` holds the
+        node's quota until the transaction ends."""
+        ...
+
+    async def uploads_created_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        """Unfinished uploads announced at or before ``before`` (expired at ``before``
+        plus the expiry, as the chunk handler judges them)."""
+        ...
+
+    async def delete_expired(self, upload_id: str, created_before: datetime) -> bool:
+        """Delete an unfinished upload announced at or before ``created_before`` (its
+        chunks and row); False when it is not one any more."""
+        ...
+
+    async def unsent_completed_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        """Completed blobs that no message from their uploader carries, still held."""
+        ...
+
+    async def purge(self, upload_id: str, *, at: datetime, reason: str) -> bool: ...
+    async def live_sha256s(self, sha256s: Sequence[str]) -> frozenset[str]:
+        """Which of these hashes an unfinished or completed upload still has."""
+        ...
+
+    async def uploading_ids(self, upload_ids: Sequence[str]) -> frozenset[str]: ...
 
 
 class WorkflowRepository(Protocol):

@@ -9,10 +9,12 @@ __all__ = [
     "AuditLeaf",
     "AuditRow",
     "BlobRecord",
+    "BlobUsage",
     "DeliveryRecord",
     "InboxRow",
     "NodeKeyRecord",
     "NodeRecord",
+    "QuotaUsage",
     "StoredHead",
     "StoredMessage",
     "WorkflowEvent",
@@ -58,6 +60,9 @@ class StoredMessage:
     payload_sha256: str
     payload_size: int
     transport: str  # inline | blob
+    # Set once the hub has purged the payload's ciphertext (deploy/retention.md).
+    payload_purged_at: datetime | None = None
+    purge_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +96,25 @@ class BlobRecord:
     size: int
     chunk_size: int
     chunk_count: int
-    state: str  # uploading | complete
+    state: str  # uploading | complete | purged
     created_at: datetime
     received_chunks: frozenset[int]
+    completed_at: datetime | None = None
+    purged_at: datetime | None = None
+    purge_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUsage:
+    """What counts against a node's blob quota: unfinished (unexpired) and stored blobs."""
+
+    pending_uploads: int
+    pending_bytes: int
+    stored_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.pending_bytes + self.stored_bytes
 
 
 @dataclass(frozen=True, slots=True)

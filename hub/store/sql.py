@@ -24,6 +24,7 @@ from hub.store.records import (
     InboxRow,
     NodeKeyRecord,
     NodeRecord,
+    QuotaUsage,
     StoredHead,
     StoredMessage,
     WorkflowEvent,
@@ -78,7 +79,14 @@ def _message(row: Any) -> StoredMessage:
         payload_sha256=row.payload_sha256,
         payload_size=row.payload_size,
         transport=row.transport,
+        payload_purged_at=row.payload_purged_at,
+        purge_reason=row.purge_reason,
     )
+
+
+def _unpurged_since(after: str) -> Any:
+    """Messages whose payload is still held, after ``after`` in id order (keyset pages)."""
+    return (messages.c.payload_purged_at.is_(None)) & (messages.c.id > after)
 
 
 def _delivery(row: Any) -> DeliveryRecord:
@@ -378,6 +386,71 @@ class _Messages:
         )
         return [_message(r) for r in rows]
 
+    async def fully_acknowledged(
+        self, kinds: Sequence[str], *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        unanswered = (
+            select(deliveries.c.message_id)
+            .where(
+                deliveries.c.message_id == messages.c.id,
+                deliveries.c.state != "acknowledged",
+            )
+            .exists()
+        )
+        rows = await self._conn.execute(
+            select(messages)
+            .where(_unpurged_since(after), messages.c.kind.in_(kinds), ~unanswered)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def received_before(
+        self, kind: str, before: datetime, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        rows = await self._conn.execute(
+            select(messages)
+            .where(_unpurged_since(after), messages.c.kind == kind, messages.c.received_at < before)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def unpurged_of_kind(
+        self, kind: str, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        rows = await self._conn.execute(
+            select(messages)
+            .where(_unpurged_since(after), messages.c.kind == kind)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def purge_payload(
+        self, message_id: str, *, envelope_json: str, at: datetime, reason: str
+    ) -> bool:
+        # Conditional: of two sweeps (two hub processes) only one purges and logs it.
+        result = await self._conn.execute(
+            update(messages)
+            .where(messages.c.id == message_id, messages.c.payload_purged_at.is_(None))
+            .values(envelope_json=envelope_json, payload_purged_at=at, purge_reason=reason)
+        )
+        return bool(result.rowcount == 1)
+
+    async def unpurged_blob_carriers(self, sender: str, payload_sha256: str) -> int:
+        count = await self._conn.scalar(
+            select(func.count())
+            .select_from(messages)
+            .where(
+                messages.c.sender == sender,
+                messages.c.payload_sha256 == payload_sha256,
+                messages.c.transport == "blob",
+                messages.c.payload_purged_at.is_(None),
+            )
+        )
+        return int(count or 0)
+
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]:
         senders = await self._conn.execute(
             select(messages.c.sender).where(messages.c.payload_sha256 == payload_sha256)
@@ -427,28 +500,22 @@ class _Blobs:
             )
         )
 
-    async def get(self, upload_id: str, *, owner: str | None = None) -> BlobRecord | None:
+    async def get(
+        self, upload_id: str, *, owner: str | None = None, for_update: bool = False
+    ) -> BlobRecord | None:
         query = select(blobs).where(blobs.c.upload_id == upload_id)
         if owner is not None:
             # Another node's upload is not found in the same one statement as a missing one.
             query = query.where(blobs.c.owner == owner)
-        row = (await self._conn.execute(query)).first()
+        # FOR UPDATE (PostgreSQL; SQLite has one writer): a chunk being recorded and the
+        # expiry sweep deleting the upload take turns on its row.
+        row = (await self._conn.execute(query.with_for_update() if for_update else query)).first()
         if row is None:
             return None
         chunks = await self._conn.execute(
             select(blob_chunks.c.idx).where(blob_chunks.c.upload_id == upload_id)
         )
-        return BlobRecord(
-            upload_id=row.upload_id,
-            owner=row.owner,
-            sha256=row.sha256,
-            size=row.size,
-            chunk_size=row.chunk_size,
-            chunk_count=row.chunk_count,
-            state=row.state,
-            created_at=row.created_at,
-            received_chunks=frozenset(c[0] for c in chunks),
-        )
+        return _blob(row, frozenset(c[0] for c in chunks))
 
     async def record_chunk(self, upload_id: str, index: int, size: int) -> None:
         # One statement, not select-then-insert: a retried chunk racing the original in
@@ -473,43 +540,164 @@ class _Blobs:
     async def readable_by(self, sha256: str, node_id: str) -> bool:
         # One statement, the access check inside it: a blob the node may not read and one
         # that does not exist cost the same round trip (no existence oracle).
-        carried = (
-            select(messages.c.id)
-            .where(
-                messages.c.payload_sha256 == sha256,
-                or_(
-                    messages.c.sender == node_id,
-                    exists().where(
-                        deliveries.c.message_id == messages.c.id,
-                        deliveries.c.recipient == node_id,
-                    ),
-                ),
-            )
-            .exists()
-        )
         row = (
             await self._conn.execute(
                 select(blobs.c.upload_id)
                 .where(
                     blobs.c.sha256 == sha256,
                     blobs.c.state == "complete",
-                    or_(blobs.c.owner == node_id, carried),
+                    _blob_reader(sha256, node_id),
                 )
                 .limit(1)
             )
         ).first()
         return row is not None
 
+    async def purged_readable_by(self, sha256: str, node_id: str) -> BlobRecord | None:
+        # The same access check in the one statement, for what was purged.
+        row = (
+            await self._conn.execute(
+                select(blobs)
+                .where(
+                    blobs.c.sha256 == sha256,
+                    blobs.c.state == "purged",
+                    _blob_reader(sha256, node_id),
+                )
+                .order_by(blobs.c.purged_at.desc(), blobs.c.upload_id)
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _blob(row, frozenset())
+
     async def complete_by_sha256(
-        self, sha256: str, *, owner: str | None = None
+        self, sha256: str, *, owner: str | None = None, for_update: bool = False
     ) -> BlobRecord | None:
         query = select(blobs.c.upload_id).where(
             blobs.c.sha256 == sha256, blobs.c.state == "complete"
         )
         if owner is not None:
             query = query.where(blobs.c.owner == owner)
-        row = (await self._conn.execute(query.order_by(blobs.c.upload_id).limit(1))).first()
+        query = query.order_by(blobs.c.upload_id).limit(1)
+        row = (await self._conn.execute(query.with_for_update() if for_update else query)).first()
         return None if row is None else await self.get(row[0])
+
+    async def complete_rows(self, owner: str, sha256: str) -> Sequence[BlobRecord]:
+        rows = await self._conn.execute(
+            select(blobs)
+            .where(blobs.c.owner == owner, blobs.c.sha256 == sha256, blobs.c.state == "complete")
+            .order_by(blobs.c.upload_id)
+            .with_for_update()
+        )
+        return [_blob(r, frozenset()) for r in rows]
+
+    async def quota_usage(
+        self, owner: str, *, live_after: datetime, lock: bool = False
+    ) -> QuotaUsage:
+        if lock:
+            # One announcement per node at a time decides against its quota (PostgreSQL
+            # row lock on the node; SQLite has one writer).
+            await self._conn.execute(
+                select(nodes.c.id).where(nodes.c.id == owner).with_for_update()
+            )
+        pending = (
+            await self._conn.execute(
+                select(func.count(), func.coalesce(func.sum(blobs.c.size), 0)).where(
+                    blobs.c.owner == owner,
+                    blobs.c.state == "uploading",
+                    blobs.c.created_at > live_after,
+                )
+            )
+        ).one()
+        stored = await self._conn.scalar(
+            select(func.coalesce(func.sum(blobs.c.size), 0)).where(
+                blobs.c.owner == owner, blobs.c.state == "complete"
+            )
+        )
+        return QuotaUsage(
+            pending_uploads=int(pending[0]),
+            pending_bytes=int(pending[1]),
+            stored_bytes=int(stored or 0),
+        )
+
+    async def uploads_created_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        rows = await self._conn.execute(
+            select(blobs)
+            .where(
+                blobs.c.state == "uploading",
+                blobs.c.created_at <= before,
+                blobs.c.upload_id > after,
+            )
+            .order_by(blobs.c.upload_id)
+            .limit(limit)
+        )
+        return [_blob(r, frozenset()) for r in rows]
+
+    async def delete_expired(self, upload_id: str, created_before: datetime) -> bool:
+        row = (
+            await self._conn.execute(
+                select(blobs.c.upload_id)
+                .where(
+                    blobs.c.upload_id == upload_id,
+                    blobs.c.state == "uploading",
+                    blobs.c.created_at <= created_before,
+                )
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            return False
+        await self.delete(upload_id)
+        return True
+
+    async def unsent_completed_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        rows = await self._conn.execute(
+            select(blobs)
+            .where(
+                blobs.c.state == "complete",
+                blobs.c.completed_at < before,
+                blobs.c.upload_id > after,
+                ~_carried(),
+            )
+            .order_by(blobs.c.upload_id)
+            .limit(limit)
+        )
+        return [_blob(r, frozenset()) for r in rows]
+
+    async def purge(self, upload_id: str, *, at: datetime, reason: str) -> bool:
+        result = await self._conn.execute(
+            update(blobs)
+            .where(blobs.c.upload_id == upload_id, blobs.c.state == "complete")
+            .values(state="purged", purged_at=at, purge_reason=reason)
+        )
+        if result.rowcount != 1:
+            return False
+        # Its chunks are gone with its file (seh_hub_blob_stored_bytes counts them).
+        await self._conn.execute(delete(blob_chunks).where(blob_chunks.c.upload_id == upload_id))
+        return True
+
+    async def live_sha256s(self, sha256s: Sequence[str]) -> frozenset[str]:
+        if not sha256s:
+            return frozenset()
+        rows = await self._conn.execute(
+            select(blobs.c.sha256)
+            .where(blobs.c.sha256.in_(sha256s), blobs.c.state.in_(("uploading", "complete")))
+            .distinct()
+        )
+        return frozenset(r[0] for r in rows)
+
+    async def uploading_ids(self, upload_ids: Sequence[str]) -> frozenset[str]:
+        if not upload_ids:
+            return frozenset()
+        rows = await self._conn.execute(
+            select(blobs.c.upload_id).where(
+                blobs.c.upload_id.in_(upload_ids), blobs.c.state == "uploading"
+            )
+        )
+        return frozenset(r[0] for r in rows)
 
     async def usage(self) -> Sequence[BlobUsage]:
         declared = await self._conn.execute(
@@ -532,6 +720,56 @@ class _Blobs:
             )
             for state, count, size in declared
         ]
+
+
+def _blob(row: Any, received_chunks: frozenset[int]) -> BlobRecord:
+    return BlobRecord(
+        upload_id=row.upload_id,
+        owner=row.owner,
+        sha256=row.sha256,
+        size=row.size,
+        chunk_size=row.chunk_size,
+        chunk_count=row.chunk_count,
+        state=row.state,
+        created_at=row.created_at,
+        received_chunks=received_chunks,
+        completed_at=row.completed_at,
+        purged_at=row.purged_at,
+        purge_reason=row.purge_reason,
+    )
+
+
+def _blob_reader(sha256: str, node_id: str) -> Any:
+    """The node uploaded the blob, or sent or receives a message carrying it."""
+    carried = (
+        select(messages.c.id)
+        .where(
+            messages.c.payload_sha256 == sha256,
+            or_(
+                messages.c.sender == node_id,
+                exists().where(
+                    deliveries.c.message_id == messages.c.id,
+                    deliveries.c.recipient == node_id,
+                ),
+            ),
+        )
+        .exists()
+    )
+    return or_(blobs.c.owner == node_id, carried)
+
+
+def _carried() -> Any:
+    """A message from the blob's uploader carries it and still holds its payload."""
+    return (
+        select(messages.c.id)
+        .where(
+            messages.c.sender == blobs.c.owner,
+            messages.c.payload_sha256 == blobs.c.sha256,
+            messages.c.transport == "blob",
+            messages.c.payload_purged_at.is_(None),
+        )
+        .exists()
+    )
 
 
 class _Workflows:

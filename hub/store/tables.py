@@ -109,7 +109,13 @@ messages = Table(
     Column("payload_sha256", String(64), nullable=False),
     Column("payload_size", BigInteger, nullable=False),
     Column("transport", String(8), nullable=False),
+    # When and why the hub purged the payload's ciphertext (deploy/retention.md); the
+    # envelope's metadata stays, without its inline ciphertext.
+    Column("payload_purged_at", UTCDateTime()),
+    Column("purge_reason", String(32)),
     Index("ix_messages_payload_sha256", "payload_sha256"),
+    # The retention sweep: messages not yet purged, by kind and age.
+    Index("ix_messages_retention", "payload_purged_at", "kind", "received_at"),
 )
 
 deliveries = Table(
@@ -149,7 +155,13 @@ blobs = Table(
     Column("state", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime()),
+    # state "purged": the file is gone, the row says when and why (deploy/retention.md).
+    Column("purged_at", UTCDateTime()),
+    Column("purge_reason", String(32)),
     Index("ix_blobs_sha256", "sha256"),
+    # A node's quota (its uploads and blobs by state) and the expiry sweep (by age).
+    Index("ix_blobs_owner_state", "owner", "state"),
+    Index("ix_blobs_state_created", "state", "created_at"),
 )
 
 blob_chunks = Table(

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from hub.config import Limits
+from hub.server.blobs import new_upload_id
 from tests.conftest import HubFixture
 from tests.server.conftest import SMALL_CHUNK
 from tests.server.helpers import (
@@ -258,7 +259,8 @@ async def test_another_nodes_upload_is_not_found(
     hub = small_hub
     upload_id = (await _started(hub, http))["upload_id"]
     theirs = await _put(http, hub, upload_id, 0, _chunk(0), node=POLICE)
-    nobodys = await _put(http, hub, "0" * 32, 0, _chunk(0), node=POLICE)
+    # An id the hub could have given out just now (an upload id begins with its time).
+    nobodys = await _put(http, hub, new_upload_id(hub.clock()), 0, _chunk(0), node=POLICE)
 
     problem = theirs.problem(404, "not-found")
     other = nobodys.problem(404, "not-found")

@@ -98,7 +98,7 @@ async def _create_legacy(url: str) -> None:
 
 
 async def _create_all(url: str) -> None:
-    """A database as the hub made it before migrations: metadata.create_all."""
+    """A database as the models make it today: metadata.create_all."""
     engine, dialect = open_engine(url)
     store = SqlStore(engine, dialect)
     try:
