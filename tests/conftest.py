@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from hub.client import NodeClient, NodeProfile
-from hub.config import HubConfig, Limits
+from hub.config import HubConfig, Limits, render_hub_config
 from hub.crypto import NodeKeys
 from hub.model import Author, Consent, EnvelopeFields, LegalBasis, Marking
 from hub.registry import enrol_node
@@ -189,6 +189,24 @@ async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
     finally:
         for client in opened.values():
             await client.close()
+
+
+def write_hub_toml(tmp_path: Path, extra: str = "", *, port: int = 8443) -> Path:
+    """Write ``tmp_path/hub.toml`` as ``hub init`` renders it (SQLite, blobs and key in
+    ``tmp_path``, loopback), with ``extra`` TOML appended; returns its path."""
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        render_hub_config(
+            hub_id="hub.test",
+            database="hub.sqlite3",
+            blob_dir="blobs",
+            signing_key="hub.key",
+            host="127.0.0.1",
+            port=port,
+        )
+        + extra
+    )
+    return path
 
 
 def postgres_url() -> str | None:
