@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from hub.audit.log import AuditLog
 from hub.client import NodeClient, NodeProfile
 from hub.config import HubConfig, Limits, render_hub_config
 from hub.crypto import NodeKeys
@@ -213,11 +214,10 @@ def postgres_url() -> str | None:
     return os.environ.get("HUB_TEST_POSTGRES_URL")
 
 
-@asynccontextmanager
-async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
-    clock = MutableClock()
-    store = SqlStore.open(config.database_url)
-    await store.create_schema()
+async def enrol_test_nodes(
+    store: SqlStore, *, now: datetime, audit: AuditLog | None = None
+) -> None:
+    """Enrol every INSECURE test node (police, LA, health) with its fixed keys."""
     for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
         await enrol_node(
             store,
@@ -226,8 +226,17 @@ async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
             display_name=node_id,
             public_keys=keys.public,
             accreditation="OFFICIAL-SENSITIVE",
-            now=clock(),
+            now=now,
+            audit=audit,
         )
+
+
+@asynccontextmanager
+async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
+    clock = MutableClock()
+    store = SqlStore.open(config.database_url)
+    await store.create_schema()
+    await enrol_test_nodes(store, now=clock())
     app = create_app(config, clock=clock, hub_keys=INSECURE_TEST_HUB_KEYS, store=store)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
