@@ -54,6 +54,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal
 
+from agency_adapters.node.database import immediate_transaction
 from hub.client import NodeProfile, ReceivedMessage
 from hub.crypto import (
     CHUNK_SIZE,
@@ -417,13 +418,8 @@ class NodeStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with immediate_transaction(self._db) as db:
+            yield db
 
     def _create_schema(self) -> None:
         with self._transaction() as db:
