@@ -28,6 +28,11 @@ from hub.registry import enrol_node
 from hub.server import create_app
 from hub.store import SqlStore, database_url_for_path
 
+# tests/server/helpers.py asserts on replies; have pytest explain its failures as it does
+# in tests. Registered here, the first conftest loaded, because tests in other folders
+# (durability, store, workflows) import it before tests/server/ is collected.
+pytest.register_assert_rewrite("tests.server.helpers")
+
 INSECURE_TEST_HUB_KEYS = NodeKeys.from_seed(b"insecure-test-hub-key-000000000!")
 INSECURE_TEST_NODE_KEYS = {
     "health.bsw-icb": NodeKeys.from_seed(b"insecure-test-health-key-0000000"),
