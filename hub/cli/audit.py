@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub.audit.register import Disclosure, render_register_text
 from hub.audit.report import AssuranceReport, quarter_of
-from hub.audit.verify import LogVerification, verify_log
+from hub.audit.verify import LogVerification, default_workers, verify_store_log
 from hub.cli.admin import hub_config, hub_public_signing_key, open_hub_store
 from hub.cli.common import (
     EXIT_ERROR,
@@ -29,22 +29,33 @@ from hub.server.reports import load_assurance, load_register
 __all__ = ["add_audit_commands", "verify_hub_log"]
 
 
-async def verify_hub_log(config: HubConfig, hub_signing_key: bytes) -> LogVerification:
-    """Recompute the whole log from the hub's store (see hub/audit/verify.py)."""
+async def verify_hub_log(
+    config: HubConfig, hub_signing_key: bytes, *, workers: int = 0
+) -> LogVerification:
+    """Recompute the whole log from the hub's store, page by page (see hub/audit/verify.py)."""
     store = await open_hub_store(config)
     try:
-        async with store.read() as view:
-            rows = await view.audit.rows(0, 2**62)
-            heads = await view.audit.heads()
-            size, _ = await view.audit.state_for_update()
+        return await verify_store_log(store, hub_signing_key, workers=workers)
     finally:
         await store.close()
-    return verify_log(rows, heads, state_size=size, hub_signing_key=hub_signing_key)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--workers must be a whole number, got {text!r}"
+        ) from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"--workers must be from 0 to 64, got {value}")
+    return value
 
 
 def _verify(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
-    result = asyncio.run(verify_hub_log(config, hub_public_signing_key(config)))
+    workers = default_workers() if args.workers is None else args.workers
+    result = asyncio.run(verify_hub_log(config, hub_public_signing_key(config), workers=workers))
     emit(
         {
             "ok": result.ok,
@@ -122,6 +133,12 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     verify.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    verify.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes that validate entries alongside the one reading the log "
+        "(default: one per CPU core, at most 4; 0: none)",
+    )
     add_json_flag(verify)
     verify.set_defaults(func=_verify)
     disclosures = audit_sub.add_parser(

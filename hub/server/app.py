@@ -124,10 +124,12 @@ def create_app(
             window_seconds=config.limits.signature_window_seconds,
         )
         purger = asyncio.create_task(_purge_nonces(the_store, clock))
+        proof_index = asyncio.create_task(app[AUDIT].prepare_proofs())
         yield
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in (purger, proof_index):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await writes.close()
         if store is None:
             await the_store.close()
