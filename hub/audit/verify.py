@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import multiprocessing
+import multiprocessing.util
 import os
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -44,22 +45,26 @@ from pydantic_core import CoreConfig, SchemaValidator
 from hub.audit.log import stored_tree_head, verify_tree_head
 from hub.audit.merkle import EMPTY_ROOT
 from hub.model import AuditEntry
-from hub.store import AuditRow, Store, StoredHead
+from hub.store import AuditRow, SqlStore, Store, StoredHead, UnitOfWork
 
 __all__ = [
     "DEFAULT_PAGE",
     "EntryProblem",
+    "HeadReport",
     "LogVerification",
     "LogVerifier",
-    "PageCheck",
+    "PageReport",
     "check_entries",
     "default_workers",
+    "page_report",
     "verify_log",
     "verify_store_log",
 ]
 
 DEFAULT_PAGE = 8192
-"""Rows per page read by :func:`verify_store_log` (a page of entries is a few MB)."""
+"""Rows per page read by :func:`verify_store_log` (a page of entries is a few MB).
+
+A power of two, so that a page of the log is one perfect subtree of its Merkle tree."""
 
 EntryProblem = tuple[int, str]
 """The index of the first bad entry of a page and what is wrong with it."""
@@ -109,39 +114,136 @@ def check_entries(
 
 
 @dataclass(frozen=True, slots=True)
-class PageCheck:
-    """What :meth:`LogVerifier.check` found in a page: all but its entries' own checks."""
+class HeadReport:
+    """A stored head that ends inside a page, as checked where the page was read."""
+
+    size: int
+    root_hash: bytes
+    signed: bool  # the hub's signature over its size, root and time verifies
+    local: tuple[bytes, ...]  # the frontier of the page's leaves up to ``size``
+
+
+@dataclass(frozen=True, slots=True)
+class PageReport:
+    """All there is to know about one aligned page of the log, for :meth:`LogVerifier.add_report`.
+
+    The page holds the entries ``start <= idx < end`` (``end - start`` a power of two, and
+    ``start`` a multiple of it): one perfect subtree of the log's tree, so its leaves'
+    frontier combines with the frontier before it without knowing it.
+    """
 
     start: int
-    count: int
-    missing: EntryProblem | None  # the first index with no row (a row was deleted)
-    failed_head: tuple[int, int | None, str] | None  # (size, first bad index, problem)
+    end: int
+    found: int  # entries in sequence from ``start`` (``end - start`` when none is missing)
+    problem: EntryProblem | None  # its first missing, changed or invalid entry
+    heads: tuple[HeadReport, ...]  # the stored heads of sizes up to ``start + found``
+    frontier: tuple[bytes, ...]  # of its leaves ``[start, start + found)``
+
+
+def page_report(
+    rows: Sequence[tuple[int, str, bytes]],
+    heads: Sequence[StoredHead],
+    start: int,
+    end: int,
+    *,
+    next_idx: int | None,
+    hub_signing_key: bytes,
+) -> PageReport:
+    """Check one aligned page: ``rows`` are those stored in ``[start, end)``, in order.
+
+    ``heads`` are the stored heads with sizes in the page (from 0 for the first page);
+    ``next_idx`` is the first stored index at or after ``end`` (None when there is none),
+    named when the page's last entries are missing.
+    """
+    if end <= start or (end - start) & (end - start - 1) or start % (end - start):
+        raise ValueError(f"[{start}, {end}) is not an aligned power-of-two page")
+    found = len(rows)
+    for offset, row in enumerate(rows):
+        if row[0] != start + offset:
+            found = offset
+            break
+    problem = check_entries(start, [r[1] for r in rows[:found]], [r[2] for r in rows[:found]])
+    if found < end - start:
+        after = rows[found][0] if found < len(rows) else next_idx
+        if after is not None and problem is None:
+            position = start + found
+            problem = position, f"entry {position} is missing (the next row is entry {after})"
+    sha256 = hashlib.sha256
+    frontier: list[bytes] = []
+    size = 0
+    reports = []
+    for head in heads:
+        if head.size > start + found:
+            break
+        for _, _, leaf in rows[size : head.size - start]:
+            node, carry = leaf, size
+            while carry & 1:
+                node = sha256(b"\x01" + frontier.pop() + node).digest()
+                carry >>= 1
+            frontier.append(node)
+            size += 1
+        signed = verify_tree_head(stored_tree_head(head), hub_signing_key)
+        reports.append(HeadReport(head.size, head.root_hash, signed, tuple(frontier)))
+    for _, _, leaf in rows[size:found]:
+        node, carry = leaf, size
+        while carry & 1:
+            node = sha256(b"\x01" + frontier.pop() + node).digest()
+            carry >>= 1
+        frontier.append(node)
+        size += 1
+    return PageReport(start, end, found, problem, tuple(reports), tuple(frontier))
+
+
+def _append_subtree(frontier: list[bytes], size: int, node: bytes, level: int) -> int:
+    """Add a perfect subtree of ``2**level`` leaves at leaf ``size`` (a multiple of it)."""
+    bit = 1 << level
+    while size & bit:
+        node = hashlib.sha256(b"\x01" + frontier.pop() + node).digest()
+        bit <<= 1
+    frontier.append(node)
+    return size + (1 << level)
+
+
+def _extend(frontier: list[bytes], size: int, local: Sequence[bytes], count: int) -> int:
+    """Add the frontier of ``count`` leaves that start at ``size``, aligned to a page."""
+    levels = [level for level in range(count.bit_length() - 1, -1, -1) if count >> level & 1]
+    for level, node in zip(levels, local, strict=True):
+        size = _append_subtree(frontier, size, node, level)
+    return size
+
+
+def _fold(frontier: Sequence[bytes]) -> bytes:
+    """The tree's root from its frontier (largest subtree first)."""
+    if not frontier:
+        return EMPTY_ROOT
+    sha256 = hashlib.sha256
+    root = frontier[-1]
+    for left in reversed(frontier[:-1]):
+        root = sha256(b"\x01" + left + root).digest()
+    return root
 
 
 class LogVerifier:
     """One pass over the log, in index order, keeping O(log n) state.
 
-    Feed each page of rows (``(idx, entry_json, leaf_hash)``, in order) with the stored
-    heads whose sizes end inside it through :meth:`add`; or, when the entries are checked
-    elsewhere meanwhile (other processes), through :meth:`check` as pages arrive and
-    :meth:`settle` for each, in the same order, with what :func:`check_entries` said of
-    it. Then call :meth:`finish`. Once a page has a problem the verifier takes no more.
+    Feed it the log in order: pages of rows (``(idx, entry_json, leaf_hash)``) with the
+    stored heads whose sizes end inside them through :meth:`add`, or aligned pages checked
+    elsewhere (another process) through :meth:`add_report`; then call :meth:`finish`.
+    Once a page has a problem the verifier takes no more.
     """
 
     def __init__(self, hub_signing_key: bytes) -> None:
         self._key = hub_signing_key
-        self._size = 0  # rows checked and added to the tree
-        self._settled = 0  # rows of the pages settled
+        self._size = 0  # entries checked and added to the tree
         self._frontier: list[bytes] = []
         self._verified = 0  # size of the last head that checked out (0: the empty tree)
         self._heads = 0
-        self._stopped = False  # a checked page had a problem: later pages mean nothing
         self.first_bad_index: int | None = None
         self.problem: str | None = None
 
     @property
     def size(self) -> int:
-        """How many rows have been checked (and added to the tree)."""
+        """How many entries have been checked (and added to the tree)."""
         return self._size
 
     @property
@@ -149,71 +251,76 @@ class LogVerifier:
         """How many heads have been checked."""
         return self._heads
 
-    @property
-    def stopped(self) -> bool:
-        """A page checked had a problem in its sequence (reported once it is settled)."""
-        return self._stopped
-
     def add(self, rows: Sequence[tuple[int, str, bytes]], heads: Sequence[StoredHead]) -> bool:
-        """Check the next page, its heads and its entries, here; False once bad."""
-        page = self.check(rows, heads)
-        entries = check_entries(page.start, [r[1] for r in rows], [r[2] for r in rows])
-        return self.settle(page, entries)
-
-    def check(
-        self, rows: Sequence[tuple[int, str, bytes]], heads: Sequence[StoredHead]
-    ) -> PageCheck:
-        """The next page's sequence: its indexes, the tree over its leaf hashes, its heads.
+        """Check the next rows, their entries and the heads that end among them; False if bad.
 
         ``heads`` are sorted by size, each greater than the last checked and at most
         :attr:`size` plus ``len(rows)``.
         """
+        if self.problem is not None:
+            return False
         start = self._size
-        if self._stopped:
-            return PageCheck(start, len(rows), None, None)
-        missing = None
+        bad = None
         end = start + len(rows)
         for position, row in enumerate(rows, start):
             if row[0] != position:
-                missing = position, f"entry {position} is missing (the next row is entry {row[0]})"
+                bad = position, f"entry {position} is missing (the next row is entry {row[0]})"
                 end = position
                 break
-        # The rows before a missing one are in sequence; the heads they reach are checked.
-        leaves = iter([row[2] for row in rows[: end - start]])
-        failed_head = None
-        for head in heads:
-            if head.size > end:
-                break
-            self._append(leaves, head.size - self._size)
-            failure = self._check_head(head)
-            if failure is not None:
-                failed_head = (head.size, *failure)
-                break
-        else:
-            self._append(leaves, end - self._size)
-        self._stopped = missing is not None or failed_head is not None
-        return PageCheck(start, len(rows), missing, failed_head)
-
-    def settle(self, page: PageCheck, entries: EntryProblem | None) -> bool:
-        """Put a page's sequence and entry checks together; False when it has a problem.
-
-        The problem reported is the first in index order: a failing head whose size does
-        not pass the first bad row (every entry it covers is stored as read), else that
-        row (a missing row before a changed or invalid entry at the same index).
-        """
-        if self.problem is not None:
-            return False
-        bad = page.missing
+        entries = check_entries(
+            start, [r[1] for r in rows[: end - start]], [r[2] for r in rows[: end - start]]
+        )
         if entries is not None and (bad is None or entries[0] < bad[0]):
             bad = entries
-        if page.failed_head is not None and (bad is None or page.failed_head[0] <= bad[0]):
-            _, index, problem = page.failed_head
-            self._fail(index, problem)
-            return False
+        sha256 = hashlib.sha256
+        frontier, size = self._frontier, self._size
+        leaves = iter([row[2] for row in rows[: end - start]])
+        for head in heads:
+            # The heads up to the first bad row come first: their entries are as stored.
+            if head.size > end or (bad is not None and head.size > bad[0]):
+                break
+            for node in itertools.islice(leaves, head.size - size):
+                carry = size
+                while carry & 1:
+                    node = sha256(b"\x01" + frontier.pop() + node).digest()
+                    carry >>= 1
+                frontier.append(node)
+                size += 1
+            self._size = size
+            signed = verify_tree_head(stored_tree_head(head), self._key)
+            if not self._head_checks_out(head.size, signed, _fold(frontier), head.root_hash):
+                return False
         if bad is not None:
             self._fail(*bad)
             return False
-        self._settled = page.start + page.count
+        for node in leaves:
+            carry = size
+            while carry & 1:
+                node = sha256(b"\x01" + frontier.pop() + node).digest()
+                carry >>= 1
+            frontier.append(node)
+            size += 1
+        self._size = size
+        return True
+
+    def add_report(self, report: PageReport) -> bool:
+        """Take the next aligned page, checked elsewhere (:func:`page_report`); False if bad."""
+        if self.problem is not None:
+            return False
+        if report.start != self._size:
+            raise ValueError(f"the page at {report.start} is not the next one ({self._size})")
+        bad = report.problem
+        for head in report.heads:
+            if bad is not None and head.size > bad[0]:
+                break
+            frontier = list(self._frontier)
+            _extend(frontier, self._size, head.local, head.size - report.start)
+            if not self._head_checks_out(head.size, head.signed, _fold(frontier), head.root_hash):
+                return False
+        if bad is not None:
+            self._fail(*bad)
+            return False
+        self._size = _extend(self._frontier, self._size, report.frontier, report.found)
         return True
 
     def finish(self, state_size: int, beyond: StoredHead | None = None) -> LogVerification:
@@ -225,7 +332,8 @@ class LogVerifier:
                     f"the log says it holds {state_size} entries but {self._size} are stored",
                 )
             elif beyond is not None:
-                if not self._head_signed(beyond):
+                self._heads += 1
+                if not verify_tree_head(stored_tree_head(beyond), self._key):
                     self._fail(
                         None, f"the tree head of size {beyond.size} is not signed by the hub"
                     )
@@ -237,8 +345,8 @@ class LogVerifier:
         return self.result()
 
     def result(self) -> LogVerification:
-        """What was found so far: entries of the pages settled, heads checked, any problem."""
-        return LogVerification(self._settled, self._heads, self.first_bad_index, self.problem)
+        """What was found so far: entries checked, heads checked, any problem."""
+        return LogVerification(self._size, self._heads, self.first_bad_index, self.problem)
 
     # -- private ------------------------------------------------------------------------
 
@@ -246,53 +354,30 @@ class LogVerifier:
         self.first_bad_index = index
         self.problem = problem
 
-    def _append(self, leaves: Iterator[bytes], count: int) -> None:
-        """Add the next ``count`` leaves to the frontier (as :meth:`CompactTree.append`)."""
-        sha256 = hashlib.sha256
-        frontier = self._frontier
-        size = self._size
-        for _ in range(count):
-            node = next(leaves)
-            carry = size
-            while carry & 1:
-                node = sha256(b"\x01" + frontier.pop() + node).digest()
-                carry >>= 1
-            frontier.append(node)
-            size += 1
-        self._size = size
-
-    def _root(self) -> bytes:
-        if not self._frontier:
-            return EMPTY_ROOT
-        sha256 = hashlib.sha256
-        subtrees = reversed(self._frontier)
-        root = next(subtrees)
-        for left in subtrees:
-            root = sha256(b"\x01" + left + root).digest()
-        return root
-
-    def _head_signed(self, head: StoredHead) -> bool:
+    def _head_checks_out(self, size: int, signed: bool, root: bytes, stored_root: bytes) -> bool:
+        """Record a head's check: signed by the hub, and its root the tree's at its size."""
         self._heads += 1
-        return verify_tree_head(stored_tree_head(head), self._key)
-
-    def _check_head(self, head: StoredHead) -> tuple[int | None, str] | None:
-        """None when the head is the hub's and its root is the tree's; else what is wrong."""
-        if not self._head_signed(head):
-            return None, f"the tree head of size {head.size} is not signed by the hub"
-        if self._root() != head.root_hash:
-            first, last = self._verified, head.size - 1
+        if not signed:
+            self._fail(None, f"the tree head of size {size} is not signed by the hub")
+            return False
+        if root != stored_root:
+            first, last = self._verified, size - 1
             if first >= last:
-                return last, (
-                    f"entry {last} does not match the signed tree head of size {head.size} "
-                    "(changed, reordered or replaced)"
+                self._fail(
+                    last,
+                    f"entry {last} does not match the signed tree head of size {size} "
+                    "(changed, reordered or replaced)",
                 )
-            return first, (
-                f"an entry from {first} to {last} does not match the signed tree head of size "
-                f"{head.size} (changed, reordered or replaced); the entries before {first} "
-                f"match the head of size {first}"
-            )
-        self._verified = head.size
-        return None
+            else:
+                self._fail(
+                    first,
+                    f"an entry from {first} to {last} does not match the signed tree head of "
+                    f"size {size} (changed, reordered or replaced); the entries before {first} "
+                    f"match the head of size {first}",
+                )
+            return False
+        self._verified = size
+        return True
 
 
 def verify_log(
@@ -313,14 +398,76 @@ def verify_log(
     return LogVerification(len(rows), len(heads), result.first_bad_index, result.problem)
 
 
-def default_workers() -> int:
-    """Processes to check entries beside the one reading the log: one per other core, up to 4.
+_WINDOW = 16
+"""How many pages ahead of the oldest not yet taken may be read at once, with workers."""
 
-    The reading process has as much to do as one worker (reading and hashing a page
-    costs about what parsing and validating its entries does), so on two cores one
-    worker keeps both busy; on one core there is nothing to gain.
+_PROCESSES_FROM_PAGES = 32
+"""Worker processes are started for logs of this many complete pages or more."""
+
+
+def default_workers() -> int:
+    """Worker processes for ``hub audit verify``: one per core but this one's, up to 4.
+
+    This process reads and checks pages too whenever no report is ready, so on two cores
+    one worker keeps both busy.
     """
     return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+async def _read_page(view: UnitOfWork, start: int, end: int, key: bytes) -> PageReport:
+    rows = await view.audit.leaves_between(start, end)
+    # The heads that end in the page; the first page's include the empty tree's (size 0).
+    heads = await view.audit.heads_between(start if start else -1, end, limit=end - start + 1)
+    next_idx = None
+    if len(rows) < end - start:
+        following = await view.audit.leaves_from(end, 1)
+        next_idx = following[0][0] if following else None
+    return page_report(rows, heads, start, end, next_idx=next_idx, hub_signing_key=key)
+
+
+def check_page(database_url: str, hub_signing_key: bytes, start: int, end: int) -> PageReport:
+    """Read and check one aligned page with a store of its own (for any executor)."""
+
+    async def read() -> PageReport:
+        store = SqlStore.open(database_url)
+        try:
+            async with store.read() as view:
+                return await _read_page(view, start, end, hub_signing_key)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+# A worker process's own event loop and store, for all the pages it is given.
+_worker: tuple[asyncio.AbstractEventLoop, SqlStore] | None = None
+
+
+def _start_worker(database_url: str) -> None:
+    global _worker
+    loop = asyncio.new_event_loop()
+    _worker = loop, SqlStore.open(database_url)
+    # Close the store's connections (their driver threads would keep the process alive)
+    # when the pool stops the worker.
+    multiprocessing.util.Finalize(None, _stop_worker, exitpriority=10)
+
+
+def _stop_worker() -> None:
+    if _worker is not None:
+        loop, store = _worker
+        loop.run_until_complete(store.close())
+        loop.close()
+
+
+def _check_page_in_worker(hub_signing_key: bytes, start: int, end: int) -> PageReport:
+    assert _worker is not None, "the worker was not started"
+    loop, store = _worker
+
+    async def read() -> PageReport:
+        async with store.read() as view:
+            return await _read_page(view, start, end, hub_signing_key)
+
+    return loop.run_until_complete(read())
 
 
 async def verify_store_log(
@@ -329,15 +476,21 @@ async def verify_store_log(
     *,
     page: int = DEFAULT_PAGE,
     workers: int = 0,
+    database_url: str | None = None,
+    executor: Executor | None = None,
 ) -> LogVerification:
     """Verify the store's log in pages of ``page`` rows, in bounded memory.
 
-    With ``workers`` above 0, and a log of more than a few pages, each page's entries are
-    checked (:func:`check_entries`) in one of that many other processes while this one
-    reads the next pages and checks their sequence. They are started with ``spawn`` (the
-    store's driver runs threads, which ``fork`` would copy mid-flight), so the caller's
-    main module must be import-safe, as ``hub``'s is. At most ``2 * workers + 2`` pages
-    are held at once.
+    With ``workers`` above 0 and the store's ``database_url``, on a log of 32 pages or
+    more, the complete pages are read and checked (:func:`check_page`) by that many other
+    processes, each with its own connection, while this one takes their reports in order
+    (:meth:`LogVerifier.add_report`); it reads and checks a page itself whenever the next
+    report is not ready and a page has not been started, so it never waits idle. The
+    workers are started with ``spawn`` (the store's driver runs threads, which ``fork``
+    would copy mid-flight), so the caller's main module must be import-safe, as ``hub``'s
+    is. At most ``2 * workers + 2`` pages are held at once. The rest of the log is then
+    read here, as without workers. ``executor`` runs the workers' part instead of a pool
+    of processes started here (threads, say, in tests).
 
     Safe while the hub appends: pages and the state row are read by separate statements,
     and an append writes its rows, its head and the state row in one transaction, so what
@@ -348,65 +501,109 @@ async def verify_store_log(
     """
     if page < 1:
         raise ValueError(f"page must be at least 1, got {page}")
+    parallel = workers > 0 and database_url is not None
+    if parallel and page & (page - 1):
+        raise ValueError(f"with workers, page must be a power of two, got {page}")
     verifier = LogVerifier(hub_signing_key)
-    pool: ProcessPoolExecutor | None = None
-    loop = asyncio.get_running_loop()
-    # Pages whose sequence is checked, waiting for their entries' check.
-    pending: deque[tuple[PageCheck, asyncio.Future[EntryProblem | None]]] = deque()
-    try:
-        async with store.read() as view:
-            if workers > 0 and await view.audit.size() > 4 * page:
-                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            depth = 2 * workers + 1
-            read_from = 0  # the next idx to read
-            read_to = 0  # log position after the pages read (heads up to it are read)
-            while True:
-                rows = await view.audit.leaves_from(read_from, page)
-                if not rows:
-                    # Settle what is pending before deciding the log has ended.
-                    while pending:
-                        checked, entries = pending.popleft()
-                        if not verifier.settle(checked, await entries):
-                            return verifier.result()
-                    state_size = await view.audit.size()
-                    if state_size > verifier.size and await view.audit.leaves_from(
-                        verifier.size, 1
-                    ):
-                        continue  # appended meanwhile: go on
-                    break
-                # A head of size 0 (the empty tree) is checked with the first page.
-                after = read_to if read_to else -1
-                read_from, read_to = rows[-1][0] + 1, read_to + len(rows)
-                heads = await view.audit.heads_between(after, read_to, limit=len(rows) + 1)
-                checked = verifier.check(rows, heads)
-                texts, leaves = [row[1] for row in rows], [row[2] for row in rows]
-                if pool is None:
-                    if not verifier.settle(checked, check_entries(checked.start, texts, leaves)):
-                        return verifier.result()
-                    continue
-                pending.append(
-                    (
-                        checked,
-                        loop.run_in_executor(pool, check_entries, checked.start, texts, leaves),
-                    )
-                )
-                while pending and (
-                    len(pending) > depth or pending[0][1].done() or verifier.stopped
-                ):
-                    checked, entries = pending.popleft()
-                    if not verifier.settle(checked, await entries):
-                        return verifier.result()
-            after_rows = await view.audit.heads_between(verifier.size, 2**63 - 1, limit=1)
-            beyond = after_rows[0] if after_rows else None
-            if (
-                beyond is not None
-                and state_size == verifier.size
-                and await view.audit.size() >= beyond.size
+    async with store.read() as view:
+        if parallel:
+            assert database_url is not None
+            complete = await view.audit.size() // page
+            # Starting a process costs about half a second: below a few hundred thousand
+            # entries, one process is done as soon.
+            enough = 4 if executor is not None else _PROCESSES_FROM_PAGES
+            if complete >= enough and not await _pages_in_parallel(
+                view, verifier, database_url, page, complete, workers, executor
             ):
-                beyond = None  # appended since the state was read: the log grew meanwhile
-        return verifier.finish(state_size, beyond)
+                return verifier.result()
+        # The rest (all of it without workers), page by page from where the tree stands.
+        read_from = read_to = verifier.size
+        while True:
+            rows = await view.audit.leaves_from(read_from, page)
+            if not rows:
+                state_size = await view.audit.size()
+                if state_size > verifier.size and await view.audit.leaves_from(verifier.size, 1):
+                    read_from = verifier.size
+                    continue  # appended meanwhile: go on
+                break
+            # A head of size 0 (the empty tree) is checked with the first page.
+            after = read_to if read_to else -1
+            read_from, read_to = rows[-1][0] + 1, read_to + len(rows)
+            heads = await view.audit.heads_between(after, read_to, limit=len(rows) + 1)
+            if not verifier.add(rows, heads):
+                return verifier.result()
+        after_rows = await view.audit.heads_between(verifier.size, 2**63 - 1, limit=1)
+        beyond = after_rows[0] if after_rows else None
+        if (
+            beyond is not None
+            and state_size == verifier.size
+            and await view.audit.size() >= beyond.size
+        ):
+            beyond = None  # appended since the state was read: the log grew meanwhile
+    return verifier.finish(state_size, beyond)
+
+
+async def _pages_in_parallel(
+    view: UnitOfWork,
+    verifier: LogVerifier,
+    database_url: str,
+    page: int,
+    pages: int,
+    workers: int,
+    executor: Executor | None,
+) -> bool:
+    """Check the first ``pages`` aligned pages with worker processes; False at a problem.
+
+    Each worker has at most one page at a time; this process takes the next page itself
+    whenever none is ready to be taken in order, so it never waits idle (not even while
+    the workers start), up to :data:`_WINDOW` pages ahead of the oldest not yet taken.
+    A report is small (its heads and a frontier), so the pages ahead cost little memory.
+    """
+    key = verifier._key
+    running: dict[int, Future[PageReport]] = {}  # page number: a worker's answer
+    ready: dict[int, PageReport] = {}  # pages checked here, ahead of their turn
+    assigned = taken = 0
+    if executor is None:
+        pool: Executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(database_url,),
+        )
+
+        def submit(start: int) -> Future[PageReport]:
+            return pool.submit(_check_page_in_worker, key, start, start + page)
+    else:
+        pool = executor
+
+        def submit(start: int) -> Future[PageReport]:
+            return pool.submit(check_page, database_url, key, start, start + page)
+
+    try:
+        while taken < pages:
+            if taken in running and running[taken].done():
+                ready[taken] = running.pop(taken).result()
+            if taken in ready:
+                report = ready.pop(taken)
+                taken += 1
+                if not verifier.add_report(report) or report.found < page:
+                    return verifier.problem is None
+                continue
+            ahead = assigned < pages and assigned - taken < _WINDOW
+            while ahead and sum(not f.done() for f in running.values()) < workers:
+                running[assigned] = submit(assigned * page)
+                assigned += 1
+                ahead = assigned < pages and assigned - taken < _WINDOW
+            if ahead:
+                ready[assigned] = await _read_page(
+                    view, assigned * page, (assigned + 1) * page, key
+                )
+                assigned += 1
+                continue
+            await asyncio.wait([asyncio.wrap_future(running[taken])])
+        return True
     finally:
-        for _, entries in pending:
-            entries.cancel()
-        if pool is not None:
+        for future in running.values():
+            future.cancel()
+        if executor is None:
             pool.shutdown(wait=True, cancel_futures=True)

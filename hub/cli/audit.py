@@ -35,7 +35,9 @@ async def verify_hub_log(
     """Recompute the whole log from the hub's store, page by page (see hub/audit/verify.py)."""
     store = await open_hub_store(config)
     try:
-        return await verify_store_log(store, hub_signing_key, workers=workers)
+        return await verify_store_log(
+            store, hub_signing_key, workers=workers, database_url=config.database_url
+        )
     finally:
         await store.close()
 
@@ -136,7 +138,7 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     verify.add_argument(
         "--workers",
         type=_workers,
-        help="processes that validate entries alongside the one reading the log "
+        help="processes that read and check pages of the log alongside this one "
         "(default: one per CPU core, at most 4; 0: none)",
     )
     add_json_flag(verify)

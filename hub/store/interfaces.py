@@ -180,6 +180,10 @@ class AuditRepository(Protocol):
         """Up to ``limit`` stored ``(idx, entry_json, leaf_hash)``, ``idx >= start``, in order."""
         ...
 
+    async def leaves_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]:
+        """The stored ``(idx, entry_json, leaf_hash)`` with ``start <= idx < end``, in order."""
+        ...
+
     async def heads_between(self, after: int, upto: int, *, limit: int) -> Sequence[StoredHead]:
         """Up to ``limit`` stored heads with ``after < size <= upto``, smallest first."""
         ...

@@ -732,6 +732,14 @@ class _Audit:
         )
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
+    async def leaves_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]:
+        rows = await self._conn.execute(
+            select(audit_log.c.idx, audit_log.c.entry_json, audit_log.c.leaf_hash)
+            .where(audit_log.c.idx >= start, audit_log.c.idx < end)
+            .order_by(audit_log.c.idx)
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
     async def heads_between(self, after: int, upto: int, *, limit: int) -> Sequence[StoredHead]:
         rows = await self._conn.execute(
             select(audit_heads)

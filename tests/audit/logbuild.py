@@ -50,8 +50,11 @@ class BuiltLog:
     head_sizes: list[int]
 
 
-async def write_log(store: SqlStore, count: int, *, batch: int = 16) -> BuiltLog:
-    """Append ``count`` entries to the store's log (empty or not), a signed head per batch."""
+async def write_log(
+    store: SqlStore, count: int, *, batch: int = 16, log: AuditLog = HUB_LOG
+) -> BuiltLog:
+    """Append ``count`` entries to the store's log (empty or not), a head per batch signed
+    by ``log`` (the insecure test hub key unless told)."""
     engine = store._engine  # tests write under the repositories on purpose
     async with engine.begin() as conn:
         state = (await conn.execute(select(audit_state))).first()
@@ -86,7 +89,7 @@ async def write_log(store: SqlStore, count: int, *, batch: int = 16) -> BuiltLog
                 )
             await conn.execute(insert(audit_log), rows)
             at = _START + timedelta(milliseconds=50 * tree.size)
-            head = HUB_LOG.sign_head(tree.size, tree.root(), at)
+            head = log.sign_head(tree.size, tree.root(), at)
             await conn.execute(
                 insert(audit_heads).values(
                     size=head.size,
@@ -98,11 +101,11 @@ async def write_log(store: SqlStore, count: int, *, batch: int = 16) -> BuiltLog
             head_sizes.append(tree.size)
         frontier = json.dumps([node.hex() for node in tree.frontier()])
         if state is None:
-            await conn.execute(insert(audit_state).values(id=1, size=tree.size, frontier_json=frontier))
-        else:
             await conn.execute(
-                update(audit_state).values(size=tree.size, frontier_json=frontier)
+                insert(audit_state).values(id=1, size=tree.size, frontier_json=frontier)
             )
+        else:
+            await conn.execute(update(audit_state).values(size=tree.size, frontier_json=frontier))
     return BuiltLog(tree.size, head_sizes)
 
 

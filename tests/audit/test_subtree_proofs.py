@@ -191,7 +191,9 @@ async def test_the_index_catches_up_with_entries_appended_after_it_was_built(
         for size, index in [(303, 0), (303, 302), (250, 101), (103, 100)]:
             proof = await proofs.inclusion(view, index, size)
             assert proof == inclusion_proof(leaves, index, size)
-            assert verify_inclusion(leaves[index], index, size, proof, root_from_leaves(leaves[:size]))
+            assert verify_inclusion(
+                leaves[index], index, size, proof, root_from_leaves(leaves[:size])
+            )
         proof = await proofs.consistency(view, 100, 303)
         assert verify_consistency(
             100, 303, root_from_leaves(leaves[:100]), root_from_leaves(leaves), proof
@@ -217,9 +219,7 @@ async def test_the_service_serves_the_new_proofs_and_survives_a_failed_index(
 ) -> None:
     built = await write_log(store, 300, batch=25)
     leaves = await leaf_hashes(store)
-    service = AuditService(
-        store=store, log=HUB_LOG, auditors=(), clock=lambda: datetime.now(UTC)
-    )
+    service = AuditService(store=store, log=HUB_LOG, auditors=(), clock=lambda: datetime.now(UTC))
     await service.prepare_proofs()
     answer = await service.inclusion(123, built.size)
     assert [bytes.fromhex(node) for node in answer["proof"]] == inclusion_proof(
@@ -232,9 +232,7 @@ async def test_the_service_serves_the_new_proofs_and_survives_a_failed_index(
 
     async with store._engine.begin() as conn:
         await conn.execute(delete(audit_log).where(audit_log.c.idx == 2))
-    broken = AuditService(
-        store=store, log=HUB_LOG, auditors=(), clock=lambda: datetime.now(UTC)
-    )
+    broken = AuditService(store=store, log=HUB_LOG, auditors=(), clock=lambda: datetime.now(UTC))
     with caplog.at_level(logging.ERROR, logger="hub.audit"):
         await broken.prepare_proofs()  # logged, not raised
     assert "could not index the audit log" in caplog.text

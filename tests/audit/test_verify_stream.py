@@ -9,19 +9,27 @@ group-commit writer signs them. Each tampering is checked through :func:`verify_
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, make_url, select, text, update
 
 import hub.audit.verify as verify_module
 from hub.audit.log import entry_leaf_hash
 from hub.audit.verify import LogVerification, verify_log, verify_store_log
-from hub.store import SqlStore
+from hub.store import SqlStore, database_url_for_path
+from hub.store.dialect import open_engine
 from hub.store.tables import audit_heads, audit_log, audit_state
 from tests.audit.logbuild import HUB_PUBLIC_KEY, entry_json, write_log
-from tests.store.conftest import store  # noqa: F401 (the SQLite and PostgreSQL fixture)
+from tests.store.conftest import (
+    postgres_url_or_skip,
+    store,  # noqa: F401 (the SQLite and PostgreSQL fixture)
+)
 
 Tamper = Callable[[Any], Awaitable[None]]
 
@@ -35,9 +43,23 @@ async def _in_memory(store: SqlStore) -> LogVerification:  # noqa: F811
 
 
 async def _both(store: SqlStore, *, page: int = 64) -> LogVerification:  # noqa: F811
+    """Verify inline, in memory and (on SQLite) by aligned pages in another thread: all agree."""
     streamed = await verify_store_log(store, HUB_PUBLIC_KEY, page=page)
     held = await _in_memory(store)
     assert (streamed.first_bad_index, streamed.problem) == (held.first_bad_index, held.problem)
+    if store.dialect.name == "sqlite":
+        # One thread for a window of five pages: this task checks pages itself too.
+        with ThreadPoolExecutor(1) as thread:
+            paged = await verify_store_log(
+                store,
+                HUB_PUBLIC_KEY,
+                page=32,
+                workers=2,
+                database_url=store._engine.url.render_as_string(hide_password=False),
+                executor=thread,
+            )
+        assert (paged.first_bad_index, paged.problem) == (held.first_bad_index, held.problem)
+        assert paged.heads == streamed.heads
     return streamed
 
 
@@ -116,9 +138,7 @@ async def test_a_head_signature_moved_from_another_head_is_refused(
         heads = {head.size: head for head in await view.audit.heads()}
     await _tamper(
         store,
-        update(audit_heads)
-        .where(audit_heads.c.size == 160)
-        .values(signature=heads[144].signature),
+        update(audit_heads).where(audit_heads.c.size == 160).values(signature=heads[144].signature),
     )
     result = await _both(store)
     assert result.problem == "the tree head of size 160 is not signed by the hub"
@@ -191,23 +211,65 @@ async def test_the_first_problem_in_index_order_wins(store: SqlStore) -> None:  
     assert "signed tree head of size 48" in (result.problem or "")
 
 
+@asynccontextmanager
+async def _own_database(engine: str, tmp_path: Path) -> AsyncIterator[tuple[SqlStore, str]]:
+    """A store that other processes can open by URL: a file, or a database of its own."""
+    if engine == "sqlite":
+        url = database_url_for_path(tmp_path / "own.sqlite3")
+        own = SqlStore.open(url)
+        await own.create_schema()
+        try:
+            yield own, url
+        finally:
+            await own.close()
+        return
+    admin_url = postgres_url_or_skip()
+    name = f"x_auditscale_{uuid.uuid4().hex[:12]}"
+    admin, _ = open_engine(admin_url)
+    try:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        own = SqlStore.open(url)
+        try:
+            await own.create_schema()
+            yield own, url
+        finally:
+            await own.close()
+    finally:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 @pytest.mark.slow
-async def test_worker_processes_give_the_same_answers(store: SqlStore) -> None:  # noqa: F811
-    await write_log(store, 3000, batch=32)
-    clean = await verify_store_log(store, HUB_PUBLIC_KEY, page=256, workers=2)
-    assert clean.ok, clean.problem
-    assert clean.entries == 3000
-    forged = entry_json(2100).replace('"submitted"', '"refused"')
-    assert forged != entry_json(2100)
-    await _tamper(
-        store,
-        _edit(1500, entry_json=entry_json(1500).replace("referral", "note")),
-        _edit(2100, entry_json=forged, leaf_hash=entry_leaf_hash(forged)),
-    )
-    inline = await verify_store_log(store, HUB_PUBLIC_KEY, page=256)
-    pooled = await verify_store_log(store, HUB_PUBLIC_KEY, page=256, workers=2)
-    assert (pooled.first_bad_index, pooled.problem) == (inline.first_bad_index, inline.problem)
-    assert pooled.first_bad_index == 1500
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_worker_processes_give_the_same_answers(engine: str, tmp_path: Path) -> None:
+    assert verify_module._PROCESSES_FROM_PAGES <= 3000 // 64  # enough pages for processes
+    async with _own_database(engine, tmp_path) as (own, url):
+        await write_log(own, 3000, batch=32)
+        clean = await verify_store_log(own, HUB_PUBLIC_KEY, page=64, workers=2, database_url=url)
+        assert clean.ok, clean.problem
+        assert (clean.entries, clean.heads) == (3000, 3000 // 32 + 1)
+        forged = entry_json(2100).replace('"submitted"', '"refused"')
+        assert forged != entry_json(2100)
+        await _tamper(
+            own,
+            _edit(2500, entry_json=entry_json(2500).replace("referral", "note")),
+            _edit(2100, entry_json=forged, leaf_hash=entry_leaf_hash(forged)),
+        )
+        inline = await verify_store_log(own, HUB_PUBLIC_KEY, page=64)
+        pooled = await verify_store_log(own, HUB_PUBLIC_KEY, page=64, workers=2, database_url=url)
+        assert (pooled.first_bad_index, pooled.problem) == (inline.first_bad_index, inline.problem)
+        assert pooled.first_bad_index == 2080  # the batch of the rewritten entry 2100
+        await _tamper(own, delete(audit_log).where(audit_log.c.idx == 700))
+        pooled = await verify_store_log(own, HUB_PUBLIC_KEY, page=64, workers=2, database_url=url)
+        assert (pooled.first_bad_index, pooled.problem) == (
+            700,
+            "entry 700 is missing (the next row is entry 701)",
+        )
 
 
 async def test_entries_appended_while_verifying_are_not_a_problem(store: SqlStore) -> None:  # noqa: F811
