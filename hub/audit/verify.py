@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import multiprocessing
 import multiprocessing.util
 import os
@@ -97,17 +96,21 @@ def check_entries(
     Pure and picklable, so that :func:`verify_store_log` can run it in another process.
     """
     sha256 = hashlib.sha256
+    computed = [sha256(b"\x00" + text.encode("utf-8")).digest() for text in entries]
     changed = None
-    for offset, (entry_json, leaf) in enumerate(zip(entries, leaves, strict=True)):
-        if sha256(b"\x00" + entry_json.encode("utf-8")).digest() != leaf:
-            changed = offset
-            break
+    if computed != list(leaves):
+        changed = next(i for i, (a, b) in enumerate(zip(computed, leaves, strict=True)) if a != b)
+    checked = entries if changed is None else entries[:changed]
     validate = _ENTRY.validate_json
-    for offset in range(len(entries) if changed is None else changed):
-        try:
-            validate(entries[offset])
-        except ValidationError:
-            return start + offset, f"entry {start + offset} is not a valid log entry"
+    try:
+        for text in checked:
+            validate(text)
+    except ValidationError:
+        for offset, text in enumerate(checked):
+            try:
+                validate(text)
+            except ValidationError:
+                return start + offset, f"entry {start + offset} is not a valid log entry"
     if changed is not None:
         return start + changed, f"entry {start + changed} was changed: its leaf hash does not match"
     return None
@@ -157,41 +160,61 @@ def page_report(
     """
     if end <= start or (end - start) & (end - start - 1) or start % (end - start):
         raise ValueError(f"[{start}, {end}) is not an aligned power-of-two page")
-    found = len(rows)
-    for offset, row in enumerate(rows):
-        if row[0] != start + offset:
-            found = offset
-            break
+    found = _in_sequence(rows, start)
     problem = check_entries(start, [r[1] for r in rows[:found]], [r[2] for r in rows[:found]])
     if found < end - start:
         after = rows[found][0] if found < len(rows) else next_idx
         if after is not None and problem is None:
             position = start + found
             problem = position, f"entry {position} is missing (the next row is entry {after})"
-    sha256 = hashlib.sha256
     frontier: list[bytes] = []
     size = 0
     reports = []
+    leaves = [row[2] for row in rows[:found]]
     for head in heads:
         if head.size > start + found:
             break
-        for _, _, leaf in rows[size : head.size - start]:
-            node, carry = leaf, size
-            while carry & 1:
-                node = sha256(b"\x01" + frontier.pop() + node).digest()
-                carry >>= 1
-            frontier.append(node)
-            size += 1
+        size = _extend_leaves(frontier, size, leaves[size : head.size - start])
         signed = verify_tree_head(stored_tree_head(head), hub_signing_key)
         reports.append(HeadReport(head.size, head.root_hash, signed, tuple(frontier)))
-    for _, _, leaf in rows[size:found]:
-        node, carry = leaf, size
-        while carry & 1:
-            node = sha256(b"\x01" + frontier.pop() + node).digest()
-            carry >>= 1
-        frontier.append(node)
-        size += 1
+    _extend_leaves(frontier, size, leaves[size:])
     return PageReport(start, end, found, problem, tuple(reports), tuple(frontier))
+
+
+def _perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of a perfect subtree (a power of two of leaf hashes), level by level."""
+    sha256 = hashlib.sha256
+    level = list(leaves)
+    while len(level) > 1:
+        level = [
+            sha256(b"\x01" + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=True)
+        ]
+    return level[0]
+
+
+def _extend_leaves(frontier: list[bytes], size: int, leaves: Sequence[bytes]) -> int:
+    """Add leaf hashes at leaf ``size``: as aligned perfect subtrees, each hashed in one go."""
+    position = 0
+    while position < len(leaves):
+        chunk = 1 << ((len(leaves) - position).bit_length() - 1)
+        if size:
+            chunk = min(chunk, size & -size)  # a subtree starts on a multiple of its size
+        size = _append_subtree(
+            frontier,
+            size,
+            _perfect_root(leaves[position : position + chunk]),
+            chunk.bit_length() - 1,
+        )
+        position += chunk
+    return size
+
+
+def _in_sequence(rows: Sequence[tuple[int, str, bytes]], start: int) -> int:
+    """How many rows, from the first, have the indexes ``start``, ``start + 1``, ..."""
+    # Rows come sorted by their unique idx: the first and last alone tell a full run.
+    if not rows or (rows[0][0] == start and rows[-1][0] == start + len(rows) - 1):
+        return len(rows)
+    return next(offset for offset, row in enumerate(rows) if row[0] != start + offset)
 
 
 def _append_subtree(frontier: list[bytes], size: int, node: bytes, level: int) -> int:
@@ -261,46 +284,30 @@ class LogVerifier:
             return False
         start = self._size
         bad = None
-        end = start + len(rows)
-        for position, row in enumerate(rows, start):
-            if row[0] != position:
-                bad = position, f"entry {position} is missing (the next row is entry {row[0]})"
-                end = position
-                break
-        entries = check_entries(
-            start, [r[1] for r in rows[: end - start]], [r[2] for r in rows[: end - start]]
-        )
+        found = _in_sequence(rows, start)
+        if found < len(rows):
+            position, idx = start + found, rows[found][0]
+            bad = position, f"entry {position} is missing (the next row is entry {idx})"
+        entries = check_entries(start, [r[1] for r in rows[:found]], [r[2] for r in rows[:found]])
         if entries is not None and (bad is None or entries[0] < bad[0]):
             bad = entries
-        sha256 = hashlib.sha256
-        frontier, size = self._frontier, self._size
-        leaves = iter([row[2] for row in rows[: end - start]])
+        leaves = [row[2] for row in rows[:found]]
+        done = 0
         for head in heads:
             # The heads up to the first bad row come first: their entries are as stored.
-            if head.size > end or (bad is not None and head.size > bad[0]):
+            if head.size > start + found or (bad is not None and head.size > bad[0]):
                 break
-            for node in itertools.islice(leaves, head.size - size):
-                carry = size
-                while carry & 1:
-                    node = sha256(b"\x01" + frontier.pop() + node).digest()
-                    carry >>= 1
-                frontier.append(node)
-                size += 1
-            self._size = size
+            self._size = _extend_leaves(
+                self._frontier, self._size, leaves[done : head.size - start]
+            )
+            done = head.size - start
             signed = verify_tree_head(stored_tree_head(head), self._key)
-            if not self._head_checks_out(head.size, signed, _fold(frontier), head.root_hash):
+            if not self._head_checks_out(head.size, signed, _fold(self._frontier), head.root_hash):
                 return False
         if bad is not None:
             self._fail(*bad)
             return False
-        for node in leaves:
-            carry = size
-            while carry & 1:
-                node = sha256(b"\x01" + frontier.pop() + node).digest()
-                carry >>= 1
-            frontier.append(node)
-            size += 1
-        self._size = size
+        self._size = _extend_leaves(self._frontier, self._size, leaves[done:])
         return True
 
     def add_report(self, report: PageReport) -> bool:
