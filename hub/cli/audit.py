@@ -7,9 +7,8 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hub.audit.register import Disclosure, render_register_text
-from hub.audit.report import AssuranceReport, quarter_of
 from hub.audit.verify import LogVerification, default_workers, verify_store_log
 from hub.cli.admin import hub_config, hub_public_signing_key, open_hub_store
 from hub.cli.common import (
@@ -23,8 +22,10 @@ from hub.cli.common import (
     write_output,
 )
 from hub.config import HubConfig
-from hub.policy.registry import RegistryError, load_registry
-from hub.server.reports import load_assurance, load_register
+
+if TYPE_CHECKING:
+    from hub.audit.register import Disclosure
+    from hub.audit.report import AssuranceReport
 
 __all__ = ["add_audit_commands", "verify_hub_log"]
 
@@ -72,6 +73,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _disclosures(args: argparse.Namespace) -> int:
+    # Imported here: ``hub audit verify`` needs none of the reports (nor the server).
+    from hub.audit.register import render_register_text
+    from hub.server.reports import load_register
+
     config = hub_config(args.config)
 
     async def load() -> list[Disclosure]:
@@ -90,6 +95,10 @@ def _disclosures(args: argparse.Namespace) -> int:
 
 
 def _assurance(args: argparse.Namespace) -> int:
+    from hub.audit.report import quarter_of
+    from hub.policy.registry import RegistryError, load_registry
+    from hub.server.reports import load_assurance
+
     config = hub_config(args.config)
     try:
         registry = load_registry(config.registry_dir)
