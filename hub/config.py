@@ -55,6 +55,27 @@ class Limits:
     # How stale the hub's in-memory view of the node registry may be; 0 reads it on every
     # request. A suspension or revocation takes effect within this time.
     node_cache_seconds: float = 1.0
+    # What a connection may cost before it has authenticated (deploy/limits.md): the kernel
+    # receive buffer of each accepted socket and aiohttp's read-ahead per request, so a
+    # stranger's unread body occupies at most a few times this many bytes of the hub's memory.
+    receive_buffer_bytes: int = 16 * 1024
+    # Connections open at once that have not yet sent a request that authenticates; a new
+    # connection beyond this is answered 503 (Retry-After) and closed at once.
+    max_unauthenticated_connections: int = 256
+    # A connection that has sent no request that authenticates within this long is closed.
+    unauthenticated_connection_seconds: float = 10.0
+    # Requests one node may have in progress at once; one more is answered 429 (Retry-After).
+    per_node_concurrent_requests: int = 32
+    # Blobs (deploy/retention.md). Per node: the bytes of its unfinished and stored blobs
+    # together, and how many unfinished uploads it may have at once (BLOB-01, BLOB-02).
+    blob_quota_bytes: int = 64 * 1024 * 1024 * 1024
+    max_pending_uploads: int = 32
+    # An upload not finished this long after its announcement is deleted, file and rows;
+    # its chunks are answered 410 from then on (BLOB-03).
+    blob_upload_expiry_seconds: float = 24 * 3600.0
+    # How often `hub serve` expires uploads and purges ciphertext due for it (the same
+    # work as `hub admin purge`).
+    retention_sweep_seconds: float = 600.0
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,6 +140,9 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+# Below this a socket's buffer is all bookkeeping and reading a body a syscall per packet.
+_MIN_RECEIVE_BUFFER = 4096
+
 # The keys each section takes ([limits] takes the fields of Limits, checked below).
 _KNOWN_KEYS: dict[str, frozenset[str]] = {
     "hub": frozenset({"id"}),
@@ -178,6 +202,8 @@ def load_hub_config(path: Path) -> HubConfig:
         value = _get(limits_t, name, type(default), "limits", default)
         if value < 0 or (value == 0 and name != "node_cache_seconds"):
             raise ConfigError(f"limits.{name} must be positive")
+        if name == "receive_buffer_bytes" and value < _MIN_RECEIVE_BUFFER:
+            raise ConfigError(f"limits.{name} must be at least {_MIN_RECEIVE_BUFFER}")
         limit_values[name] = value
     unknown_limits = sorted(set(limits_t) - set(Limits.__dataclass_fields__))
     if unknown_limits:

@@ -20,10 +20,13 @@ __all__ = [
     "HubError",
     "NotFound",
     "PayloadTooLarge",
+    "Purged",
     "RangeNotSatisfiable",
     "RequestTimeout",
+    "TooManyRequests",
     "Unauthenticated",
     "Unprocessable",
+    "UploadExpired",
 ]
 
 PROBLEM_TYPE_BASE = "urn:seh:problem:"
@@ -45,6 +48,8 @@ class HubError(Exception):
         self.detail = detail
         self.violations = tuple(violations)
         self.debug = debug or {}
+        # Extra response headers (Retry-After on 429).
+        self.headers: dict[str, str] = {}
 
     @property
     def problem_type(self) -> str:
@@ -84,12 +89,34 @@ class Gone(HubError):
     status, slug, title = 410, "access-expired", "No longer available"
 
 
+class Purged(HubError):
+    """The hub purged this ciphertext under its retention policy (deploy/retention.md)."""
+
+    status, slug, title = 410, "purged", "Purged under the hub's retention policy"
+
+
+class UploadExpired(HubError):
+    """An upload not finished within limits.blob_upload_expiry_seconds (BLOB-03)."""
+
+    status, slug, title = 410, "upload-expired", "The upload has expired"
+
+
 class PayloadTooLarge(HubError):
     status, slug, title = 413, "payload-too-large", "The request body is too large"
 
 
 class RequestTimeout(HubError):
     status, slug, title = 408, "request-timeout", "The request body did not arrive in time"
+
+
+class TooManyRequests(HubError):
+    """The node already has as many requests in progress as it may (RFC 6585 section 4)."""
+
+    status, slug, title = 429, "too-many-requests", "Too many requests in progress"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, **debug: Any) -> None:
+        super().__init__(detail, debug=debug)
+        self.headers["Retry-After"] = str(retry_after_seconds)
 
 
 class RangeNotSatisfiable(HubError):

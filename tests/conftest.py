@@ -7,8 +7,9 @@ never be used by a real node.
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,11 @@ from hub.model import Author, Consent, EnvelopeFields, LegalBasis, Marking
 from hub.registry import enrol_node
 from hub.server import create_app
 from hub.store import SqlStore, database_url_for_path
+
+# tests/server/helpers.py asserts on replies; have pytest explain its failures as it does
+# in tests. Registered here, the first conftest loaded, because tests in other folders
+# (durability, store, workflows) import it before tests/server/ is collected.
+pytest.register_assert_rewrite("tests.server.helpers")
 
 INSECURE_TEST_HUB_KEYS = NodeKeys.from_seed(b"insecure-test-hub-key-000000000!")
 INSECURE_TEST_NODE_KEYS = {
@@ -130,6 +136,31 @@ SYNTHETIC_REFERRAL = {
     "individual": {"forename": "Sam", "surname": "Testperson", "date_of_birth": "2001-04-01"},
     "concerns": "Synthetic test concern text. No real person.",
 }
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Undo what a test's in-process ``hub serve``/``hub admin`` did to global logging.
+
+    ``configure_logging`` adds a root handler on the stream of the moment (pytest's
+    captured stderr, closed after the test) and sets logger levels; left in place, later
+    tests log into a closed file and see other loggers' records.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
+    logging.captureWarnings(False)
 
 
 @pytest.fixture

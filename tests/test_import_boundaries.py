@@ -6,6 +6,8 @@
   nacl or gnupg.
 * ``hub/model/`` imports nothing of ours outside ``hub.model`` (DESIGN.md section 3), so
   the wire models can be shipped to agency nodes and turned into JSON Schemas alone.
+* Nothing outside ``hub/cli/`` imports ``hub.cli``: the command line is the outermost
+  layer, so a node adapter or the hub's server never depends on argument parsing.
 
 The walker reads source with :mod:`ast` and never imports it, so an import hidden under
 ``if TYPE_CHECKING:`` or inside a function counts as much as one at the top.
@@ -111,6 +113,11 @@ def boundary_violations(
             found.setdefault(
                 (imported.line, "model"),
                 f"{where}; hub/model/ imports nothing of ours outside hub.model",
+            )
+        if _within(imported.module, "hub.cli") and not _within(module_name, "hub.cli"):
+            found.setdefault(
+                (imported.line, "cli"),
+                f"{where}; only hub/cli/ imports hub.cli (the outermost layer)",
             )
     return [found[key] for key in sorted(found)]
 
@@ -311,3 +318,17 @@ def test_relative_imports_resolve_like_python() -> None:
     assert _resolve_relative("hub.model", True, 2, None) == "hub"
     with pytest.raises(ValueError, match="beyond the top-level package"):
         _resolve_relative("hub.errors", False, 2, None)
+
+
+@pytest.mark.parametrize(
+    ("module_name", "path"),
+    [
+        ("agency_adapters.email_pgp.inbound", "agency_adapters/email_pgp/inbound.py"),
+        ("hub.server.handlers", "hub/server/handlers.py"),
+    ],
+)
+def test_walker_catches_the_command_line_imported_from_below(module_name: str, path: str) -> None:
+    found = boundary_violations("from hub.cli.drafts import without_comments", module_name, path)
+    assert len(found) == 1
+    assert "only hub/cli/ imports hub.cli" in found[0]
+    assert not boundary_violations("from hub.cli.common import EXIT_OK", "hub.cli.node", "x.py")

@@ -37,7 +37,14 @@ from agency_adapters.node.store import (
     NodeStore,
     decrypt_payload,
 )
-from hub.client import HubProblem, NodeClient, NodeProfile, ReceivedMessage, VerificationFailed
+from hub.client import (
+    HubProblem,
+    NodeClient,
+    NodeProfile,
+    ReceivedMessage,
+    UntrustedSender,
+    VerificationFailed,
+)
 from hub.crypto import CryptoError
 from hub.model import RecipientStatus, StrictJSONError, Violation, loads_strict
 from hub.policy.engine import evaluate, ordered
@@ -90,6 +97,13 @@ async def sync_inbox(
             continue
         try:
             message = await client.fetch(entry.message_id)
+        except UntrustedSender as untrusted:
+            # Signed with a key marked compromised from before the hub received it: not
+            # trusted, not kept; rejected so the inbox moves on and the sender's status
+            # and the log say why.
+            results.append(await _reject_untrusted(client, untrusted))
+            store.set_cursor(entry.cursor)
+            continue
         except HubProblem as problem:
             if problem.problem.status != 410:
                 raise
@@ -108,6 +122,20 @@ async def sync_inbox(
         results.append(await _receive(client, store, message))
         store.set_cursor(entry.cursor)
     return results
+
+
+async def _reject_untrusted(client: NodeClient, untrusted: UntrustedSender) -> SyncResult:
+    message = untrusted.message
+    summary = _summary(message)
+    summary["rejected"] = [f"RECV-02 $.signature: {untrusted}"]
+    first = await _answer_once(client.reject(message, ["RECV-02"], [str(untrusted)]), summary)
+    return SyncResult(
+        message_id=message.envelope.id,
+        kind=message.envelope.kind,
+        state="rejected" if first else "acknowledged",
+        summary={k: v for k, v in summary.items() if v is not None},
+        answered_before=not first,
+    )
 
 
 def _summary(message: ReceivedMessage) -> dict[str, Any]:

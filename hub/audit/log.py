@@ -3,12 +3,23 @@
 Each accepted, refused, delivered or acknowledged message appends one metadata entry in
 the same transaction as the change it records (so the log and the store cannot
 disagree). The log's size and frontier live in one locked row: an append costs O(log n)
-and, with group commit, one lock per batch, not per message. Every append yields a signed
-tree head that includes it; receipts carry that head and the entry's index.
+and one lock per transaction (a group-commit batch), not per message. Every append yields
+a signed tree head that includes it; receipts carry that head and the entry's index.
+
+The append is the last thing a transaction does. ``append`` only queues the entry; the
+transaction's end step (UnitOfWork.at_end) then locks the log's state row, reads the size
+and frontier afresh (another hub process may have appended a moment ago), writes every
+queued entry and its head with one statement each, stores the new state, and the
+transaction commits. So on PostgreSQL, where several hub processes share the database, a
+batch holds the log's lock only for those few statements, not for all of its other
+writes; on SQLite the write transaction began IMMEDIATE and holds the file's one write
+lock throughout. A position (index and signed head) is known once the end step has run,
+and nobody outside the hub sees it before the commit (the group committer answers after).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +40,11 @@ from hub.crypto import (
     verify_document,
 )
 from hub.model import AuditEntry, LogPosition, TreeHead, rfc3339
-from hub.store import AuditRow, StoredHead, UnitOfWork
+from hub.store import AuditLeaf, AuditRow, StoredHead, UnitOfWork
 
 __all__ = [
     "AuditLog",
+    "QueuedEntry",
     "entry_leaf_hash",
     "stored_tree_head",
     "tree_head_document",
@@ -82,26 +94,15 @@ class AuditLog:
         )
         return TreeHead.model_validate({**document, "timestamp": timestamp}, strict=False)
 
-    async def append(self, tx: UnitOfWork, entry: AuditEntry) -> LogPosition:
-        """Append ``entry`` in the caller's transaction; its index and a head including it."""
-        entry_json = canonical_json(entry.model_dump(mode="json", exclude_none=True)).decode()
-        leaf = entry_leaf_hash(entry_json)
-        size, frontier = await tx.audit.state_for_update()
-        tree = CompactTree(size, frontier)
-        tree.append(leaf)
-        await tx.audit.add_leaf(
-            AuditRow(size, entry_json, leaf, entry.at, entry.action, entry.actor),
-            kind=entry.kind,
-            message_id=entry.message_id,
-            subject_ref=entry.subject_ref,
-            case_ref=entry.case_ref,
-        )
-        await tx.audit.set_state(tree.size, tree.frontier())
-        head = self.sign_head(tree.size, tree.root(), entry.at)
-        await tx.audit.add_head(
-            StoredHead(head.size, bytes.fromhex(head.root_hash), entry.at, head.signature)
-        )
-        return LogPosition(index=size, tree_head=head)
+    async def append(self, tx: UnitOfWork, entry: AuditEntry) -> QueuedEntry:
+        """Queue ``entry`` in the caller's transaction; it is appended at the transaction's end.
+
+        The entry's position (``QueuedEntry.position``) is known once the transaction's end
+        steps have run: read it in a later end step (as receipts do) or after the commit.
+        """
+        queued = QueuedEntry(entry)
+        tx.at_end(self, lambda: _Appends(self)).entries.append(queued)
+        return queued
 
     # -- read side ----------------------------------------------------------------------
 
@@ -123,6 +124,61 @@ class AuditLog:
     async def consistency(view: UnitOfWork, first: int, second: int) -> list[bytes]:
         """The proof from every leaf hash (see :meth:`inclusion`)."""
         return consistency_proof(await view.audit.leaf_hashes(second), first, second)
+
+
+@dataclass(eq=False, slots=True)
+class QueuedEntry:
+    """An entry waiting for its transaction's end; then its index and a head including it."""
+
+    entry: AuditEntry
+    _position: LogPosition | None = None
+
+    @property
+    def position(self) -> LogPosition:
+        if self._position is None:
+            raise RuntimeError("the entry is appended at its transaction's end, not yet")
+        return self._position
+
+
+@dataclass(eq=False, slots=True)
+class _Appends:
+    """The transaction's end step that appends its queued entries (see the module's top)."""
+
+    log: AuditLog
+    entries: list[QueuedEntry] = field(default_factory=list)
+
+    async def run(self, tx: UnitOfWork) -> None:
+        if not self.entries:
+            return
+        size, frontier = await tx.audit.state_for_update()
+        tree = CompactTree(size, frontier)
+        leaves: list[AuditLeaf] = []
+        heads: list[StoredHead] = []
+        for queued in self.entries:
+            entry = queued.entry
+            entry_json = canonical_json(entry.model_dump(mode="json", exclude_none=True)).decode()
+            leaf = entry_leaf_hash(entry_json)
+            index = tree.size
+            tree.append(leaf)
+            leaves.append(
+                AuditLeaf(
+                    AuditRow(index, entry_json, leaf, entry.at, entry.action, entry.actor),
+                    kind=entry.kind,
+                    message_id=entry.message_id,
+                    subject_ref=entry.subject_ref,
+                    case_ref=entry.case_ref,
+                )
+            )
+            # A head per entry, as before: verification names the first entry that differs.
+            head = self.log.sign_head(tree.size, tree.root(), entry.at)
+            heads.append(
+                StoredHead(head.size, bytes.fromhex(head.root_hash), entry.at, head.signature)
+            )
+            queued._position = LogPosition(index=index, tree_head=head)
+        await tx.audit.add_leaves(leaves)
+        await tx.audit.add_heads(heads)
+        await tx.audit.set_state(tree.size, tree.frontier())
+        self.entries.clear()
 
 
 def stored_tree_head(stored: StoredHead) -> TreeHead:

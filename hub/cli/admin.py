@@ -4,27 +4,58 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import errno
 import json
 import logging
+import os
 import socket
-from collections.abc import Awaitable
+import sys
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.log import AuditLog
 from hub.cli.common import EXIT_OK, CommandError, add_json_flag, emit, table
+from hub.cli.workers import (
+    listen_on_shared_port,
+    refuse_workers_on_sqlite,
+    reserve_shared_port,
+    serve_workers,
+    stop_when_orphaned,
+    worker_count,
+)
 from hub.config import LOG_LEVELS, ConfigError, HubConfig, LogConfig, load_hub_config
-from hub.crypto import KeyFileError, NodeKeys, PublicKeys, read_key_file, write_key_file
-from hub.registry import ACCREDITATIONS, RegistryError, enrol_node, list_nodes, set_node_status
+from hub.crypto import (
+    KeyFileError,
+    NodeKeys,
+    PublicKeys,
+    key_fingerprint,
+    read_key_file,
+    write_key_file,
+)
+from hub.policy.registry import RegistryError as PolicyRegistryError
+from hub.policy.registry import load_registry
+from hub.registry import (
+    ACCREDITATIONS,
+    RegistryError,
+    enrol_node,
+    key_history,
+    key_status,
+    list_nodes,
+    mark_key_compromised,
+    set_node_status,
+)
 from hub.server import create_app
+from hub.server.blobs import BlobFiles
 from hub.server.logs import configure_logging
-from hub.store import SqlStore
+from hub.server.retention import PurgeReport, RetentionService
+from hub.server.serving import limit_receive_buffer, serve
+from hub.store import NodeKeyRecord, SqlStore
 from hub.store.migrate import (
     BASE_REVISION,
     SchemaError,
@@ -75,9 +106,12 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
+    if args.workers > 1:
+        refuse_workers_on_sqlite(config.database_url, args.workers)
     configure_logging(_log_settings(config.logging, args))
     # An empty database is migrated to head here (and says so in the log); one behind or
-    # ahead of the code is refused before anything listens.
+    # ahead of the code is refused before anything listens (and, with workers, before
+    # any is forked: they never migrate at the same time).
     asyncio.run(_database(prepare_database(config.database_url)))
     try:
         app = create_app(config)
@@ -85,16 +119,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"hub signing key: {exc}") from exc
     # Bind before saying "listening": a busy port is a clear message and exit 2, never a
     # "listening" line followed by a traceback.
-    listener = _listen(config.host, config.port)
+    listener = _listen(config.host, config.port, shared=args.workers > 1)
+    limit_receive_buffer(listener, config.limits)  # before the port is announced
     port = listener.getsockname()[1]
-    print(f"hub {config.hub_id} listening on http://{config.host}:{port}", flush=True)
+    workers = f" ({args.workers} workers)" if args.workers > 1 else ""
+    print(f"hub {config.hub_id} listening on http://{config.host}:{port}{workers}", flush=True)
     logging.getLogger("hub.server").info(
         "listening on %s:%d",
         config.host,
         port,
         extra={"event": "listening", "hub_id": config.hub_id, "host": config.host, "port": port},
     )
-    web.run_app(app, sock=listener, print=None, access_log=None)
+    if args.workers > 1:
+
+        def worker() -> int:
+            # Each worker listens on the reserved port with a socket of its own, its
+            # receive buffer limited before it listens.
+            own = listen_on_shared_port(
+                listener, prepare=lambda sock: limit_receive_buffer(sock, config.limits)
+            )
+            stop_when_orphaned(app, os.getppid())
+            serve(app, own, config.limits)
+            return EXIT_OK
+
+        return serve_workers(args.workers, worker)
+    serve(app, listener, config.limits)
     return EXIT_OK
 
 
@@ -107,10 +156,13 @@ def _log_settings(configured: LogConfig, args: argparse.Namespace) -> LogConfig:
     return configured
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, or a :class:`CommandError` saying why not."""
+def _listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A listening socket on ``host:port`` (``shared``: the workers' port, reserved),
+    or a :class:`CommandError` saying why not."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        if shared:
+            return reserve_shared_port(family, host, port)
         return socket.create_server((host, port), family=family, backlog=1024)
     except socket.gaierror as exc:
         raise CommandError(f"cannot listen on {host}:{port}: unknown host ({exc})") from exc
@@ -133,7 +185,17 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     if args.public_out is not None:
         args.public_out.write_text(json.dumps(public, indent=2) + "\n")
     emit(public, json_mode=args.json)
+    _say_fingerprints(keys.public)
     return EXIT_OK
+
+
+def _say_fingerprints(public: PublicKeys) -> None:
+    """On stderr (stdout stays the public keys): what to publish and read aloud."""
+    print(
+        f"fingerprints: signing {key_fingerprint(public.signing)}; "
+        f"encryption {key_fingerprint(public.encryption)}",
+        file=sys.stderr,
+    )
 
 
 def cmd_keys_public(args: argparse.Namespace) -> int:
@@ -142,6 +204,7 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
     except KeyFileError as exc:
         raise CommandError(str(exc)) from exc
     emit(keys.public.to_json(), json_mode=args.json)
+    _say_fingerprints(keys.public)
     return EXIT_OK
 
 
@@ -203,7 +266,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) -> int:
-    audit = None if action == "list" else AuditLog(hub_keys=_hub_keys(config))
+    audit = None if action in ("list", "keys") else AuditLog(hub_keys=_hub_keys(config))
     store = await open_hub_store(config)
     try:
         now = datetime.now(UTC)
@@ -219,6 +282,9 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
                 audit=audit,
             )
             print(f"enrolled {record.id} ({record.agency_type}, {record.accreditation})")
+            # The fingerprints to confirm with the node out of band (deploy/key-ceremony.md).
+            print(f"  signing key fingerprint:    {key_fingerprint(record.signing_key)}")
+            print(f"  encryption key fingerprint: {key_fingerprint(record.encryption_key)}")
         elif action == "list":
             nodes = [
                 {
@@ -232,6 +298,10 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
                 for node in await list_nodes(store)
             ]
             emit(nodes, json_mode=args.json, human=_node_table)
+        elif action == "keys":
+            await _show_keys(store, args)
+        elif action == "compromise-key":
+            await _compromise(store, args, audit, now)
         else:
             status = {"suspend": "suspended", "reinstate": "active", "revoke": "revoked"}[action]
             record = await set_node_status(store, args.node_id, status, now=now, audit=audit)
@@ -243,8 +313,145 @@ async def _with_store(config: HubConfig, action: str, args: argparse.Namespace) 
     return EXIT_OK
 
 
+async def _show_keys(store: SqlStore, args: argparse.Namespace) -> None:
+    node, history = await key_history(store, args.node_id)
+    rows = [
+        {
+            "signing_fingerprint": key_fingerprint(key.signing_key),
+            "encryption_fingerprint": key_fingerprint(key.encryption_key),
+            "status": key_status(key),
+            "valid_from": key.valid_from.isoformat(),
+            "valid_until": None if key.valid_until is None else key.valid_until.isoformat(),
+            "compromised_from": None
+            if key.compromised_from is None
+            else key.compromised_from.isoformat(),
+            "signing_key": base64.b64encode(key.signing_key).decode("ascii"),
+        }
+        for key in history
+    ]
+    emit(rows, json_mode=args.json, human=_key_table)
+    print(f"{len(rows)} key pair(s) of {node.id} ({node.status})", file=sys.stderr)
+
+
+def _key_table(rows: list[dict[str, str]]) -> str:
+    return table(
+        rows, ("signing_fingerprint", "status", "valid_from", "valid_until", "compromised_from")
+    )
+
+
+def _signing_key_named(text: str, node_id: str, history: Sequence[NodeKeyRecord]) -> bytes:
+    """The node's signing key named by its fingerprint (any spacing) or its base64."""
+    compact = "".join(text.split()).lower()
+    for key in history:
+        if compact == key_fingerprint(key.signing_key).replace(" ", ""):
+            return key.signing_key
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raw = b""
+    if any(key.signing_key == raw for key in history):
+        return raw
+    raise CommandError(
+        f"--key {text!r} is none of {node_id}'s signing keys: give its fingerprint "
+        "as 'hub admin keys' prints it, or its base64 public key"
+    )
+
+
+def _since(text: str | None, now: datetime) -> datetime:
+    if text is None:
+        return now
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CommandError(f"--since {text!r} is not an RFC 3339 time: {exc}") from exc
+    if moment.tzinfo is None:
+        raise CommandError(f"--since {text!r} needs a time zone, e.g. 2026-03-01T09:00:00Z")
+    return moment.astimezone(UTC)
+
+
+async def _compromise(
+    store: SqlStore, args: argparse.Namespace, audit: AuditLog | None, now: datetime
+) -> None:
+    _, history = await key_history(store, args.node_id)
+    named = _signing_key_named(args.key, args.node_id, history)
+    replacement = None
+    if args.new_public_keys is not None:
+        replacement = _read_public_keys(args.new_public_keys)
+    outcome = await mark_key_compromised(
+        store,
+        args.node_id,
+        named,
+        since=_since(args.since, now),
+        now=now,
+        replacement=replacement,
+        audit=audit,
+    )
+    print(
+        f"{args.node_id}: key {key_fingerprint(named)} marked compromised from "
+        f"{outcome.key.compromised_from.isoformat() if outcome.key.compromised_from else '-'}"
+    )
+    if outcome.replaced:
+        print(f"  replacement signing key:    {key_fingerprint(outcome.node.signing_key)}")
+        print(f"  replacement encryption key: {key_fingerprint(outcome.node.encryption_key)}")
+        print("  the node now runs 'hub node adopt-keys'")
+    if outcome.untrusted_messages:
+        print(
+            f"  {len(outcome.untrusted_messages)} message(s) the hub accepted signed with this "
+            "key since then no longer verify at the nodes; review them:"
+        )
+        for message_id in outcome.untrusted_messages:
+            print(f"    {message_id}")
+
+
 def _node_table(nodes: list[dict[str, str]]) -> str:
     return table(nodes, ("id", "agency_type", "accreditation", "status", "display_name"))
+
+
+async def _purge(config: HubConfig, *, dry_run: bool) -> PurgeReport:
+    """``hub admin purge``: the retention sweep ``hub serve`` runs (deploy/retention.md)."""
+    try:
+        registry = load_registry(config.registry_dir)
+    except PolicyRegistryError as exc:
+        raise CommandError(f"policy registry: {exc}") from exc
+    if registry.retention is None:  # pragma: no cover - the loader requires the file
+        raise CommandError("policy registry: retention.yaml is missing")
+    # A dry run writes nothing, so it needs no key to sign the log with.
+    audit = None if dry_run else AuditLog(hub_keys=_hub_keys(config))
+    store = await open_hub_store(config)
+    try:
+        service = RetentionService(
+            store=store,
+            files=BlobFiles(config.blob_dir),
+            policy=registry.retention,
+            limits=config.limits,
+            clock=lambda: datetime.now(UTC),
+            audit=audit,
+        )
+        return await service.sweep(dry_run=dry_run)
+    finally:
+        await store.close()
+
+
+def _purge_text(report: dict[str, Any]) -> str:
+    head = (
+        "would purge (dry run: nothing was changed)"
+        if report["dry_run"]
+        else f"purged at {report['at']}"
+    )
+    if not report["lines"]:
+        return f"{head}: nothing is due\n"
+    rows = [{**line, "kind": line["kind"] or "-"} for line in report["lines"]]
+    entries = "log entries that would be written" if report["dry_run"] else "log entries written"
+    return (
+        f"{head}:\n{table(rows, ('what', 'kind', 'reason', 'count', 'bytes'))}"
+        f"{entries}: {report['log_entries']}\n"
+    )
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    report = asyncio.run(_purge(hub_config(args.config), dry_run=args.dry_run))
+    emit(report.to_json(), json_mode=args.json, human=_purge_text)
+    return EXIT_OK
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
@@ -264,6 +471,12 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         type=str.upper,
         choices=LOG_LEVELS,
         help="least severe level logged (default: [logging] level, INFO)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help="hub processes sharing the port (default 1; more than 1 needs PostgreSQL)",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -312,11 +525,50 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     for action, text in (
         ("suspend", "stop a node sending and receiving (reversible)"),
         ("reinstate", "make a suspended node active again"),
-        ("revoke", "permanently revoke a node (e.g. compromised keys)"),
+        ("revoke", "permanently revoke a node: it never comes back under this id"),
     ):
         p = admin_sub.add_parser(action, help=text)
         p.add_argument("--config", type=Path, required=True, help="hub TOML config file")
         p.add_argument("--node-id", required=True, help="the enrolled node")
+    keys_of = admin_sub.add_parser(
+        "keys",
+        help="list a node's keys: current, rotated and compromised, with their periods",
+    )
+    keys_of.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    keys_of.add_argument("--node-id", required=True, help="the enrolled node")
+    add_json_flag(keys_of)
+    compromise = admin_sub.add_parser(
+        "compromise-key",
+        help="mark one of a node's keys compromised from a time (not a rotation)",
+        description=(
+            "For a key someone else may hold. Signatures by the key from --since on are no "
+            "longer trusted: the hub accepts nothing signed with it and nodes refuse what "
+            "it signed from then on, even messages the hub accepted before anyone knew "
+            "(they are listed for review). Signatures from before --since stay valid. The "
+            "node's current key needs --new-public-keys, the replacement keys the node "
+            "made with 'hub node prepare-keys' (check their fingerprints with the node out "
+            "of band); they become current at once. A routine change of keys is not this: "
+            "the node runs 'hub node rotate-keys', and every signature of the old key stays "
+            "valid. To stop a node altogether, suspend or revoke it."
+        ),
+    )
+    compromise.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    compromise.add_argument("--node-id", required=True, help="the enrolled node")
+    compromise.add_argument(
+        "--key",
+        required=True,
+        help="the signing key: its fingerprint as 'hub admin keys' prints it, or base64",
+    )
+    compromise.add_argument(
+        "--since",
+        help="RFC 3339 time from which its signatures are not trusted (default: now); "
+        "when it may have leaked, not when it was found out",
+    )
+    compromise.add_argument(
+        "--new-public-keys",
+        type=Path,
+        help="replacement public keys JSON (needed when the key is the node's current one)",
+    )
     migrate = admin_sub.add_parser(
         "migrate",
         help="upgrade the hub's database to this version's schema",
@@ -346,3 +598,16 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     lister.add_argument("--config", type=Path, required=True, help="hub TOML config file")
     add_json_flag(lister)
     admin.set_defaults(func=cmd_admin)
+    purge = admin_sub.add_parser(
+        "purge",
+        help="expire unfinished uploads and purge ciphertext that is due",
+        description="Expire uploads never finished and purge the ciphertext retention.yaml "
+        "says is due, writing a 'purged' log entry for each message (deploy/retention.md). "
+        "`hub serve` does the same every limits.retention_sweep_seconds.",
+    )
+    purge.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="list what would be purged; change nothing"
+    )
+    add_json_flag(purge)
+    purge.set_defaults(func=cmd_purge)

@@ -36,6 +36,8 @@ async def verify_hub_log(
     """Recompute the whole log from the hub's store, page by page (see hub/audit/verify.py)."""
     store = await open_hub_store(config)
     try:
+        # Streams, and copes with hub processes appending meanwhile (on PostgreSQL each
+        # statement sees the latest commits): see verify_store_log.
         return await verify_store_log(
             store, hub_signing_key, workers=workers, database_url=config.database_url
         )

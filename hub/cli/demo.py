@@ -24,6 +24,7 @@ from hub.audit.log import AuditLog
 from hub.cli.admin import hub_public_signing_key, open_hub_store
 from hub.cli.audit import verify_hub_log
 from hub.cli.common import EXIT_ERROR, EXIT_OK, CommandError
+from hub.cli.demo_email import create_demo_bridge, run_email_episode
 from hub.cli.node import client_for
 from hub.cli.story import run_story
 from hub.client import (
@@ -139,6 +140,25 @@ async def _create_federation(root: Path) -> Path:
                 audit=AuditLog(hub_keys=hub_keys),
             )
             _say("enrol", f"{node_id:16} {agency:16} {name}")
+        # Partners on email: nodes whose keys the local authority's bridge holds.
+        for partner in create_demo_bridge(
+            root,
+            hub_url=f"http://127.0.0.1:{port}",
+            hub_id=config.hub_id,
+            hub_signing_key=hub_keys.public.signing,
+            say=_say,
+        ):
+            await enrol_node(
+                store,
+                node_id=partner.node_id,
+                agency_type=partner.agency,
+                display_name=partner.organisation,
+                public_keys=partner.public_keys,
+                accreditation="OFFICIAL-SENSITIVE",
+                now=datetime.now(UTC),
+                audit=AuditLog(hub_keys=hub_keys),
+            )
+            _say("enrol", f"{partner.node_id:16} {partner.agency:16} {partner.organisation}")
     finally:
         await store.close()
     drafts = root / "drafts"
@@ -180,6 +200,10 @@ async def _scenario(root: Path, config_path: Path) -> None:
             health = clients["health.bsw-icb"]
             try:
                 await run_story(clients, _say, root)
+            except (HubProblem, ClientError) as failure:
+                raise CommandError(f"the demo stopped: {failure}", EXIT_ERROR) from failure
+            try:
+                await run_email_episode(root, clients, _say)
             except (HubProblem, ClientError) as failure:
                 raise CommandError(f"the demo stopped: {failure}", EXIT_ERROR) from failure
             _keep_health_record(root)

@@ -38,6 +38,7 @@ from hub.model.examples import (
     synthetic_referral_form,
     synthetic_triage_outcome,
 )
+from hub.model.jsonio import strip_comments, without_comments
 from hub.model.payloads import feedback_for_referrer
 from hub.policy.lawful_basis import SLOT_FAMILIES
 from hub.policy.registry import Registry, load_registry
@@ -60,53 +61,6 @@ _OS_PERSONAL: dict[str, Any] = {
 }
 _REPLY_TO = "01900000-0000-7000-8000-000000000001"  # the id of the message answered
 _WIDTH = 92
-
-
-def strip_comments(text: str) -> str:
-    """``text`` with every ``//`` comment outside a JSON string blanked out.
-
-    Each comment character becomes a space, so a JSON error still points at the line
-    and column of the file as written.
-    """
-    out: list[str] = []
-    in_string = escaped = in_comment = False
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if in_comment:
-            if char == "\n":
-                in_comment = False
-                out.append(char)
-            else:
-                out.append(" ")
-        elif in_string:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-            out.append(char)
-        elif char == "/" and text.startswith("//", i):
-            in_comment = True
-            out.append(" ")
-        else:
-            out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def without_comments(raw: bytes) -> bytes:
-    """A draft file's bytes with its ``//`` comments blanked (UTF-8; others as they are)."""
-    if b"//" not in raw:
-        return raw
-    try:
-        return strip_comments(raw.decode("utf-8")).encode("utf-8")
-    except UnicodeDecodeError:
-        return raw
 
 
 # -- the demo's values, kind by kind --------------------------------------------------

@@ -46,6 +46,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "add_audit_commands",
         "reports for information governance and boards",
     ),
+    "bridge": (
+        "hub.cli.bridge",
+        "add_bridge_commands",
+        "the secure-email bridge for partners without a node",
+    ),
 }
 
 

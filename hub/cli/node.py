@@ -44,8 +44,9 @@ from hub.cli.common import (
     table,
 )
 from hub.cli.console import add_console_command
-from hub.cli.drafts import add_draft_command, without_comments
+from hub.cli.drafts import add_draft_command
 from hub.cli.outbox import discard, outcome_row, pending_row, resend_and_tell
+from hub.cli.rotate import add_key_rotation_commands
 from hub.cli.show import add_show_command
 from hub.cli.users import add_users_commands
 from hub.client import (
@@ -64,7 +65,14 @@ from hub.client import (
     load_node_profile,
     write_node_profile,
 )
-from hub.crypto import CryptoError, KeyFileError, NodeKeys, PublicKeys, write_key_file
+from hub.crypto import (
+    CryptoError,
+    KeyFileError,
+    NodeKeys,
+    PublicKeys,
+    key_fingerprint,
+    write_key_file,
+)
 from hub.errors import HubError, Unprocessable
 from hub.model import (
     Author,
@@ -74,6 +82,7 @@ from hub.model import (
     StrictJSONError,
     loads_strict,
 )
+from hub.model.jsonio import without_comments
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry, load_registry
 from hub.registry import RegistryError, check_node_id
@@ -502,6 +511,9 @@ def _init(args: argparse.Namespace) -> int:
     )
     (root / "node.pub.json").write_text(json.dumps(keys.public.to_json(), indent=2) + "\n")
     print(f"node folder {root} ready; enrol it at the hub with {root / 'node.pub.json'}")
+    # Read to the hub operator out of band; they see the same at enrolment.
+    print(f"  signing key fingerprint:    {key_fingerprint(keys.public.signing)}")
+    print(f"  encryption key fingerprint: {key_fingerprint(keys.public.encryption)}")
     return EXIT_OK
 
 
@@ -655,3 +667,4 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_users_commands(node_sub)
     add_show_command(node_sub)
     add_draft_command(node_sub)
+    add_key_rotation_commands(node_sub, _run)

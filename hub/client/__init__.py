@@ -15,6 +15,7 @@ from hub.client.node_client import (
     ReceivedMessage,
     ResendOutcome,
     RetryPolicy,
+    UntrustedSender,
 )
 from hub.client.outbox import Outbox, OutboxError, PendingMessage
 from hub.client.profile import NodeProfile, ProfileError, load_node_profile, write_node_profile
@@ -36,6 +37,7 @@ __all__ = [
     "ResendOutcome",
     "RetryPolicy",
     "SendUnconfirmed",
+    "UntrustedSender",
     "VerificationFailed",
     "load_node_profile",
     "write_node_profile",

@@ -43,6 +43,7 @@ from hub.client.errors import (
     VerificationFailed,
 )
 from hub.client.ids import uuid7
+from hub.client.keys import rotation_statement, signing_key_at
 from hub.client.outbox import Outbox, PendingMessage
 from hub.crypto import (
     CHUNK_SIZE,
@@ -94,6 +95,7 @@ __all__ = [
     "ReceivedMessage",
     "ResendOutcome",
     "RetryPolicy",
+    "UntrustedSender",
 ]
 
 Clock = Callable[[], datetime]
@@ -188,6 +190,20 @@ class ReceivedMessage:
     envelope: Envelope
     envelope_document: dict[str, Any]
     receipt: Receipt
+
+
+class UntrustedSender(VerificationFailed):
+    """The hub accepted the message, but its sender's key was not trusted at the time the
+    hub received it (the key was marked compromised from before then).
+
+    ``message`` is what the hub served, with the hub's verified receipt but an envelope
+    whose signature counts for nothing: enough to reject it (``NodeClient.reject``), never
+    to act on it.
+    """
+
+    def __init__(self, reason: str, message: ReceivedMessage) -> None:
+        super().__init__(reason)
+        self.message = message
 
 
 class NodeClient:
@@ -311,12 +327,6 @@ class NodeClient:
         directory = Directory.model_validate_json(json.dumps(doc))
         self._directory = {entry.id: entry for entry in directory.nodes}
         return self._directory
-
-    async def _node(self, node_id: str) -> DirectoryEntry | None:
-        entry = (await self.directory()).get(node_id)
-        if entry is None:
-            entry = (await self.directory(refresh=True)).get(node_id)
-        return entry
 
     # -- sending ------------------------------------------------------------------------
 
@@ -757,23 +767,82 @@ class NodeClient:
         envelope = Envelope.model_validate_json(json.dumps(envelope_doc))
         if envelope.id != message_id:
             raise VerificationFailed(f"asked for message {message_id}, got {envelope.id}")
-        sender = await self._node(envelope.sender)
-        if sender is None:
-            raise VerificationFailed(f"sender {envelope.sender} is not in the directory")
-        try:
-            verify_document(
-                envelope_doc, base64.b64decode(sender.signing_key), SignatureContext.ENVELOPE
-            )
-        except CryptoError as exc:
-            raise VerificationFailed("the envelope is not signed by its sender") from exc
+        # The receipt first: its hub-signed received_at says which sender key to trust.
         receipt = self._verified_receipt(receipt_doc)
         if receipt.message_id != envelope.id or receipt.envelope_sha256 != canonical_sha256(
             envelope_doc
         ):
             raise VerificationFailed("the hub's receipt does not match the envelope")
+        received = ReceivedMessage(
+            envelope=envelope, envelope_document=envelope_doc, receipt=receipt
+        )
         if self.node_id not in envelope.readers():
             raise VerificationFailed("this node is not a reader of the message")
-        return ReceivedMessage(envelope=envelope, envelope_document=envelope_doc, receipt=receipt)
+        await self._verify_sender(received)
+        return received
+
+    async def _verify_sender(self, message: ReceivedMessage) -> None:
+        """The envelope is signed by the key that was its sender's when the hub received
+        it (``hub.client.keys``); with a fresh directory if the cached one cannot say."""
+        sender_id, received_at = message.envelope.sender, message.receipt.received_at
+        problem: VerificationFailed = VerificationFailed(
+            f"sender {sender_id} is not in the directory"
+        )
+        for refresh in (False, True):
+            entry = (await self.directory(refresh=refresh)).get(sender_id)
+            if entry is None:
+                continue
+            key = signing_key_at(entry, received_at)
+            if key is None:
+                problem = UntrustedSender(
+                    f"no key of {sender_id} was trusted when the hub received the message "
+                    f"({rfc3339(received_at)}): it was marked compromised",
+                    message,
+                )
+                continue
+            try:
+                verify_document(message.envelope_document, key, SignatureContext.ENVELOPE)
+            except CryptoError:
+                problem = VerificationFailed("the envelope is not signed by its sender")
+                continue
+            return
+        raise problem
+
+    async def rotate_keys(self, new_keys: NodeKeys) -> DirectoryEntry:
+        """Replace this node's keys at the hub (``POST /v1/keys/rotate``) with ``new_keys``.
+
+        The request is signed by the current keys and carries the new keys' proof of
+        possession. Once the hub has answered, this client signs with the new keys and
+        still opens what was sealed to the old ones; the hub-signed directory, fetched
+        with the new key, must list the new keys as current (VerificationFailed if not).
+        A refusal (HubProblem, only ever for the rotation request itself) leaves this
+        client with its old keys.
+        """
+        statement = rotation_statement(self.node_id, self._keys, new_keys, at=self._clock())
+        _, doc = await self._call(
+            "POST",
+            "/v1/keys/rotate",
+            body=json.dumps(statement).encode(),
+            content_type="application/json",
+        )
+        # The hub took the keys (it answered 200): from here on only the check can fail.
+        self._keys = new_keys.with_previous((self._keys,))
+        try:
+            answered = DirectoryEntry.model_validate_json(json.dumps(doc))
+            entry = (await self.directory(refresh=True)).get(self.node_id)
+        except (HubProblem, ValidationError) as exc:
+            raise VerificationFailed(
+                f"the hub took the new keys but they could not be checked in its directory: {exc}"
+            ) from exc
+        expected = new_keys.public.to_json()
+        for listed in (answered, entry):
+            if listed is None or (listed.signing_key, listed.encryption_key) != (
+                expected["signing_key"],
+                expected["encryption_key"],
+            ):
+                raise VerificationFailed("the hub's directory does not list the new keys")
+        assert entry is not None
+        return entry
 
     async def open_payload(
         self, message: ReceivedMessage, sink: BinaryIO | None = None

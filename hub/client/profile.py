@@ -5,6 +5,10 @@
     DIR/node.toml             node id, agency type, hub URL, the hub's pinned public key,
                               and optionally [retention] (days per kind; LOCAL POLICY)
     DIR/keys/node.key         the node's secret keys (0600)
+    DIR/keys/archive/*.key    its keys from before each rotation (0600): their X25519
+                              secrets still open payloads sealed to the old keys
+    DIR/keys/rotating.key     new keys while ``hub node rotate-keys`` waits for the hub
+    DIR/keys/pending.key      replacement keys from ``hub node prepare-keys`` (compromise)
     DIR/state/node.sqlite3    what the node received and sent, its inbox cursor and access
                               log (agency_adapters.node.store; nothing decrypted)
     DIR/state/ciphertext/     blob payloads, as ciphertext (0600)
@@ -48,11 +52,39 @@ class NodeProfile:
     # ``[retention]`` in node.toml: ``default`` and per-kind periods, in days.
     retention_days: tuple[tuple[str, int], ...] = ()
 
+    def passphrase(self) -> bytes | None:
+        """The key files' passphrase (``keys.passphrase_file``), if they are encrypted."""
+        if self.passphrase_file is None:
+            return None
+        return self.passphrase_file.read_bytes().strip()
+
     def load_keys(self) -> NodeKeys:
-        passphrase = None
-        if self.passphrase_file is not None:
-            passphrase = self.passphrase_file.read_bytes().strip()
-        return read_key_file(self.key_file, passphrase=passphrase)
+        """The node's current keys, also holding the X25519 secrets of its archived keys
+        (so a payload sealed before a rotation still opens)."""
+        passphrase = self.passphrase()
+        current = read_key_file(self.key_file, passphrase=passphrase)
+        earlier = tuple(
+            read_key_file(path, passphrase=passphrase) for path in self.archived_key_files()
+        )
+        return current.with_previous(earlier) if earlier else current
+
+    @property
+    def key_archive_dir(self) -> Path:
+        return self.key_file.parent / "archive"
+
+    @property
+    def rotating_key_file(self) -> Path:
+        return self.key_file.parent / "rotating.key"
+
+    @property
+    def pending_key_file(self) -> Path:
+        return self.key_file.parent / "pending.key"
+
+    def archived_key_files(self) -> list[Path]:
+        """The archived key files, newest first (their names start with the UTC time)."""
+        if not self.key_archive_dir.is_dir():
+            return []
+        return sorted(self.key_archive_dir.glob("*.key"), reverse=True)
 
     @property
     def spool_dir(self) -> Path:

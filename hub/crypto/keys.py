@@ -9,6 +9,7 @@ passphrase with Argon2id (libsodium ``crypto_pwhash``) and XSalsa20-Poly1305.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import stat
@@ -30,6 +31,8 @@ __all__ = [
     "NodeKeys",
     "PublicKeys",
     "SigningKey",
+    "key_fingerprint",
+    "public_key_sha256",
     "read_key_file",
     "verify_detached",
     "write_key_file",
@@ -51,6 +54,21 @@ def _unb64(text: str, *, what: str, length: int | None = None) -> bytes:
     if length is not None and len(raw) != length:
         raise KeyFileError(f"{what} must be {length} bytes, got {len(raw)}")
     return raw
+
+
+def public_key_sha256(public_key: bytes) -> str:
+    """SHA-256 of a raw public key, hex: how the audit log names a key."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """A public key's fingerprint to read aloud: the first 160 bits of its SHA-256, in
+    ten groups of four hex digits (``3f2a 9c01 ...``), a prefix of :func:`public_key_sha256`.
+
+    Checked by phone or in person when a key is enrolled or rotated (deploy/key-ceremony.md).
+    """
+    digest = public_key_sha256(public_key)[:40]
+    return " ".join(digest[i : i + 4] for i in range(0, 40, 4))
 
 
 class SigningKey:
@@ -116,15 +134,44 @@ class PublicKeys:
 
 
 class NodeKeys:
-    """A node's (or the hub's) secret keys: Ed25519 for signing, X25519 for receiving."""
+    """A node's (or the hub's) secret keys: Ed25519 for signing, X25519 for receiving.
 
-    __slots__ = ("_box", "signing")
+    After a key rotation a node still holds its earlier X25519 secrets (``previous``,
+    newest first), so a payload sealed to an old encryption key still opens; it signs
+    only with its current key.
+    """
 
-    def __init__(self, signing_seed: bytes, encryption_secret: bytes) -> None:
-        if len(encryption_secret) != 32:
+    __slots__ = ("_box", "_previous", "signing")
+
+    def __init__(
+        self,
+        signing_seed: bytes,
+        encryption_secret: bytes,
+        *,
+        previous_encryption_secrets: tuple[bytes, ...] = (),
+    ) -> None:
+        if len(encryption_secret) != 32 or any(len(s) != 32 for s in previous_encryption_secrets):
             raise ValueError("an X25519 secret key is 32 bytes")
         self.signing = SigningKey(signing_seed)
         self._box = nacl.public.PrivateKey(encryption_secret)
+        self._previous = tuple(nacl.public.PrivateKey(s) for s in previous_encryption_secrets)
+
+    def with_previous(self, earlier: tuple[NodeKeys, ...]) -> NodeKeys:
+        """These keys, also able to open what was sealed to ``earlier`` keys' X25519 keys
+        (and to the keys those remembered): what a node holds after rotating."""
+        secrets: list[bytes] = []
+        for keys in earlier:
+            for box in (keys._box, *keys._previous):
+                if bytes(box) != bytes(self._box) and bytes(box) not in secrets:
+                    secrets.append(bytes(box))
+        return NodeKeys(
+            self.signing.seed, bytes(self._box), previous_encryption_secrets=tuple(secrets)
+        )
+
+    @property
+    def previous_encryption_keys(self) -> tuple[bytes, ...]:
+        """The public X25519 keys of the earlier secrets this holds, newest first."""
+        return tuple(bytes(box.public_key) for box in self._previous)
 
     @classmethod
     def generate(cls) -> NodeKeys:
@@ -148,6 +195,10 @@ class NodeKeys:
 
     def _private_box_key(self) -> nacl.public.PrivateKey:
         return self._box
+
+    def _private_box_keys(self) -> tuple[nacl.public.PrivateKey, ...]:
+        """The current X25519 secret first, then the earlier ones, newest first."""
+        return (self._box, *self._previous)
 
     def __repr__(self) -> str:
         return f"NodeKeys(signing_public={_b64(self.signing.public_bytes)})"

@@ -10,7 +10,6 @@ reordering and extension are all detected. Memory use is one chunk whatever the 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import io
 from collections.abc import Iterator, Mapping
@@ -89,14 +88,28 @@ def seal_content_key(
 
 
 def open_content_key(node_keys: NodeKeys, sealed_b64: str) -> ContentKey:
-    """Open a content key sealed to this node; wrong key or tampering → DecryptionFailed."""
+    """Open a content key sealed to this node; wrong key or tampering → DecryptionFailed.
+
+    A sealed box names no recipient, but opens only under the key it was sealed to (its
+    nonce is derived from that public key): the node's current X25519 key is tried first,
+    then each key it held before a rotation, newest first; the first that opens it is the
+    key the sender sealed to.
+    """
     try:
         sealed = base64.b64decode(sealed_b64, validate=True)
-        raw = nacl.public.SealedBox(node_keys._private_box_key()).decrypt(sealed)
-        # Inside the try: a sender could seal a key of the wrong length (ValueError).
-        return ContentKey(raw)
-    except (binascii.Error, nacl.exceptions.CryptoError, ValueError) as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not ASCII
         raise DecryptionFailed("the content key is not sealed to this node") from exc
+    for private in node_keys._private_box_keys():
+        try:
+            raw = nacl.public.SealedBox(private).decrypt(sealed)
+        except (nacl.exceptions.CryptoError, ValueError):
+            continue
+        try:
+            # A sender could seal a key of the wrong length (ValueError).
+            return ContentKey(raw)
+        except ValueError as exc:
+            raise DecryptionFailed("the content key is not sealed to this node") from exc
+    raise DecryptionFailed("the content key is not sealed to this node")
 
 
 class PayloadEncryptor:

@@ -30,6 +30,8 @@ class SignatureContext:
     REJECTION = b"seh/rejection/v1\x00"
     DIRECTORY = b"seh/directory/v1\x00"
     TREE_HEAD = b"seh/tree-head/v1\x00"
+    # A node's new signing key over its rotation statement: proof that it holds the key.
+    KEY_ROTATION = b"seh/key-rotation/v1\x00"
 
 
 def signing_input(document: Mapping[str, Any], context: bytes) -> bytes:

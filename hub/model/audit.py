@@ -44,6 +44,9 @@ class AuditEntry(WireModel):
     rules: tuple[Annotated[str, StringConstraints(max_length=16)], ...] = ()
     # For a release: its signed content manifest, what the release actually holds.
     manifest: ReleaseManifest | None = None
+    # For a key change: the SHA-256 of each public key it concerns (a rotation: the old
+    # signing key, then the new signing and encryption keys).
+    keys: tuple[Sha256Hex, ...] = ()
 
 
 class TreeHead(WireModel):

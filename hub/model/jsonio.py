@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["StrictJSONError", "loads_strict"]
+__all__ = ["StrictJSONError", "loads_strict", "strip_comments", "without_comments"]
 
 
 class StrictJSONError(ValueError):
@@ -41,3 +41,50 @@ def loads_strict(raw: bytes | str) -> Any:
     except RecursionError:
         # The decoder recurses per level of nesting: hostile depth is bad input, not a crash.
         raise StrictJSONError("not valid JSON: nested too deeply") from None
+
+
+def strip_comments(text: str) -> str:
+    """``text`` with every ``//`` comment outside a JSON string blanked out.
+
+    Each comment character becomes a space, so a JSON error still points at the line
+    and column of the file as written.
+    """
+    out: list[str] = []
+    in_string = escaped = in_comment = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if in_comment:
+            if char == "\n":
+                in_comment = False
+                out.append(char)
+            else:
+                out.append(" ")
+        elif in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+            out.append(char)
+        elif char == "/" and text.startswith("//", i):
+            in_comment = True
+            out.append(" ")
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def without_comments(raw: bytes) -> bytes:
+    """A draft file's bytes with its ``//`` comments blanked (UTF-8; others as they are)."""
+    if b"//" not in raw:
+        return raw
+    try:
+        return strip_comments(raw.decode("utf-8")).encode("utf-8")
+    except UnicodeDecodeError:
+        return raw

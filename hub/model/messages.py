@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from hub.model.audit import LogPosition
 from hub.model.base import Base64Str, NodeId, Sha256Hex, WireModel
-from hub.model.envelope import UUID7_PATTERN, MessageKind
+from hub.model.envelope import UUID7_PATTERN, MessageKind, _require_utc
 
 __all__ = [
     "Acknowledgement",
@@ -18,8 +18,11 @@ __all__ = [
     "BlobUploadRequest",
     "Directory",
     "DirectoryEntry",
+    "DirectoryKey",
     "InboxEntry",
     "InboxPage",
+    "KeyRotationRequest",
+    "KeyStatus",
     "MessageStatus",
     "NodeStatus",
     "Receipt",
@@ -95,14 +98,58 @@ class Rejection(WireModel):
     signature: Base64Str
 
 
+# A node key's standing: the one in use, replaced in a routine rotation (its signatures
+# from before stay valid), or marked compromised (none of its signatures from
+# ``compromised_from`` on are trusted).
+KeyStatus = Literal["current", "rotated", "compromised"]
+
+
+class DirectoryKey(WireModel):
+    """One of a node's key pairs, with the period its signatures are trusted for.
+
+    A signature by ``signing_key`` counts for a message the hub received (its signed
+    receipt's ``received_at``) at or after ``valid_from`` and before ``valid_until`` (open
+    for the current key) and, for a compromised key, before ``compromised_from``.
+    """
+
+    signing_key: Base64Str
+    encryption_key: Base64Str
+    valid_from: datetime
+    valid_until: datetime | None = None
+    status: KeyStatus
+    compromised_from: datetime | None = None
+
+
 class DirectoryEntry(WireModel):
     id: NodeId
     agency_type: AgencyType
     display_name: str
+    # The current keys: requests are signed with this one and payloads sealed to that one.
     signing_key: Base64Str
     encryption_key: Base64Str
     accreditation: Accreditation
     status: NodeStatus
+    # Every key pair the node has had, oldest first, the current one last.
+    keys: tuple[DirectoryKey, ...] = ()
+
+
+class KeyRotationRequest(WireModel):
+    """``POST /v1/keys/rotate``: a node's new keys, in a request signed by its current key.
+
+    ``signature`` is the proof of possession: the NEW signing key's Ed25519 signature over
+    this statement (context ``seh/key-rotation/v1``), which binds the node id, both new
+    public keys, the key being replaced and a fresh time and nonce.
+    """
+
+    node: NodeId
+    signing_key: Base64Str
+    encryption_key: Base64Str
+    previous_signing_key: Base64Str
+    requested_at: datetime
+    nonce: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
+    signature: Base64Str
+
+    _utc = field_validator("requested_at")(_require_utc)
 
 
 class Directory(WireModel):

@@ -278,6 +278,19 @@ def explain_markdown(registry: Registry) -> str:
             sorted(registry.markings.minimum_level_by_kind.items()),
         ),
     ]
+    if registry.secure_email_domains:
+        out += [
+            "",
+            "## Secure email domains (the email bridge, EM-01 and EM-02)",
+            "",
+            *_table(
+                ("domain", "subdomains too", "highest marking", "source"),
+                (
+                    (d.domain, d.subdomains, d.highest_marking, d.source)
+                    for d in registry.secure_email_domains
+                ),
+            ),
+        ]
     if registry.agreements:
         out += [
             "",

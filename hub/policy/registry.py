@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from hub.model import AuthorRole, ConsultedRole, MessageKind
+from hub.model import MESSAGE_KINDS, AuthorRole, ConsultedRole, MessageKind
 
 __all__ = [
     "DEFAULT_REGISTRY_DIR",
@@ -35,6 +35,7 @@ __all__ = [
     "Gateway",
     "GatewayFamily",
     "HandlingInstruction",
+    "KindRetention",
     "LegacyMarking",
     "MarkingLevel",
     "MarkingsRegistry",
@@ -42,10 +43,13 @@ __all__ = [
     "Purpose",
     "Registry",
     "RegistryError",
+    "RetentionPolicy",
     "RoleGrant",
     "RolesRegistry",
     "RuleText",
+    "SecureEmailDomain",
     "TierEntry",
+    "UnsentBlobRetention",
     "load_registry",
 ]
 
@@ -81,6 +85,8 @@ _FILE_OF = {
     "rule": "rules.yaml",
     "roles entry": "roles.yaml",
     "decision reason": "decision_reasons.yaml",
+    "retention kind": "retention.yaml",
+    "secure email domain": "secure_email_domains.yaml",
 }
 
 
@@ -249,6 +255,28 @@ class DecisionReason(RegistryModel):
     local_policy: bool = True
 
 
+class SecureEmailDomain(RegistryModel):
+    """A mail domain the email bridge may send to, and the highest marking it may carry.
+
+    Seed 004 sends the referral form "using secure email i.e. via your NHS.net account" to
+    people "who will have a secure mail account", marked OFFICIAL-SENSITIVE; REFERENCE.md
+    1.8 HR-08 names NHSmail, DCB1596-accredited domains and *.gov.uk. Which other domains
+    a bridge serves is local policy (rules EM-01, EM-02 in hub/policy/secure_email.py).
+    """
+
+    domain: Annotated[
+        str,
+        StringConstraints(
+            max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+        ),
+    ]
+    # Also every subdomain (``gov.uk`` covers ``wiltshire.gov.uk``).
+    subdomains: bool = False
+    highest_marking: Literal["OFFICIAL", "OFFICIAL-SENSITIVE"]
+    summary: str
+    source: str
+
+
 class PolicySettings(RegistryModel):
     max_scope_categories: Annotated[int, Field(gt=0)] = 12
     # Kinds that disclose or ask for personal data and so must cite a lawful basis.
@@ -338,6 +366,43 @@ class RolesRegistry(RegistryModel):
     subject_record_entry: list[SubjectRecordRule] = []
 
 
+# --- How long the hub keeps ciphertext (retention.yaml; deploy/retention.md) -----------
+
+
+class KindRetention(RegistryModel):
+    """How long the hub keeps one kind's ciphertext, and whether every acknowledgement
+    ends it sooner (``local_policy`` where the sources set no period)."""
+
+    kind: MessageKindRef
+    days: Annotated[int, Field(gt=0)]
+    purge_when_acknowledged: bool
+    local_policy: bool
+    source: Annotated[str, StringConstraints(min_length=1)]
+    summary: str = ""
+
+
+class UnsentBlobRetention(RegistryModel):
+    """A completed upload no message refers to is purged this many days after completion."""
+
+    days: Annotated[int, Field(gt=0)]
+    local_policy: bool
+    source: Annotated[str, StringConstraints(min_length=1)]
+
+
+class RetentionPolicy(RegistryModel):
+    unsent_blobs: UnsentBlobRetention
+    kinds: list[KindRetention]
+
+    _by_kind: dict[str, KindRetention] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._by_kind = {entry.kind: entry for entry in self.kinds}
+
+    def for_kind(self, kind: str) -> KindRetention:
+        """The entry for ``kind``; every kind has one (the loader checks)."""
+        return self._by_kind[kind]
+
+
 class Registry(RegistryModel):
     markings: MarkingsRegistry
     agency_types: list[AgencyTypeEntry]
@@ -349,6 +414,10 @@ class Registry(RegistryModel):
     settings: PolicySettings = PolicySettings()
     roles: RolesRegistry = RolesRegistry()
     decision_reasons: list[DecisionReason] = []
+    secure_email_domains: list[SecureEmailDomain] = []
+    # Required of a registry read from files (load_registry); None only in registries
+    # built in code for the policy rules, which do not purge.
+    retention: RetentionPolicy | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Registry:
@@ -362,6 +431,11 @@ class Registry(RegistryModel):
             ("agreement", [a.id for a in self.agreements]),
             ("rule", [r.id for r in self.rules]),
             ("decision reason", [r.id for r in self.decision_reasons]),
+            ("secure email domain", [d.domain for d in self.secure_email_domains]),
+            (
+                "retention kind",
+                [] if self.retention is None else [e.kind for e in self.retention.kinds],
+            ),
             (
                 "roles entry",
                 [
@@ -424,6 +498,13 @@ class Registry(RegistryModel):
                 problems.append(
                     f"markings.yaml: descriptor {descriptor.id}: unknown current_equivalent "
                     f"{descriptor.current_equivalent!r}"
+                )
+        if self.retention is not None:
+            missing = sorted(set(MESSAGE_KINDS) - {e.kind for e in self.retention.kinds})
+            if missing:
+                problems.append(
+                    f"retention.yaml: no entry for the kind(s) {', '.join(missing)}: every "
+                    "kind needs its retention period"
                 )
         problems += self._roles_references(agencies)
         if problems:
@@ -509,8 +590,10 @@ REGISTRY_FILES = {
     "settings": "settings.yaml",
     "roles": "roles.yaml",
     "decision_reasons": "decision_reasons.yaml",
+    "retention": "retention.yaml",
+    "secure_email_domains": "secure_email_domains.yaml",
 }
-_OPTIONAL = {"agreements", "settings", "decision_reasons"}
+_OPTIONAL = {"agreements", "settings", "decision_reasons", "secure_email_domains"}
 
 
 def _describe(err: Any) -> str:

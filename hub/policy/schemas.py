@@ -36,8 +36,10 @@ from hub.policy.registry import (
     MarkingsRegistry,
     PolicySettings,
     Purpose,
+    RetentionPolicy,
     RolesRegistry,
     RuleText,
+    SecureEmailDomain,
 )
 
 __all__ = [
@@ -118,6 +120,18 @@ class DecisionReasonsDocument(_RegistryDocument):
     decision_reasons: list[DecisionReason]
 
 
+class RetentionDocument(_RegistryDocument):
+    """``retention.yaml``: how long the hub keeps each kind's ciphertext (local policy)."""
+
+    retention: RetentionPolicy
+
+
+class SecureEmailDomainsDocument(_RegistryDocument):
+    """``secure_email_domains.yaml``: where the email bridge may send, up to which marking."""
+
+    secure_email_domains: list[SecureEmailDomain]
+
+
 # One document model per registry file, keyed by the file's top-level key (which is also
 # its name without ``.yaml``; see hub.policy.registry.REGISTRY_FILES).
 REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -131,6 +145,8 @@ REGISTRY_DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "settings": SettingsDocument,
     "roles": RolesDocument,
     "decision_reasons": DecisionReasonsDocument,
+    "retention": RetentionDocument,
+    "secure_email_domains": SecureEmailDomainsDocument,
 }
 
 

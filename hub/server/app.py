@@ -13,17 +13,20 @@ from aiohttp import web
 from hub.audit.log import AuditLog
 from hub.config import HubConfig
 from hub.crypto import NodeKeys, read_key_file
-from hub.policy.registry import Registry, load_registry
+from hub.policy.registry import Registry, RegistryError, load_registry
 from hub.server.access import access_middleware
+from hub.server.admission import ADMISSION, Admission, admission_middleware
 from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobFiles, BlobService
 from hub.server.exchange import Clock, ExchangeService, HubIdentity
 from hub.server.handlers import routes
+from hub.server.keys import KeyService
 from hub.server.metrics import METRICS, install_metrics
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
 from hub.server.problems import problem_middleware
+from hub.server.retention import RetentionService
 from hub.server.state import (
     AUDIT,
     AUTHENTICATOR,
@@ -31,7 +34,9 @@ from hub.server.state import (
     CLOCK_FN,
     CONFIG,
     EXCHANGE,
+    KEYS,
     REGISTRY,
+    RETENTION,
     STORE,
     WORKFLOWS,
 )
@@ -68,14 +73,19 @@ def create_app(
     keys = hub_keys if hub_keys is not None else load_hub_keys(config)
     # Loaded and checked once at start-up: a broken registry stops the hub, naming the file.
     policy = registry if registry is not None else load_registry(config.registry_dir)
+    if policy.retention is None:
+        raise RegistryError("the policy registry has no retention.yaml: the hub purges by it")
+    retention_policy = policy.retention
     # Bodies are read by the handlers with per-endpoint limits; this is the outer bound
     # for aiohttp's own readers.
     app = web.Application(
-        # The access log is outermost: it sees the answer the problem middleware gives.
-        middlewares=[access_middleware, problem_middleware],
+        # The access log is outermost: it sees the answer the problem middleware gives
+        # (including a 429 from the admission middleware inside it).
+        middlewares=[access_middleware, problem_middleware, admission_middleware],
         client_max_size=config.limits.message_body_bytes,
     )
     app[CONFIG] = config
+    app[ADMISSION] = Admission(config.limits)
     app[CLOCK_FN] = clock
     app[REGISTRY] = policy
     app.add_routes(routes)
@@ -116,6 +126,13 @@ def create_app(
             limits=config.limits,
         )
         app[WORKFLOWS] = WorkflowService(store=the_store, registry=policy)
+        app[KEYS] = KeyService(
+            store=the_store,
+            nodes=nodes,
+            audit=audit_log,
+            clock=clock,
+            window_seconds=config.limits.signature_window_seconds,
+        )
         app[BLOBS] = BlobService(store=the_store, files=files, clock=clock, limits=config.limits)
         app[AUTHENTICATOR] = RequestAuthenticator(
             nodes=nodes,
@@ -123,10 +140,21 @@ def create_app(
             clock=clock,
             window_seconds=config.limits.signature_window_seconds,
         )
+        app[RETENTION] = RetentionService(
+            store=the_store,
+            files=files,
+            policy=retention_policy,
+            limits=config.limits,
+            clock=clock,
+            audit=audit_log,
+        )
         purger = asyncio.create_task(_purge_nonces(the_store, clock))
+        sweeper = asyncio.create_task(
+            _retention_sweeps(app[RETENTION], config.limits.retention_sweep_seconds)
+        )
         proof_index = asyncio.create_task(app[AUDIT].prepare_proofs())
         yield
-        for task in (purger, proof_index):
+        for task in (purger, sweeper, proof_index):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -148,3 +176,13 @@ async def _purge_nonces(store: Store, clock: Clock) -> None:
                 log.debug("purged %d expired nonces", purged)
         except Exception:
             log.exception("nonce purge failed; will retry")
+
+
+async def _retention_sweeps(retention: RetentionService, seconds: float) -> None:
+    """Expire uploads and purge ciphertext that is due, every ``seconds`` (deploy/retention.md)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await retention.sweep()
+        except Exception:
+            log.exception("retention sweep failed; will retry")

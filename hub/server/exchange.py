@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NoReturn
 
@@ -49,8 +49,10 @@ from hub.policy.manifest import check_record_kind
 from hub.policy.registry import Registry
 from hub.policy.routing import check_recipients
 from hub.policy.workflow import WorkflowFacts
+from hub.server.keys import directory_entries
 from hub.server.nodes import NodeCache
 from hub.server.notify import InboxNotifier
+from hub.server.purged import purged_error
 from hub.server.workflows import (
     load_workflow_facts,
     record_workflow,
@@ -68,7 +70,7 @@ from hub.store import (
 )
 from hub.validation import parse_wire
 
-__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome"]
+__all__ = ["Clock", "ExchangeService", "HubIdentity", "SubmitOutcome", "stored_envelope"]
 
 log = logging.getLogger("hub.exchange")
 
@@ -119,6 +121,55 @@ def _follow_up(
     )
 
 
+def stored_envelope(message: StoredMessage) -> Envelope:
+    """The stored envelope as the model, also once its inline ciphertext was purged.
+
+    A purge keeps the envelope's metadata but removes ``payload.inline``; the model needs
+    the field for an inline payload, so it reads as empty here (what the rules use is all
+    still there). Read through the model, as it was validated on arrival.
+    """
+    if message.payload_purged_at is None or message.transport != "inline":
+        return Envelope.model_validate_json(message.envelope_json)
+    document = json.loads(message.envelope_json)
+    document["payload"]["inline"] = ""
+    return Envelope.model_validate_json(json.dumps(document))
+
+
+# What a message row holds until its batch's last step signs and stores its receipt; no
+# transaction commits with it (the step runs before the commit, or the batch rolls back).
+_RECEIPT_PENDING = ""
+
+
+@dataclass(eq=False, slots=True)
+class _PendingReceipt:
+    """A receipt signed once its entry has a log position, in the batch's last step."""
+
+    message_id: str
+    sign: Callable[[], dict[str, Any]]
+    _signed: dict[str, Any] | None = None
+
+    @property
+    def signed(self) -> dict[str, Any]:
+        if self._signed is None:
+            raise RuntimeError("a receipt is signed in its batch's last step, not yet")
+        return self._signed
+
+
+@dataclass(eq=False, slots=True)
+class _PendingReceipts:
+    """End step after the log's append: sign the batch's receipts, store them in one go."""
+
+    receipts: list[_PendingReceipt] = field(default_factory=list)
+
+    async def run(self, tx: UnitOfWork) -> None:
+        stored = []
+        for receipt in self.receipts:
+            receipt._signed = receipt.sign()
+            stored.append((receipt.message_id, json.dumps(receipt._signed, separators=(",", ":"))))
+        await tx.messages.set_receipts(stored)
+        self.receipts.clear()
+
+
 def _recipient_status(delivery: DeliveryRecord) -> RecipientStatus:
     """A delivery as the sender sees it; a rejection with the recipient's rules and reasons."""
     if delivery.state == "rejected" and delivery.ack_json is not None:
@@ -143,10 +194,6 @@ def _party(record: NodeRecord) -> Party:
     return Party(
         node_id=record.id, agency_type=record.agency_type, accreditation=record.accreditation
     )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 class ExchangeService:
@@ -199,6 +246,17 @@ class ExchangeService:
         try:
             verify_document(document, node.signing_key, SignatureContext.ENVELOPE)
         except SignatureInvalid as exc:
+            # The same bytes accepted before this node rotated its keys (a retry whose
+            # answer was lost) were verified then: they get their original receipt.
+            async with self._store.read() as view:
+                accepted = await view.messages.get(envelope.id)
+            envelope_sha256 = canonical_sha256(document)
+            if (
+                accepted is not None
+                and accepted.sender == node.id
+                and accepted.envelope_sha256 == envelope_sha256
+            ):
+                return self._resubmission(accepted, node, envelope_sha256)
             raise Unprocessable(
                 "The envelope signature does not verify with the sender's signing key.",
                 slug="envelope-signature-invalid",
@@ -249,12 +307,30 @@ class ExchangeService:
 
         async def store_message(
             tx: UnitOfWork,
-        ) -> StoredMessage | list[Violation] | dict[str, Any]:
+        ) -> StoredMessage | list[Violation] | _PendingReceipt:
             # Checked again inside the write transaction: a concurrent twin may have won,
             # or a concurrent message may have moved the workflow (a second decision).
             twin = await tx.messages.get(envelope.id)
             if twin is not None:
                 return twin
+            # Under a shared lock on the node's row: a key rotation that committed after
+            # the signature was checked refuses the message (it would not verify with the
+            # key valid at its receipt); one waiting on the lock takes its time after this.
+            if await tx.nodes.signing_key_locked(node.id) != node.signing_key:
+                return [
+                    Violation(
+                        rule="SIG-01",
+                        path="$.signature",
+                        message="this node's signing key was rotated while the message was "
+                        "in flight: sign it again with the current key",
+                    )
+                ]
+            if blob is not None and (
+                await tx.blobs.complete_by_sha256(blob.sha256, owner=node.id, for_update=True)
+                is None
+            ):
+                # Purged as unsent since it was read above (deploy/retention.md).
+                return self._payload_violations(envelope, node, None)
             fresh = await load_workflow_facts(tx, envelope, node.id)
             raced = workflow_violations(
                 envelope, fresh, agency_types=agency_types, registry=self._registry, now=received_at
@@ -262,9 +338,10 @@ class ExchangeService:
             if raced:
                 return raced
             # The log entry, the message and the workflow change commit together; the
-            # receipt names the entry and a signed tree head that includes it.
-            position = await self._audit.append(tx, entry)
-            signed = self._sign_receipt(envelope, envelope_sha256, received_at, position)
+            # receipt names the entry and a signed tree head that includes it. The entry is
+            # appended at the end of the batch (hub/audit/log.py), so the message is stored
+            # first and its receipt is signed and filled in by the batch's last step.
+            queued = await self._audit.append(tx, entry)
             await tx.messages.add(
                 StoredMessage(
                     id=envelope.id,
@@ -272,7 +349,7 @@ class ExchangeService:
                     kind=envelope.kind,
                     envelope_json=canonical_json(document).decode("utf-8"),
                     envelope_sha256=envelope_sha256,
-                    receipt_json=json.dumps(signed, separators=(",", ":")),
+                    receipt_json=_RECEIPT_PENDING,
                     received_at=received_at,
                     payload_sha256=envelope.payload.sha256,
                     payload_size=envelope.payload.size,
@@ -281,14 +358,19 @@ class ExchangeService:
                 envelope.recipients,
             )
             await record_workflow(tx, envelope, fresh, received_at)
-            return signed
+            receipt = _PendingReceipt(
+                envelope.id,
+                lambda: self._sign_receipt(envelope, envelope_sha256, received_at, queued.position),
+            )
+            tx.at_end(_PendingReceipts, _PendingReceipts).receipts.append(receipt)
+            return receipt
 
         outcome = await self._writes.run(store_message)
         if isinstance(outcome, StoredMessage):
             return self._resubmission(outcome, node, envelope_sha256)
         if isinstance(outcome, list):
             await self._refuse(envelope, envelope_sha256, received_at, outcome)
-        receipt = outcome
+        receipt = outcome.signed  # the batch has committed: the receipt may leave the hub
         log.info("accepted message %s (%s) from %s", envelope.id, envelope.kind, node.id)
         for recipient in envelope.recipients:
             self._notifier.notify(recipient)
@@ -313,7 +395,7 @@ class ExchangeService:
                 readable = await view.messages.readable(envelope.in_reply_to, sender.id)
             if readable is not None:
                 earlier = readable[0]
-                answers = Envelope.model_validate_json(earlier.envelope_json)
+                answers = stored_envelope(earlier)
                 answers_sender = earlier.sender
         return PolicyFacts(
             sender=_party(sender),
@@ -456,6 +538,13 @@ class ExchangeService:
         message, delivery = readable
         if delivery is not None:
             self.refuse_if_expired(message)
+        if message.payload_purged_at is not None:
+            raise purged_error(
+                "the payload of this message",
+                message.payload_purged_at,
+                message.purge_reason or "",
+                message_id=message_id,
+            )
         if delivery is not None and delivery.state == "pending":
             delivered_at = self._clock()
 
@@ -484,7 +573,7 @@ class ExchangeService:
         if message.kind != "case_pack":
             return
         # Read through the model, as it was validated on arrival, not by re-parsing text.
-        expires = Envelope.model_validate_json(message.envelope_json).access_expires_at
+        expires = stored_envelope(message).access_expires_at
         if expires is None:
             return
         if expires <= self._clock():
@@ -647,21 +736,12 @@ class ExchangeService:
         """Every node with its keys and status, signed by the hub."""
         async with self._store.read() as view:
             nodes = await view.nodes.list_all()
+            keys = await view.node_keys.all_nodes()
         body: dict[str, Any] = {
             "hub_id": self._hub.hub_id,
             "issued_at": rfc3339(self._clock()),
-            "nodes": [
-                {
-                    "id": n.id,
-                    "agency_type": n.agency_type,
-                    "display_name": n.display_name,
-                    "signing_key": _b64(n.signing_key),
-                    "encryption_key": _b64(n.encryption_key),
-                    "accreditation": n.accreditation,
-                    "status": n.status,
-                }
-                for n in nodes
-            ],
+            # With every node's earlier keys, so signatures from before a rotation verify.
+            "nodes": directory_entries(nodes, keys),
         }
         body["signature"] = sign_document(body, self._hub.keys.signing, SignatureContext.DIRECTORY)
         return body

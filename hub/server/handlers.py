@@ -9,10 +9,11 @@ import logging
 import re
 from typing import Any
 
-from aiohttp import ClientPayloadError, web
+from aiohttp import ClientPayloadError, hdrs, web
 
-from hub.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout
+from hub.errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
 from hub.model import BlobUploadRequest, WireModel
+from hub.server.admission import admit
 from hub.server.auth import AuthenticatedRequest
 from hub.server.metrics import METRICS, count_submit
 from hub.server.openapi import openapi_document
@@ -25,6 +26,7 @@ from hub.server.state import (
     CLOCK_FN,
     CONFIG,
     EXCHANGE,
+    KEYS,
     REGISTRY,
     STORE,
     WORKFLOWS,
@@ -89,27 +91,28 @@ async def _authenticated_body(
     Nothing of an unauthenticated request's body is read or held: a stranger's stalled
     upload costs the hub one set of headers, not up to ``limit`` bytes of memory.
     """
-    authenticator = request.app[AUTHENTICATOR]
-    auth = await authenticator.authenticate(
-        method=request.method,
-        path=request.rel_url.raw_path,
-        query=request.rel_url.raw_query_string,
-        headers=request.headers,
-        body_sha256=None,
-    )
+    auth = await _verified(request, None)
     body = await _read_body(request, limit)
-    authenticator.check_body(auth, hashlib.sha256(body).digest(), path=request.path)
+    request.app[AUTHENTICATOR].check_body(auth, hashlib.sha256(body).digest(), path=request.path)
     return auth, body
 
 
 async def _authenticate(request: web.Request, body: bytes | None) -> AuthenticatedRequest:
-    return await request.app[AUTHENTICATOR].authenticate(
+    return await _verified(request, hashlib.sha256(body if body is not None else b"").digest())
+
+
+async def _verified(request: web.Request, body_sha256: bytes | None) -> AuthenticatedRequest:
+    """Authenticate from the headers (and the body's digest, when it is read already), then
+    admit the request: one of its node's slots (429 beyond limits.per_node_concurrent_requests)."""
+    auth = await request.app[AUTHENTICATOR].authenticate(
         method=request.method,
         path=request.rel_url.raw_path,
         query=request.rel_url.raw_query_string,
         headers=request.headers,
-        body_sha256=hashlib.sha256(body if body is not None else b"").digest(),
+        body_sha256=body_sha256,
     )
+    admit(request, auth.node.id)
+    return auth
 
 
 def _message_id(request: web.Request) -> str:
@@ -148,6 +151,13 @@ async def openapi(request: web.Request) -> web.Response:
 async def directory(request: web.Request) -> web.Response:
     await _authenticate(request, None)
     return _json(await request.app[EXCHANGE].directory())
+
+
+@routes.post("/v1/keys/rotate")
+async def rotate_keys(request: web.Request) -> web.Response:
+    # Signed by the node's current key; the body carries the new keys and their proof.
+    auth, body = await _authenticated_body(request, request.app[CONFIG].limits.small_body_bytes)
+    return _json(await request.app[KEYS].rotate(auth.node, body))
 
 
 @routes.post("/v1/messages")
@@ -214,22 +224,15 @@ async def put_blob_chunk(request: web.Request) -> web.Response:
         index = int(request.match_info["chunk"])
     except ValueError:
         raise BadRequest("The chunk index must be an integer.") from None
-    authenticator = request.app[AUTHENTICATOR]
     # The body is streamed: the signature is checked first, the Content-Digest once read.
-    auth = await authenticator.authenticate(
-        method=request.method,
-        path=request.rel_url.raw_path,
-        query=request.rel_url.raw_query_string,
-        headers=request.headers,
-        body_sha256=None,
-    )
+    auth = await _verified(request, None)
     service = request.app[BLOBS]
     blob = await service.upload_state(auth.node, upload_id)
     expected = service.expected_chunk_length(blob, index)
     if request.content_length is not None and request.content_length > expected:
         raise PayloadTooLarge(f"Chunk {index} must be exactly {expected} bytes.")
     digest = await service.write_chunk(blob, index, request.content.iter_chunked(_STREAM_READ))
-    authenticator.check_body(auth, digest, path=request.path)
+    request.app[AUTHENTICATOR].check_body(auth, digest, path=request.path)
     return _json(await service.record_chunk(blob, index))
 
 
@@ -241,10 +244,28 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     auth = await _authenticate(request, None)
     path = await request.app[BLOBS].readable_path(auth.node, sha256)
     await request.app[EXCHANGE].refuse_expired_payload(auth.node, sha256)
+    _refuse_unsatisfiable_range(request, (await asyncio.to_thread(path.stat)).st_size)
     # FileResponse streams from disk and answers Range requests with 206 / 416.
     return web.FileResponse(
         path, chunk_size=256 * 1024, headers={"Content-Type": "application/octet-stream"}
     )
+
+
+def _refuse_unsatisfiable_range(request: web.Request, size: int) -> None:
+    """A Range FileResponse cannot serve is a 416 problem (with Content-Range, RFC 9110
+    section 15.5.17), not aiohttp's empty 416, so every refusal is problem+json."""
+    if hdrs.RANGE not in request.headers or hdrs.IF_RANGE in request.headers:
+        return  # no Range, or one FileResponse may ignore (If-Range): it decides
+    try:
+        start = request.http_range.start
+    except ValueError:
+        start = size  # malformed: unsatisfiable as FileResponse treats it
+    if start is not None and start < 0:  # a suffix range: the last -start bytes
+        start = max(0, size + start)
+    if start is not None and start >= size:
+        error = RangeNotSatisfiable(f"The blob has {size} bytes; the Range asks beyond them.")
+        error.headers["Content-Range"] = f"bytes */{size}"
+        raise error
 
 
 @routes.get("/v1/requests")

@@ -46,6 +46,10 @@ class NodeCache:
             and now - self._loaded_at < self._max_age
         )
 
+    def forget(self) -> None:
+        """Drop the snapshot (after a key change here): the next lookup reads the registry."""
+        self._loaded_at = None
+
     async def get(self, node_id: str) -> NodeRecord | None:
         return (await self._snapshot()).get(node_id)
 

@@ -81,17 +81,16 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             log.info(
                 "%s %s -> %d %s %s", request.method, request.path, exc.status, exc.slug, exc.debug
             )
-        return await _closing(
-            request,
-            problem_response(
-                status=exc.status,
-                problem_type=exc.problem_type,
-                title=exc.title,
-                detail=exc.detail,
-                instance=request.path,
-                violations=exc.violations,
-            ),
+        answer = problem_response(
+            status=exc.status,
+            problem_type=exc.problem_type,
+            title=exc.title,
+            detail=exc.detail,
+            instance=request.path,
+            violations=exc.violations,
         )
+        answer.headers.update(exc.headers)
+        return await _closing(request, answer)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

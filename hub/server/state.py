@@ -13,6 +13,8 @@ from hub.server.audit import AuditService
 from hub.server.auth import RequestAuthenticator
 from hub.server.blobs import BlobService
 from hub.server.exchange import ExchangeService
+from hub.server.keys import KeyService
+from hub.server.retention import RetentionService
 from hub.server.workflows import WorkflowService
 from hub.store import Store
 
@@ -23,6 +25,8 @@ __all__ = [
     "CLOCK_FN",
     "CONFIG",
     "EXCHANGE",
+    "KEYS",
+    "RETENTION",
     "STORE",
     "WORKFLOWS",
 ]
@@ -34,6 +38,8 @@ BLOBS = web.AppKey("blobs", BlobService)
 AUTHENTICATOR = web.AppKey("authenticator", RequestAuthenticator)
 WORKFLOWS = web.AppKey("workflows", WorkflowService)
 AUDIT = web.AppKey("audit", AuditService)
+KEYS = web.AppKey("keys", KeyService)
 REGISTRY = web.AppKey("registry", Registry)
+RETENTION = web.AppKey("retention", RetentionService)
 # The injected clock, so handlers can compute deadlines against the same time as services.
 CLOCK_FN: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

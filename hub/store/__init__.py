@@ -5,19 +5,24 @@ from hub.store.errors import DuplicateRecord, StoreError
 from hub.store.group_commit import GroupCommitter
 from hub.store.interfaces import (
     BlobRepository,
+    EndStep,
     MessageRepository,
+    NodeKeyRepository,
     NodeRepository,
     NonceRepository,
     Store,
     UnitOfWork,
 )
 from hub.store.records import (
+    AuditLeaf,
     AuditRow,
     BlobRecord,
     BlobUsage,
     DeliveryRecord,
     InboxRow,
+    NodeKeyRecord,
     NodeRecord,
+    QuotaUsage,
     StoredHead,
     StoredMessage,
     WorkflowEvent,
@@ -26,18 +31,23 @@ from hub.store.records import (
 from hub.store.sql import SqlStore
 
 __all__ = [
+    "AuditLeaf",
     "AuditRow",
     "BlobRecord",
     "BlobRepository",
     "BlobUsage",
     "DeliveryRecord",
     "DuplicateRecord",
+    "EndStep",
     "GroupCommitter",
     "InboxRow",
     "MessageRepository",
+    "NodeKeyRecord",
+    "NodeKeyRepository",
     "NodeRecord",
     "NodeRepository",
     "NonceRepository",
+    "QuotaUsage",
     "SqlStore",
     "Store",
     "StoreError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -14,7 +15,9 @@ from sqlalchemy import Insert, Table, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["Dialect", "database_url_for_path", "open_engine"]
+__all__ = ["WRITE_TRANSACTION", "Dialect", "database_url_for_path", "open_engine"]
+
+log = logging.getLogger("hub.store")
 
 
 def database_url_for_path(path: Path) -> str:
@@ -55,15 +58,73 @@ class Dialect:
         raise NotImplementedError(f"no insert-ignore for dialect {self.name}")
 
 
+# Set on the engine that write transactions use (SqlStore.transaction): on SQLite their
+# BEGIN takes the write lock at once, so everything they read is read under it.
+WRITE_TRANSACTION = {"hub_write_transaction": True}
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling is switched off (it begins a transaction only
+    # at the first INSERT, so the SELECTs before it, such as the audit log's size, would
+    # run outside it); _sqlite_begin emits the BEGIN instead. SQLAlchemy's documented
+    # recipe for pysqlite and aiosqlite ("Serializable isolation / Savepoints / Transactional
+    # DDL"); the driver still commits and rolls back as before.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL: readers never block the writer; NORMAL is durable across crashes of the
-    # process in WAL mode (only an OS crash can lose the last commits).
+    # WAL: readers never block the writer. FULL: every commit is fsynced before it returns,
+    # so a receipt the hub has answered with survives a power cut, not only a crash of the
+    # process (NORMAL could lose the last commits, and the log would reuse their indexes).
+    # Group commit makes that one fsync per batch, not per message.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # How long BEGIN IMMEDIATE waits for another process's write transaction to end.
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """BEGIN IMMEDIATE for a write transaction, a plain (deferred) BEGIN for a read view.
+
+    IMMEDIATE takes SQLite's one write lock before the first statement, waiting up to the
+    busy timeout for another process that holds it. So a write transaction reads the audit
+    state it then updates under that lock, and two hub processes on one file can never
+    append the same log index. A read view never takes the lock.
+    """
+    write = connection.get_execution_options().get("hub_write_transaction", False)
+    # Straight to the driver, as SQLAlchemy itself begins, commits and rolls back: the
+    # transaction's control is not one of its statements (nor in their events).
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    finally:
+        cursor.close()
+
+
+def _postgresql_commit_is_durable(dbapi_connection: Any, _record: Any) -> None:
+    """Make sure a commit on this connection waits for its WAL flush.
+
+    With ``synchronous_commit = off`` PostgreSQL acknowledges a commit before it is on
+    disk, so a crash could lose messages whose receipts were already sent. Any other value
+    (on, local, remote_write, remote_apply) waits at least for the local flush and is kept
+    as the operator set it; off is turned on for the hub's own sessions.
+    """
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # a SET outside any transaction the pool rolls back
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW synchronous_commit")
+        (value,) = cursor.fetchone()
+        if value == "off":
+            log.warning(
+                "synchronous_commit is off (a server, database or role setting); the hub "
+                "sets it to on for its own connections so that no receipt is sent before "
+                "its message is on disk"
+            )
+            cursor.execute("SET SESSION synchronous_commit TO on")
+    finally:
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
 
 
 def _private_database_file(url: str) -> None:
@@ -96,6 +157,7 @@ def open_engine(url: str) -> tuple[AsyncEngine, Dialect]:
         # hide_parameters: an error's text must not quote envelopes or ciphertext into a log.
         engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine, Dialect("sqlite")
     if url.startswith("postgresql"):
         if "+asyncpg" not in url:
@@ -103,5 +165,6 @@ def open_engine(url: str) -> tuple[AsyncEngine, Dialect]:
         engine = create_async_engine(
             url, pool_size=16, max_overflow=8, pool_pre_ping=True, hide_parameters=True
         )
+        event.listen(engine.sync_engine, "connect", _postgresql_commit_is_durable)
         return engine, Dialect("postgresql")
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")

@@ -3,8 +3,14 @@
 One transaction per message would cap the hub at a few thousand messages a second on
 SQLite (DESIGN.md section 10); committing a batch costs about the same as committing one
 row. Each caller gets its own result only once the batch that holds its operation is
-durable. If any operation in a batch fails, the batch is rolled back and every operation
-in it is retried in a transaction of its own, so one bad write fails only its own request.
+durable: the result is handed over after the transaction's commit has returned, and a
+commit returns only once it is on disk (SQLite synchronous=FULL, one fsync per batch;
+PostgreSQL synchronous_commit not off; hub/store/dialect.py). So no receipt or signed tree
+head leaves the hub before the batch that holds it has committed. The transaction's end
+steps (the audit log's append, then the receipts that name its positions) run after every
+operation of the batch and before that commit (UnitOfWork.at_end). If any operation in a
+batch fails, the batch is rolled back and every operation in it is retried in a
+transaction of its own, so one bad write fails only its own request.
 """
 
 from __future__ import annotations

@@ -37,10 +37,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError as AlembicCommandError
-from sqlalchemy import Connection, MetaData, Table, event, inspect, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, MetaData, Table, inspect, make_url, text
 
-from hub.store.dialect import open_engine
+from hub.store.dialect import WRITE_TRANSACTION, open_engine
 from hub.store.errors import StoreError
 
 __all__ = [
@@ -228,9 +227,11 @@ def _ahead(status: SchemaStatus) -> SchemaError:
 
 async def _locked(url: str, work: Callable[[Connection], T]) -> T:
     _require_sqlite_folder(url)
-    engine = _migration_engine(url)
+    engine, _ = open_engine(url)
     try:
-        async with engine.begin() as conn:
+        # A write transaction: on SQLite it begins IMMEDIATE, taking the write lock before
+        # the revision is read (hub/store/dialect.py).
+        async with engine.execution_options(**WRITE_TRANSACTION).begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
@@ -251,22 +252,6 @@ def _require_sqlite_folder(url: str) -> None:
     name = make_url(url).database
     if name and name != ":memory:" and not Path(name).parent.is_dir():
         raise FileNotFoundError(f"the folder {Path(name).parent} does not exist")
-
-
-def _migration_engine(url: str) -> AsyncEngine:
-    engine, dialect = open_engine(url)
-    if dialect.name == "sqlite":
-        # pysqlite does not begin a transaction before DDL; the documented recipe makes it
-        # do so, and IMMEDIATE takes the write lock before the revision is read.
-        @event.listens_for(engine.sync_engine, "connect")
-        def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 async def schema_status(url: str) -> SchemaStatus:

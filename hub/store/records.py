@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "AuditLeaf",
     "AuditRow",
     "BlobRecord",
+    "BlobUsage",
     "DeliveryRecord",
     "InboxRow",
+    "NodeKeyRecord",
     "NodeRecord",
+    "QuotaUsage",
     "StoredHead",
     "StoredMessage",
     "WorkflowEvent",
@@ -32,6 +36,19 @@ class NodeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeKeyRecord:
+    """One key pair of a node and when it was (or is) the node's key."""
+
+    node_id: str
+    signing_key: bytes
+    encryption_key: bytes
+    valid_from: datetime
+    valid_until: datetime | None = None  # None: the current key
+    reason: str | None = None  # None (current) | rotated | compromised
+    compromised_from: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     id: str
     sender: str
@@ -43,6 +60,9 @@ class StoredMessage:
     payload_sha256: str
     payload_size: int
     transport: str  # inline | blob
+    # Set once the hub has purged the payload's ciphertext (deploy/retention.md).
+    payload_purged_at: datetime | None = None
+    purge_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +96,25 @@ class BlobRecord:
     size: int
     chunk_size: int
     chunk_count: int
-    state: str  # uploading | complete
+    state: str  # uploading | complete | purged
     created_at: datetime
     received_chunks: frozenset[int]
+    completed_at: datetime | None = None
+    purged_at: datetime | None = None
+    purge_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUsage:
+    """What counts against a node's blob quota: unfinished (unexpired) and stored blobs."""
+
+    pending_uploads: int
+    pending_bytes: int
+    stored_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.pending_bytes + self.stored_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +143,17 @@ class AuditRow:
     at: datetime
     action: str
     actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLeaf:
+    """A log row with the fields of its entry that the register and reports query by."""
+
+    row: AuditRow
+    kind: str | None
+    message_id: str | None
+    subject_ref: str | None
+    case_ref: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.store.dialect import Dialect, open_engine
+from hub.store.dialect import WRITE_TRANSACTION, Dialect, open_engine
 from hub.store.errors import DuplicateRecord
+from hub.store.interfaces import EndStep
 from hub.store.records import (
+    AuditLeaf,
     AuditRow,
     BlobRecord,
     BlobUsage,
     DeliveryRecord,
     InboxRow,
+    NodeKeyRecord,
     NodeRecord,
+    QuotaUsage,
     StoredHead,
     StoredMessage,
     WorkflowEvent,
@@ -35,6 +39,7 @@ from hub.store.tables import (
     deliveries,
     messages,
     metadata,
+    node_keys,
     nodes,
     nonces,
     workflow_events,
@@ -44,6 +49,8 @@ from hub.store.tables import (
 )
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
+
+S = TypeVar("S", bound=EndStep)
 
 
 def _node(row: Any) -> NodeRecord:
@@ -72,7 +79,14 @@ def _message(row: Any) -> StoredMessage:
         payload_sha256=row.payload_sha256,
         payload_size=row.payload_size,
         transport=row.transport,
+        payload_purged_at=row.payload_purged_at,
+        purge_reason=row.purge_reason,
     )
+
+
+def _unpurged_since(after: str) -> Any:
+    """Messages whose payload is still held, after ``after`` in id order (keyset pages)."""
+    return (messages.c.payload_purged_at.is_(None)) & (messages.c.id > after)
 
 
 def _delivery(row: Any) -> DeliveryRecord:
@@ -109,6 +123,76 @@ class _Nodes:
         values = _node_values(node)
         del values["id"]
         await self._conn.execute(update(nodes).where(nodes.c.id == node.id).values(**values))
+
+    async def get_for_update(self, node_id: str) -> NodeRecord | None:
+        # FOR UPDATE on PostgreSQL; SQLite has one writer and ignores it.
+        query = select(nodes).where(nodes.c.id == node_id).with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _node(row)
+
+    async def signing_key_locked(self, node_id: str) -> bytes | None:
+        query = select(nodes.c.signing_key).where(nodes.c.id == node_id).with_for_update(read=True)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else bytes(row[0])
+
+
+def _node_key(row: Any) -> NodeKeyRecord:
+    return NodeKeyRecord(
+        node_id=row.node_id,
+        signing_key=bytes(row.signing_key),
+        encryption_key=bytes(row.encryption_key),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        reason=row.reason,
+        compromised_from=row.compromised_from,
+    )
+
+
+class _NodeKeys:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def for_node(self, node_id: str) -> Sequence[NodeKeyRecord]:
+        rows = await self._conn.execute(
+            select(node_keys)
+            .where(node_keys.c.node_id == node_id)
+            .order_by(node_keys.c.valid_from, node_keys.c.signing_key)
+        )
+        return [_node_key(r) for r in rows]
+
+    async def all_nodes(self) -> Sequence[NodeKeyRecord]:
+        rows = await self._conn.execute(
+            select(node_keys).order_by(
+                node_keys.c.node_id, node_keys.c.valid_from, node_keys.c.signing_key
+            )
+        )
+        return [_node_key(r) for r in rows]
+
+    async def add(self, key: NodeKeyRecord) -> None:
+        try:
+            await self._conn.execute(node_keys.insert().values(**_node_key_values(key)))
+        except IntegrityError as exc:
+            raise DuplicateRecord(f"node {key.node_id} has had this signing key before") from exc
+
+    async def update(self, key: NodeKeyRecord) -> None:
+        values = _node_key_values(key)
+        await self._conn.execute(
+            update(node_keys)
+            .where(node_keys.c.node_id == key.node_id, node_keys.c.signing_key == key.signing_key)
+            .values(**values)
+        )
+
+
+def _node_key_values(key: NodeKeyRecord) -> dict[str, Any]:
+    return {
+        "node_id": key.node_id,
+        "signing_key": key.signing_key,
+        "encryption_key": key.encryption_key,
+        "valid_from": key.valid_from,
+        "valid_until": key.valid_until,
+        "reason": key.reason,
+        "compromised_from": key.compromised_from,
+    }
 
 
 def _node_values(node: NodeRecord) -> dict[str, Any]:
@@ -202,6 +286,16 @@ class _Messages:
             [{"message_id": message.id, "recipient": r, "state": "pending"} for r in recipients],
         )
 
+    async def set_receipts(self, receipts: Sequence[tuple[str, str]]) -> None:
+        if not receipts:
+            return
+        await self._conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("message_id"))
+            .values(receipt_json=bindparam("receipt")),
+            [{"message_id": message_id, "receipt": receipt} for message_id, receipt in receipts],
+        )
+
     async def inbox(self, recipient: str, *, after: int, limit: int) -> Sequence[InboxRow]:
         query = (
             select(
@@ -292,6 +386,71 @@ class _Messages:
         )
         return [_message(r) for r in rows]
 
+    async def fully_acknowledged(
+        self, kinds: Sequence[str], *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        unanswered = (
+            select(deliveries.c.message_id)
+            .where(
+                deliveries.c.message_id == messages.c.id,
+                deliveries.c.state != "acknowledged",
+            )
+            .exists()
+        )
+        rows = await self._conn.execute(
+            select(messages)
+            .where(_unpurged_since(after), messages.c.kind.in_(kinds), ~unanswered)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def received_before(
+        self, kind: str, before: datetime, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        rows = await self._conn.execute(
+            select(messages)
+            .where(_unpurged_since(after), messages.c.kind == kind, messages.c.received_at < before)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def unpurged_of_kind(
+        self, kind: str, *, after: str, limit: int
+    ) -> Sequence[StoredMessage]:
+        rows = await self._conn.execute(
+            select(messages)
+            .where(_unpurged_since(after), messages.c.kind == kind)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def purge_payload(
+        self, message_id: str, *, envelope_json: str, at: datetime, reason: str
+    ) -> bool:
+        # Conditional: of two sweeps (two hub processes) only one purges and logs it.
+        result = await self._conn.execute(
+            update(messages)
+            .where(messages.c.id == message_id, messages.c.payload_purged_at.is_(None))
+            .values(envelope_json=envelope_json, payload_purged_at=at, purge_reason=reason)
+        )
+        return bool(result.rowcount == 1)
+
+    async def unpurged_blob_carriers(self, sender: str, payload_sha256: str) -> int:
+        count = await self._conn.scalar(
+            select(func.count())
+            .select_from(messages)
+            .where(
+                messages.c.sender == sender,
+                messages.c.payload_sha256 == payload_sha256,
+                messages.c.transport == "blob",
+                messages.c.payload_purged_at.is_(None),
+            )
+        )
+        return int(count or 0)
+
     async def readers_of_payload(self, payload_sha256: str) -> frozenset[str]:
         senders = await self._conn.execute(
             select(messages.c.sender).where(messages.c.payload_sha256 == payload_sha256)
@@ -341,28 +500,22 @@ class _Blobs:
             )
         )
 
-    async def get(self, upload_id: str, *, owner: str | None = None) -> BlobRecord | None:
+    async def get(
+        self, upload_id: str, *, owner: str | None = None, for_update: bool = False
+    ) -> BlobRecord | None:
         query = select(blobs).where(blobs.c.upload_id == upload_id)
         if owner is not None:
             # Another node's upload is not found in the same one statement as a missing one.
             query = query.where(blobs.c.owner == owner)
-        row = (await self._conn.execute(query)).first()
+        # FOR UPDATE (PostgreSQL; SQLite has one writer): a chunk being recorded and the
+        # expiry sweep deleting the upload take turns on its row.
+        row = (await self._conn.execute(query.with_for_update() if for_update else query)).first()
         if row is None:
             return None
         chunks = await self._conn.execute(
             select(blob_chunks.c.idx).where(blob_chunks.c.upload_id == upload_id)
         )
-        return BlobRecord(
-            upload_id=row.upload_id,
-            owner=row.owner,
-            sha256=row.sha256,
-            size=row.size,
-            chunk_size=row.chunk_size,
-            chunk_count=row.chunk_count,
-            state=row.state,
-            created_at=row.created_at,
-            received_chunks=frozenset(c[0] for c in chunks),
-        )
+        return _blob(row, frozenset(c[0] for c in chunks))
 
     async def record_chunk(self, upload_id: str, index: int, size: int) -> None:
         # One statement, not select-then-insert: a retried chunk racing the original in
@@ -387,43 +540,164 @@ class _Blobs:
     async def readable_by(self, sha256: str, node_id: str) -> bool:
         # One statement, the access check inside it: a blob the node may not read and one
         # that does not exist cost the same round trip (no existence oracle).
-        carried = (
-            select(messages.c.id)
-            .where(
-                messages.c.payload_sha256 == sha256,
-                or_(
-                    messages.c.sender == node_id,
-                    exists().where(
-                        deliveries.c.message_id == messages.c.id,
-                        deliveries.c.recipient == node_id,
-                    ),
-                ),
-            )
-            .exists()
-        )
         row = (
             await self._conn.execute(
                 select(blobs.c.upload_id)
                 .where(
                     blobs.c.sha256 == sha256,
                     blobs.c.state == "complete",
-                    or_(blobs.c.owner == node_id, carried),
+                    _blob_reader(sha256, node_id),
                 )
                 .limit(1)
             )
         ).first()
         return row is not None
 
+    async def purged_readable_by(self, sha256: str, node_id: str) -> BlobRecord | None:
+        # The same access check in the one statement, for what was purged.
+        row = (
+            await self._conn.execute(
+                select(blobs)
+                .where(
+                    blobs.c.sha256 == sha256,
+                    blobs.c.state == "purged",
+                    _blob_reader(sha256, node_id),
+                )
+                .order_by(blobs.c.purged_at.desc(), blobs.c.upload_id)
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _blob(row, frozenset())
+
     async def complete_by_sha256(
-        self, sha256: str, *, owner: str | None = None
+        self, sha256: str, *, owner: str | None = None, for_update: bool = False
     ) -> BlobRecord | None:
         query = select(blobs.c.upload_id).where(
             blobs.c.sha256 == sha256, blobs.c.state == "complete"
         )
         if owner is not None:
             query = query.where(blobs.c.owner == owner)
-        row = (await self._conn.execute(query.order_by(blobs.c.upload_id).limit(1))).first()
+        query = query.order_by(blobs.c.upload_id).limit(1)
+        row = (await self._conn.execute(query.with_for_update() if for_update else query)).first()
         return None if row is None else await self.get(row[0])
+
+    async def complete_rows(self, owner: str, sha256: str) -> Sequence[BlobRecord]:
+        rows = await self._conn.execute(
+            select(blobs)
+            .where(blobs.c.owner == owner, blobs.c.sha256 == sha256, blobs.c.state == "complete")
+            .order_by(blobs.c.upload_id)
+            .with_for_update()
+        )
+        return [_blob(r, frozenset()) for r in rows]
+
+    async def quota_usage(
+        self, owner: str, *, live_after: datetime, lock: bool = False
+    ) -> QuotaUsage:
+        if lock:
+            # One announcement per node at a time decides against its quota (PostgreSQL
+            # row lock on the node; SQLite has one writer).
+            await self._conn.execute(
+                select(nodes.c.id).where(nodes.c.id == owner).with_for_update()
+            )
+        pending = (
+            await self._conn.execute(
+                select(func.count(), func.coalesce(func.sum(blobs.c.size), 0)).where(
+                    blobs.c.owner == owner,
+                    blobs.c.state == "uploading",
+                    blobs.c.created_at > live_after,
+                )
+            )
+        ).one()
+        stored = await self._conn.scalar(
+            select(func.coalesce(func.sum(blobs.c.size), 0)).where(
+                blobs.c.owner == owner, blobs.c.state == "complete"
+            )
+        )
+        return QuotaUsage(
+            pending_uploads=int(pending[0]),
+            pending_bytes=int(pending[1]),
+            stored_bytes=int(stored or 0),
+        )
+
+    async def uploads_created_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        rows = await self._conn.execute(
+            select(blobs)
+            .where(
+                blobs.c.state == "uploading",
+                blobs.c.created_at <= before,
+                blobs.c.upload_id > after,
+            )
+            .order_by(blobs.c.upload_id)
+            .limit(limit)
+        )
+        return [_blob(r, frozenset()) for r in rows]
+
+    async def delete_expired(self, upload_id: str, created_before: datetime) -> bool:
+        row = (
+            await self._conn.execute(
+                select(blobs.c.upload_id)
+                .where(
+                    blobs.c.upload_id == upload_id,
+                    blobs.c.state == "uploading",
+                    blobs.c.created_at <= created_before,
+                )
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            return False
+        await self.delete(upload_id)
+        return True
+
+    async def unsent_completed_before(
+        self, before: datetime, *, after: str, limit: int
+    ) -> Sequence[BlobRecord]:
+        rows = await self._conn.execute(
+            select(blobs)
+            .where(
+                blobs.c.state == "complete",
+                blobs.c.completed_at < before,
+                blobs.c.upload_id > after,
+                ~_carried(),
+            )
+            .order_by(blobs.c.upload_id)
+            .limit(limit)
+        )
+        return [_blob(r, frozenset()) for r in rows]
+
+    async def purge(self, upload_id: str, *, at: datetime, reason: str) -> bool:
+        result = await self._conn.execute(
+            update(blobs)
+            .where(blobs.c.upload_id == upload_id, blobs.c.state == "complete")
+            .values(state="purged", purged_at=at, purge_reason=reason)
+        )
+        if result.rowcount != 1:
+            return False
+        # Its chunks are gone with its file (seh_hub_blob_stored_bytes counts them).
+        await self._conn.execute(delete(blob_chunks).where(blob_chunks.c.upload_id == upload_id))
+        return True
+
+    async def live_sha256s(self, sha256s: Sequence[str]) -> frozenset[str]:
+        if not sha256s:
+            return frozenset()
+        rows = await self._conn.execute(
+            select(blobs.c.sha256)
+            .where(blobs.c.sha256.in_(sha256s), blobs.c.state.in_(("uploading", "complete")))
+            .distinct()
+        )
+        return frozenset(r[0] for r in rows)
+
+    async def uploading_ids(self, upload_ids: Sequence[str]) -> frozenset[str]:
+        if not upload_ids:
+            return frozenset()
+        rows = await self._conn.execute(
+            select(blobs.c.upload_id).where(
+                blobs.c.upload_id.in_(upload_ids), blobs.c.state == "uploading"
+            )
+        )
+        return frozenset(r[0] for r in rows)
 
     async def usage(self) -> Sequence[BlobUsage]:
         declared = await self._conn.execute(
@@ -448,17 +722,70 @@ class _Blobs:
         ]
 
 
+def _blob(row: Any, received_chunks: frozenset[int]) -> BlobRecord:
+    return BlobRecord(
+        upload_id=row.upload_id,
+        owner=row.owner,
+        sha256=row.sha256,
+        size=row.size,
+        chunk_size=row.chunk_size,
+        chunk_count=row.chunk_count,
+        state=row.state,
+        created_at=row.created_at,
+        received_chunks=received_chunks,
+        completed_at=row.completed_at,
+        purged_at=row.purged_at,
+        purge_reason=row.purge_reason,
+    )
+
+
+def _blob_reader(sha256: str, node_id: str) -> Any:
+    """The node uploaded the blob, or sent or receives a message carrying it."""
+    carried = (
+        select(messages.c.id)
+        .where(
+            messages.c.payload_sha256 == sha256,
+            or_(
+                messages.c.sender == node_id,
+                exists().where(
+                    deliveries.c.message_id == messages.c.id,
+                    deliveries.c.recipient == node_id,
+                ),
+            ),
+        )
+        .exists()
+    )
+    return or_(blobs.c.owner == node_id, carried)
+
+
+def _carried() -> Any:
+    """A message from the blob's uploader carries it and still holds its payload."""
+    return (
+        select(messages.c.id)
+        .where(
+            messages.c.sender == blobs.c.owner,
+            messages.c.payload_sha256 == blobs.c.sha256,
+            messages.c.transport == "blob",
+            messages.c.payload_purged_at.is_(None),
+        )
+        .exists()
+    )
+
+
 class _Workflows:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, lock_rows: bool) -> None:
         self._conn = conn
         self._dialect = dialect
+        self._lock_rows = lock_rows
 
     async def get(self, kind: str, ref: str) -> WorkflowRecord | None:
-        row = (
-            await self._conn.execute(
-                select(workflows).where(workflows.c.kind == kind, workflows.c.ref == ref)
-            )
-        ).first()
+        query = select(workflows).where(workflows.c.kind == kind, workflows.c.ref == ref)
+        if self._lock_rows:
+            # In a write transaction the state read is the state the write advances: on
+            # PostgreSQL a second hub process deciding the same request waits here and then
+            # sees the first decision (SQLite has one writer and renders no FOR UPDATE).
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
         return (
             None
             if row is None
@@ -618,72 +945,72 @@ def _head(row: Any) -> StoredHead:
 
 
 class _Audit:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, lock_rows: bool) -> None:
         self._conn = conn
         self._dialect = dialect
-        self._state: tuple[int, list[bytes]] | None = None
+        self._lock_rows = lock_rows
 
     async def state_for_update(self) -> tuple[int, list[bytes]]:
-        # The row stays locked until the transaction ends, so within one transaction (a
-        # group-commit batch) it is read once and then kept here, updated by set_state.
-        if self._state is not None:
-            return self._state[0], list(self._state[1])
-        # FOR UPDATE serialises appends across PostgreSQL processes; SQLite has one writer.
-        row = (
-            await self._conn.execute(
-                select(audit_state).where(audit_state.c.id == 1).with_for_update()
-            )
-        ).first()
+        # Read afresh inside the caller's transaction every time, never kept between
+        # transactions: another hub process may have appended since. In a write transaction
+        # FOR UPDATE holds the row on PostgreSQL until the commit (on SQLite the transaction
+        # began IMMEDIATE and already holds the one write lock); a read view (`hub audit
+        # verify`) only reads it, and never holds up the hub's appends.
+        query = select(audit_state).where(audit_state.c.id == 1)
+        if self._lock_rows:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
         if row is None:
-            await self._conn.execute(audit_state.insert().values(id=1, size=0, frontier_json="[]"))
-            self._state = (0, [])
-        else:
-            self._state = (row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)])
-        return self._state[0], list(self._state[1])
+            if self._lock_rows:
+                await self._conn.execute(
+                    audit_state.insert().values(id=1, size=0, frontier_json="[]")
+                )
+            return 0, []
+        return row.size, [bytes.fromhex(h) for h in json.loads(row.frontier_json)]
 
     async def set_state(self, size: int, frontier: Sequence[bytes]) -> None:
-        self._state = (size, list(frontier))
         await self._conn.execute(
             update(audit_state)
             .where(audit_state.c.id == 1)
             .values(size=size, frontier_json=json.dumps([h.hex() for h in frontier]))
         )
 
-    async def add_leaf(
-        self,
-        row: AuditRow,
-        *,
-        kind: str | None,
-        message_id: str | None,
-        subject_ref: str | None,
-        case_ref: str | None,
-    ) -> None:
+    async def add_leaves(self, leaves: Sequence[AuditLeaf]) -> None:
+        if not leaves:
+            return
         await self._conn.execute(
-            audit_log.insert().values(
-                idx=row.idx,
-                entry_json=row.entry_json,
-                leaf_hash=row.leaf_hash,
-                at=row.at,
-                action=row.action,
-                actor=row.actor,
-                kind=kind,
-                message_id=message_id,
-                subject_ref=subject_ref,
-                case_ref=case_ref,
-            )
+            audit_log.insert(),
+            [
+                {
+                    "idx": leaf.row.idx,
+                    "entry_json": leaf.row.entry_json,
+                    "leaf_hash": leaf.row.leaf_hash,
+                    "at": leaf.row.at,
+                    "action": leaf.row.action,
+                    "actor": leaf.row.actor,
+                    "kind": leaf.kind,
+                    "message_id": leaf.message_id,
+                    "subject_ref": leaf.subject_ref,
+                    "case_ref": leaf.case_ref,
+                }
+                for leaf in leaves
+            ],
         )
 
-    async def add_head(self, head: StoredHead) -> None:
+    async def add_heads(self, heads: Sequence[StoredHead]) -> None:
+        if not heads:
+            return
         await self._conn.execute(
-            self._dialect.insert_ignore(
-                audit_heads,
+            self._dialect.insert_ignore_many(audit_heads),
+            [
                 {
                     "size": head.size,
                     "root_hash": head.root_hash,
                     "signed_at": head.signed_at,
                     "signature": head.signature,
-                },
-            )
+                }
+                for head in heads
+            ],
         )
 
     async def latest_head(self) -> StoredHead | None:
@@ -781,13 +1108,31 @@ class _Audit:
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, *, writable: bool) -> None:
         self.nodes = _Nodes(conn)
+        self.node_keys = _NodeKeys(conn)
         self.messages = _Messages(conn)
         self.nonces = _Nonces(conn, dialect)
-        self.workflows = _Workflows(conn, dialect)
-        self.audit = _Audit(conn, dialect)
+        self.workflows = _Workflows(conn, dialect, lock_rows=writable)
+        self.audit = _Audit(conn, dialect, lock_rows=writable)
         self.blobs = _Blobs(conn, dialect)
+        self._writable = writable
+        self._end_steps: dict[object, EndStep] = {}
+
+    def at_end(self, key: object, make: Callable[[], S]) -> S:
+        if not self._writable:
+            raise RuntimeError("a read view cannot queue writes; use Store.transaction()")
+        step = self._end_steps.get(key)
+        if step is None:
+            step = self._end_steps[key] = make()
+        return cast(S, step)
+
+    async def run_end_steps(self) -> None:
+        done = 0
+        while done < len(self._end_steps):  # a step may ask for a later one
+            step = list(self._end_steps.values())[done]
+            await step.run(self)
+            done += 1
 
 
 class SqlStore:
@@ -795,6 +1140,8 @@ class SqlStore:
 
     def __init__(self, engine: AsyncEngine, dialect: Dialect) -> None:
         self._engine = engine
+        # The same pool; its transactions begin as writers (BEGIN IMMEDIATE on SQLite).
+        self._write_engine = engine.execution_options(**WRITE_TRANSACTION)
         self.dialect = dialect
 
     @classmethod
@@ -804,25 +1151,31 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
-        """A write transaction: committed on normal exit, rolled back on any error."""
-        async with self.dialect.writer(), self._engine.begin() as conn:
-            yield SqlUnitOfWork(conn, self.dialect)
+        """A write transaction: committed on normal exit, rolled back on any error.
+
+        The commit is durable when this returns (SQLite synchronous=FULL; PostgreSQL
+        synchronous_commit not off, see hub/store/dialect.py).
+        """
+        async with self.dialect.writer(), self._write_engine.begin() as conn:
+            uow = SqlUnitOfWork(conn, self.dialect, writable=True)
+            yield uow
+            await uow.run_end_steps()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SqlUnitOfWork]:
         """A read-only view; anything written inside is rolled back."""
         async with self._engine.connect() as conn:
             try:
-                yield SqlUnitOfWork(conn, self.dialect)
+                yield SqlUnitOfWork(conn, self.dialect, writable=False)
             finally:
                 await conn.rollback()
 
     async def create_schema(self) -> None:
-        async with self.dialect.writer(), self._engine.begin() as conn:
+        async with self.dialect.writer(), self._write_engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
     async def drop_schema(self) -> None:
-        async with self.dialect.writer(), self._engine.begin() as conn:
+        async with self.dialect.writer(), self._write_engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
 
     async def close(self) -> None:

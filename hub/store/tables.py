@@ -32,6 +32,7 @@ __all__ = [
     "deliveries",
     "messages",
     "metadata",
+    "node_keys",
     "nodes",
     "nonces",
     "workflow_events",
@@ -78,6 +79,23 @@ nodes = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Every key pair a node has had (the current one has no valid_until), so signatures made
+# before a rotation still verify against the key valid when the hub received them.
+# reason: NULL while current, "rotated" once replaced, "compromised" once an operator
+# marks it so (its signatures from compromised_from on are not trusted).
+node_keys = Table(
+    "node_keys",
+    metadata,
+    Column("node_id", String(80), ForeignKey("nodes.id"), nullable=False),
+    Column("signing_key", LargeBinary(32), nullable=False),
+    Column("encryption_key", LargeBinary(32), nullable=False),
+    Column("valid_from", UTCDateTime(), nullable=False),
+    Column("valid_until", UTCDateTime()),
+    Column("reason", String(16)),
+    Column("compromised_from", UTCDateTime()),
+    PrimaryKeyConstraint("node_id", "signing_key", name="pk_node_keys"),
+)
+
 messages = Table(
     "messages",
     metadata,
@@ -91,7 +109,13 @@ messages = Table(
     Column("payload_sha256", String(64), nullable=False),
     Column("payload_size", BigInteger, nullable=False),
     Column("transport", String(8), nullable=False),
+    # When and why the hub purged the payload's ciphertext (deploy/retention.md); the
+    # envelope's metadata stays, without its inline ciphertext.
+    Column("payload_purged_at", UTCDateTime()),
+    Column("purge_reason", String(32)),
     Index("ix_messages_payload_sha256", "payload_sha256"),
+    # The retention sweep: messages not yet purged, by kind and age.
+    Index("ix_messages_retention", "payload_purged_at", "kind", "received_at"),
 )
 
 deliveries = Table(
@@ -131,7 +155,13 @@ blobs = Table(
     Column("state", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime()),
+    # state "purged": the file is gone, the row says when and why (deploy/retention.md).
+    Column("purged_at", UTCDateTime()),
+    Column("purge_reason", String(32)),
     Index("ix_blobs_sha256", "sha256"),
+    # A node's quota (its uploads and blobs by state) and the expiry sweep (by age).
+    Index("ix_blobs_owner_state", "owner", "state"),
+    Index("ix_blobs_state_created", "state", "created_at"),
 )
 
 blob_chunks = Table(

@@ -52,6 +52,14 @@ def test_demo_runs_every_step_and_exits_zero() -> None:
         "stage SUPPORT, consent GIVEN",
         "RELEASED, 1 release(s)",
         "refused with 422: MK-09",
+        # Partners on email through the local authority's bridge (docs/email-bridge.md).
+        "[enrol] education.uni-bath",
+        "[education.uni-bath] emailed a referral, signed with the lead's key",
+        "submitted as education.uni-bath, accepted",
+        "[la.wiltshire] received the referral from education.uni-bath (by email)",
+        "[police.ctp-sw] received the referral from education.uni-bath (by email)",
+        "[bridge] mailed the case pack to j.mentor@channel-mentors.example.org.uk",
+        "with gpg: good signature by the bridge; case-pack-case-wilts-demo-0002.pdf",
         "[audit] log verified:",
         "[done] demo finished",
     ):

@@ -83,5 +83,5 @@ def test_the_readme_examples_on_a_kept_demo(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         outputs.append(result.stdout)
     assert outputs[1] == "no rule broken\n"
-    assert "\nreferrals: 1\n" in outputs[2]
+    assert "\nreferrals: 2\n" in outputs[2]  # health's, and the university's by email
     assert "\nreleases: 1\n" in outputs[2]

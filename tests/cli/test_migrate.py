@@ -13,11 +13,11 @@ from sqlalchemy import text
 from hub.cli.main import main
 from hub.config import database_url_for_path, render_hub_config
 from hub.crypto import write_key_file
-from hub.store import SqlStore
 from hub.store.dialect import open_engine
 from hub.store.migrate import (
     BASE_REVISION,
     SchemaState,
+    base_revision_metadata,
     head_revision,
     schema_status,
     upgrade_to_head,
@@ -56,17 +56,16 @@ def _url(tmp_path: Path) -> str:
 
 
 def _create_all(tmp_path: Path, alteration: str | None = None) -> None:
-    """A database as hubs made it before migrations, optionally altered afterwards."""
+    """A database as hubs made it before migrations (the tables of 0001_initial, which
+    were tables.py then), optionally altered afterwards."""
 
     async def make() -> None:
-        store = SqlStore.open(_url(tmp_path))
-        await store.create_schema()
-        await store.close()
-        if alteration is not None:
-            engine, _ = open_engine(_url(tmp_path))
-            async with engine.begin() as conn:
+        engine, _ = open_engine(_url(tmp_path))
+        async with engine.begin() as conn:
+            await conn.run_sync(base_revision_metadata().create_all)
+            if alteration is not None:
                 await conn.execute(text(alteration))
-            await engine.dispose()
+        await engine.dispose()
 
     asyncio.run(make())
 

@@ -38,7 +38,8 @@ def test_the_assurance_report_defaults_to_the_current_quarter(stopped_demo: Path
     assert default.returncode == 0, default.stderr
     report = json.loads(default.stdout)
     assert report["period"] == quarter_of(datetime.now(UTC))
-    assert (report["referrals"], report["releases"], report["requests_submitted"]) == (1, 1, 1)
+    # Referrals: health's, and the university's by email through the bridge.
+    assert (report["referrals"], report["releases"], report["requests_submitted"]) == (2, 1, 1)
     current = run("report", "assurance", "--config", config, "--period", "current", "--json")
     assert json.loads(current.stdout)["releases"] == 1
     text = run("report", "assurance", "--config", config).stdout
@@ -74,9 +75,17 @@ def test_output_is_for_people_unless_json_is_asked_for(stopped_demo: Path) -> No
         json.loads(verified.stdout)
     listing = run("admin", "list", "--config", config).stdout.splitlines()
     assert listing[0].split() == ["id", "agency_type", "accreditation", "status", "display_name"]
-    assert listing[2].split()[:4] == ["health.bsw-icb", "health", "OFFICIAL-SENSITIVE", "active"]
+    health = next(line for line in listing[2:] if line.startswith("health.bsw-icb"))
+    assert health.split()[:4] == ["health.bsw-icb", "health", "OFFICIAL-SENSITIVE", "active"]
     nodes = json.loads(run("admin", "list", "--json", "--config", config).stdout)
-    assert [n["id"] for n in nodes] == ["health.bsw-icb", "la.wiltshire", "police.ctp-sw"]
+    # The three agencies' nodes and the two partners on email the bridge holds.
+    assert [n["id"] for n in nodes] == [
+        "education.uni-bath",
+        "health.bsw-icb",
+        "la.wiltshire",
+        "police.ctp-sw",
+        "voluntary.channel-mentors",
+    ]
     key = stopped_demo / "keys" / "hub.key"
     public = json.loads(run("keys", "public", "--json", "--key", key).stdout)
     assert run("keys", "public", "--key", key).stdout == (

@@ -8,11 +8,18 @@ import socket
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, database_url_for_path, load_hub_config, render_hub_config
+from hub.config import (
+    ConfigError,
+    Limits,
+    database_url_for_path,
+    load_hub_config,
+    render_hub_config,
+)
 from hub.store import SqlStore
 
 HUB = [sys.executable, "-m", "hub.cli.main"]
@@ -106,3 +113,35 @@ def test_the_deploy_example_config_loads_with_every_key_known() -> None:
     example = Path(__file__).resolve().parents[2] / "deploy" / "hub.example.toml"
     config = load_hub_config(example)
     assert config.limits.body_read_seconds == 30.0
+    # Every limit is in the example, set to its default ("Defaults shown").
+    limits = tomllib.loads(example.read_text())["limits"]
+    assert set(limits) == set(Limits.__dataclass_fields__)
+    assert config.limits == Limits()
+
+
+def test_every_limit_is_documented_for_operators() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "deploy" / "limits.md").read_text()
+    undocumented = [name for name in Limits.__dataclass_fields__ if f"`{name}`" not in doc]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "receive_buffer_bytes",
+        "max_unauthenticated_connections",
+        "unauthenticated_connection_seconds",
+        "per_node_concurrent_requests",
+    ],
+)
+def test_the_admission_limits_load_and_refuse_zero_by_name(tmp_path: Path, name: str) -> None:
+    value = "2.5" if name.endswith("_seconds") else "7000"
+    config = load_hub_config(_config(tmp_path, f"\n[limits]\n{name} = {value}\n"))
+    assert getattr(config.limits, name) == float(value)
+    with pytest.raises(ConfigError, match=rf"limits\.{name} must be positive"):
+        load_hub_config(_config(tmp_path, f"\n[limits]\n{name} = 0\n"))
+
+
+def test_a_receive_buffer_too_small_to_be_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"limits\.receive_buffer_bytes must be at least 4096"):
+        load_hub_config(_config(tmp_path, "\n[limits]\nreceive_buffer_bytes = 100\n"))

@@ -10,10 +10,6 @@ import pytest
 from hub.config import HubConfig
 from tests.conftest import HubFixture, running_hub
 
-# The helpers assert on replies; have pytest explain their failures as it does in tests.
-# (Registered before any test module imports them.)
-pytest.register_assert_rewrite("tests.server.helpers")
-
 # Small enough that a blob of a few hundred bytes spans several chunks.
 SMALL_CHUNK = 100
 

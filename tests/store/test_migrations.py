@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.store import SqlStore, database_url_for_path, migrate
+from hub.crypto import NodeKeys
+from hub.store import NodeKeyRecord, SqlStore, database_url_for_path, migrate
 from hub.store.dialect import open_engine
 from hub.store.migrate import (
     BASE_REVISION,
     SchemaError,
     SchemaState,
     alembic_config,
+    base_revision_metadata,
     head_revision,
     prepare_database,
     schema_differences,
@@ -88,8 +91,14 @@ async def _on(url: str, work: Callable[[Connection], Any]) -> Any:
         await engine.dispose()
 
 
+async def _create_legacy(url: str) -> None:
+    """A database as the hub made it before migrations: the tables of 0001_initial,
+    which were tables.py then (metadata.create_all of that time)."""
+    await _on(url, base_revision_metadata().create_all)
+
+
 async def _create_all(url: str) -> None:
-    """A database as the hub made it before migrations: metadata.create_all."""
+    """A database as the models make it today: metadata.create_all."""
     engine, dialect = open_engine(url)
     store = SqlStore(engine, dialect)
     try:
@@ -259,7 +268,7 @@ async def test_a_database_from_before_migrations_is_stamped_and_keeps_its_rows(
     new_database: NewDatabase,
 ) -> None:
     url = await new_database()
-    await _create_all(url)
+    await _create_legacy(url)
     await _on(
         url,
         lambda c: c.execute(
@@ -290,7 +299,7 @@ async def test_a_database_from_before_migrations_that_differs_is_refused_unchang
     new_database: NewDatabase, alteration: str, named: str
 ) -> None:
     url = await new_database()
-    await _create_all(url)
+    await _create_legacy(url)
     await _on(url, lambda c: c.execute(text(alteration)))
     before = await _on(url, _reflected)
     with pytest.raises(SchemaError) as refused:
@@ -376,3 +385,40 @@ async def test_a_failed_upgrade_leaves_the_database_at_its_revision(
     # Its first statement (the table) was rolled back with the rest, on both engines.
     assert "test_extra" not in await _on(url, lambda c: inspect(c).get_table_names())
     assert (await schema_status(url)).current == real_head
+
+
+async def test_0002_node_keys_records_each_enrolled_nodes_keys_from_its_enrolment(
+    new_database: NewDatabase,
+) -> None:
+    """Before key rotation a node's keys were those it enrolled with: the history starts so."""
+    url = await new_database()
+    await _create_legacy(url)
+    enrolled = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
+    keys = NodeKeys.from_seed(b"insecure-test-migration-key-0000").public
+    nodes_0001 = base_revision_metadata().tables["nodes"]
+    await _on(
+        url,
+        lambda c: c.execute(
+            nodes_0001.insert().values(
+                id="health.bsw-icb",
+                agency_type="health",
+                display_name="Health",
+                signing_key=keys.signing,
+                encryption_key=keys.encryption,
+                accreditation="OFFICIAL-SENSITIVE",
+                status="active",
+                enrolled_at=enrolled,
+                updated_at=enrolled,
+            )
+        ),
+    )
+    assert "0002_node_keys" in (await upgrade_to_head(url)).applied
+    store = SqlStore.open(url)
+    try:
+        async with store.read() as view:
+            rows = await view.node_keys.for_node("health.bsw-icb")
+    finally:
+        await store.close()
+    assert rows == [
+        NodeKeyRecord("health.bsw-icb", keys.signing, keys.encryption, valid_from=enrolled)
+    ]
