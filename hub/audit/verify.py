@@ -413,12 +413,16 @@ _PROCESSES_FROM_PAGES = 32
 
 
 def default_workers() -> int:
-    """Worker processes for ``hub audit verify``: one per core but this one's, up to 4.
+    """Worker processes for ``hub audit verify``: the cores idle but this one's, up to 4.
 
-    This process reads and checks pages too whenever no report is ready, so on two cores
-    one worker keeps both busy.
+    This process reads and checks pages too whenever no report is ready, so on two idle
+    cores one worker keeps both busy. Cores that other work keeps busy (the one-minute
+    load average) are left out: a worker there only shares a core with this process, and
+    starting it costs more than it saves.
     """
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    cores = os.cpu_count() or 1
+    busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+    return max(0, min(4, cores - 1 - busy))
 
 
 async def _read_page(view: UnitOfWork, start: int, end: int, key: bytes) -> PageReport:
@@ -499,12 +503,14 @@ async def verify_store_log(
     read here, as without workers. ``executor`` runs the workers' part instead of a pool
     of processes started here (threads, say, in tests).
 
-    Safe while the hub appends: pages and the state row are read by separate statements,
-    and an append writes its rows, its head and the state row in one transaction, so what
-    is seen can only have grown. When the rows run out the state row is read; if it counts
-    more rows (appended meanwhile) reading goes on from there, and only when no further
-    row exists is the difference a problem. A head past the rows is a problem unless the
-    state row, read again after it, covers it (it was appended meanwhile).
+    Safe while the hub appends. On SQLite the read view is one snapshot. On PostgreSQL
+    pages and the state row are read by separate statements, each seeing the latest
+    commits, and an append writes its rows, its head and the state row in one
+    transaction, so what is seen can only have grown. When the rows run out the state
+    row is read; if it counts more rows (appended meanwhile) reading goes on from there,
+    and only when no further row exists is the difference a problem. A head past the
+    rows is a problem unless the state row, read again after it, covers it (it was
+    appended meanwhile).
     """
     if page < 1:
         raise ValueError(f"page must be at least 1, got {page}")
