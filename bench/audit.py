@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import os
 import random
 import resource
 import shlex
@@ -186,10 +187,10 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _vmhwm_kib(pid: int) -> int:
+def _status_kib(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -219,7 +220,7 @@ def time_verify(config: Path, extra: list[str]) -> tuple[float, float, int, int,
     def watch() -> None:
         while running.is_set():
             for pid in _descendants(child.pid):
-                peaks[pid] = max(peaks.get(pid, 0), _vmhwm_kib(pid))
+                peaks[pid] = max(peaks.get(pid, 0), _status_kib(pid, "VmHWM"))
             time.sleep(0.02)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -257,9 +258,12 @@ async def time_proofs(
     try:
         prepare = getattr(service, "prepare_proofs", None)
         if prepare is not None:  # the hub builds its proof index at start
+            rss_before = _status_kib(os.getpid(), "VmRSS")
             started = time.perf_counter()
             await prepare()
             results["index_build_s"] = round(time.perf_counter() - started, 2)
+            grown = _status_kib(os.getpid(), "VmRSS") - rss_before
+            results["index_rss_mib"] = round(grown / 1024, 1)
         async with store.read() as view:
             heads = {head.size: head.root_hash for head in await view.audit.heads()}
         sizes = sorted(heads)

@@ -1,30 +1,32 @@
-"""Inclusion and consistency proofs in O(log n), from subtree roots kept in memory.
+"""Inclusion and consistency proofs in O(log n), from the tree kept in memory.
 
 A proof is the fold of O(log n) perfect, aligned subtrees (hub/audit/merkle.py). Building
 one from every leaf hash, as :meth:`hub.audit.log.AuditLog.inclusion` does, reads the
-whole log: 135-150 ms at 100,000 entries, over a second at a million. Here the hub keeps,
-in memory, the root of every complete subtree of ``2**block_level`` leaves or more
-(:class:`SubtreeIndex`), and reads from the store only the leaves below that level that a
-proof needs: at most a few blocks of ``2**block_level`` (32) leaf hashes, by primary key, in
-one query.
+whole log: 135-150 ms at 100,000 entries, over half a second at a million. Here each hub
+process keeps the log's leaf hashes in memory as it reads them (32 bytes an entry) and the
+root of every complete subtree of ``2**block_level`` (32) leaves or more
+(:class:`SubtreeIndex`, about 2 MB per million entries more). A proof takes its large
+subtrees from the index and hashes its small ones (at most two blocks of 32) from the
+leaves: no query at all, for any size already read.
 
 Why memory and not a table of subtree roots:
 
-* A subtree, once complete, never changes (the log only grows), so the index is a cache
-  that is never invalidated: it catches up by reading the leaf hashes appended since it
-  last looked, whoever appended them. Nothing on the write path changes, and several hub
-  processes on one PostgreSQL database each keep their own index from the same rows: the
+* A subtree, once complete, never changes (the log only grows), so what is kept is a
+  cache that is never invalidated: it catches up by reading the leaf hashes appended since
+  it last looked, whoever appended them. Nothing on the write path changes, and several
+  hub processes on one PostgreSQL database each keep their own from the same rows: the
   database stays the one authority, and a proof is as good as the rows it was read from.
-* It is small: one 32-byte root per block of 32 leaves and its ancestors, about 2 MB per
-  million entries (the leaves themselves stay in the database). A larger block would
-  keep less and read more per proof; at 32 a proof reads at most about 64 rows.
-* What it costs is the first catch-up after a start: reading every leaf hash once and
-  hashing them into blocks, about 1.5 s per million entries here. The hub starts it in the
-  background when it starts (:meth:`LogProofs.catch_up`); a proof asked for before it
-  ends waits for it.
+* A query costs more than the proof: a read view and one query through the database
+  driver's thread take most of a millisecond on a busy two-core machine, the proof's
+  hashing and lookups about a tenth of that. A table of subtree roots would still need a
+  query per proof.
+* What it costs is memory, about 34 MB per million entries, and the first catch-up after
+  a start: reading every leaf hash once and hashing them into blocks, about 1.5 s per
+  million entries here. The hub starts it in the background when it starts
+  (:meth:`LogProofs.catch_up`); a proof asked for before it ends waits for it.
 
-A proof never trusts the index more than the rows: if a leaf the index needs is missing
-from the store the proof is refused (:class:`~hub.audit.merkle.ProofError`), and
+A proof never trusts memory more than the rows: if an entry is missing from the store the
+catch-up, and so the proof, is refused (:class:`~hub.audit.merkle.ProofError`), and
 ``hub audit verify`` is what checks the rows themselves.
 """
 
@@ -42,7 +44,7 @@ from hub.audit.merkle import (
     inclusion_proof_from_subtrees,
     inclusion_subtrees,
 )
-from hub.store import UnitOfWork
+from hub.store import Store, UnitOfWork
 
 __all__ = ["LogProofs", "SubtreeIndex"]
 
@@ -132,90 +134,92 @@ class SubtreeIndex:
 
 
 class _ProofSource:
-    """Kept subtrees from the index, smaller ones from leaf hashes read for this proof."""
+    """Kept subtrees from the index, smaller ones hashed from the leaf hashes in memory."""
 
     __slots__ = ("_index", "_leaves")
 
-    def __init__(self, index: SubtreeIndex, leaves: dict[int, bytes]) -> None:
+    def __init__(self, index: SubtreeIndex, leaves: bytes | bytearray) -> None:
         self._index = index
         self._leaves = leaves
 
     def subtree(self, level: int, index: int) -> bytes:
         if level >= self._index.block_level:
             return self._index.subtree(level, index)
-        start = index << level
-        try:
-            leaves = [self._leaves[position] for position in range(start, start + (1 << level))]
-        except KeyError as exc:
-            raise ProofError(f"leaf {exc.args[0]} was not read") from None
-        return _perfect_root(leaves)
+        start, end = (index << level) * HASH_SIZE, ((index + 1) << level) * HASH_SIZE
+        if end > len(self._leaves):
+            raise ProofError(f"subtree {index} of level {level} is beyond the leaves read")
+        leaves = self._leaves
+        return _perfect_root(
+            [bytes(leaves[at : at + HASH_SIZE]) for at in range(start, end, HASH_SIZE)]
+        )
 
 
 class LogProofs:
-    """Builds the log's proofs from a :class:`SubtreeIndex` kept up to date from the store.
+    """Builds the log's proofs from memory, kept up to date from the store.
 
-    One per hub process (the :class:`~hub.server.audit.AuditService` owns it). The proofs
-    equal :func:`~hub.audit.merkle.inclusion_proof` and
+    It holds every leaf hash read so far (32 bytes an entry) and, in a
+    :class:`SubtreeIndex`, the roots of the complete subtrees of ``2**block_level`` leaves
+    or more, so a proof of a size already read touches no database at all: O(log n)
+    roots, and at most two blocks of leaves hashed. One per hub process (the
+    :class:`~hub.server.audit.AuditService` owns it). The proofs equal
+    :func:`~hub.audit.merkle.inclusion_proof` and
     :func:`~hub.audit.merkle.consistency_proof` over every leaf, byte for byte.
     """
 
     def __init__(self, *, block_level: int = DEFAULT_BLOCK_LEVEL) -> None:
         self._index = SubtreeIndex(block_level)
+        self._leaves = bytearray()
         self._lock = asyncio.Lock()
 
     @property
+    def known(self) -> int:
+        """How many leaf hashes have been read: proofs of sizes up to it need no query."""
+        return len(self._leaves) // HASH_SIZE
+
+    @property
     def indexed(self) -> int:
-        """How many leaves the index covers so far."""
+        """How many leaves the subtree index covers (the complete blocks of :attr:`known`)."""
         return self._index.size
 
-    async def inclusion(self, view: UnitOfWork, index: int, size: int) -> list[bytes]:
+    async def inclusion(self, store: Store, index: int, size: int) -> list[bytes]:
         """``PATH(index, D[0:size])`` (RFC 9162 section 2.1.3.1)."""
-        needed = inclusion_subtrees(index, size)
-        source = await self._source(view, needed, size)
-        return inclusion_proof_from_subtrees(source, index, size)
+        inclusion_subtrees(index, size)  # the arguments' checks, before any reading
+        await self.catch_up(store, size)
+        return inclusion_proof_from_subtrees(self._source(), index, size)
 
-    async def consistency(self, view: UnitOfWork, first: int, second: int) -> list[bytes]:
+    async def consistency(self, store: Store, first: int, second: int) -> list[bytes]:
         """``PROOF(first, D[0:second])`` (RFC 9162 section 2.1.4.1)."""
-        needed = consistency_subtrees(first, second)
-        source = await self._source(view, needed, second)
-        return consistency_proof_from_subtrees(source, first, second)
+        consistency_subtrees(first, second)
+        await self.catch_up(store, second)
+        return consistency_proof_from_subtrees(self._source(), first, second)
 
-    async def catch_up(self, view: UnitOfWork, size: int | None = None) -> None:
-        """Index every complete block of the first ``size`` leaves (all the log's when None).
+    async def catch_up(self, store: Store, size: int | None = None) -> None:
+        """Read the leaf hashes of the first ``size`` entries (the whole log's when None).
 
-        Reads only the leaves appended since the index last grew. Concurrent callers wait
-        for one another rather than read the same leaves twice.
+        Reads only those appended since the last catch-up, a page at a time, and indexes
+        the blocks they complete. Concurrent callers wait for one another rather than read
+        the same leaves twice. A missing entry is a :class:`ProofError`.
         """
-        if size is None:
-            size = await view.audit.size()
-        target = size >> self._index.block_level << self._index.block_level
-        if self._index.size >= target:
+        if size is not None and size <= self.known:
             return
-        async with self._lock:
-            while self._index.size < target:
-                start = self._index.size
-                end = min(target, start + max(_CATCH_UP_PAGE, self._index.block_size))
-                self._index.extend(await _leaf_hashes(view, start, end))
+        async with self._lock, store.read() as view:
+            if size is None:
+                size = await view.audit.size()
+            block_level = self._index.block_level
+            while self.known < size:
+                start = self.known
+                end = min(size, start + _CATCH_UP_PAGE)
+                self._leaves += b"".join(await _leaf_hashes(view, start, end))
+                complete = self.known >> block_level << block_level
+                if complete > self._index.size:
+                    self._index.extend(self._leaf_list(self._index.size, complete))
 
-    async def _source(
-        self, view: UnitOfWork, needed: list[tuple[int, int]], size: int
-    ) -> _ProofSource:
-        await self.catch_up(view, size)
-        block_level = self._index.block_level
-        # The subtrees below the kept levels lie in at most a few blocks (the one holding
-        # the leaf or the first tree's edge, the last partial one): read those blocks
-        # whole, in one query.
-        blocks = sorted(
-            {index << level >> block_level for level, index in needed if level < block_level}
-        )
-        ranges = [(block << block_level, min(size, (block + 1) << block_level)) for block in blocks]
-        leaves = dict(await view.audit.leaf_hashes_in(ranges)) if ranges else {}
-        missing = sum(end - start for start, end in ranges) - len(leaves)
-        if missing:
-            raise ProofError(
-                f"{missing} of the entries a proof of size {size} needs are not stored"
-            )
-        return _ProofSource(self._index, leaves)
+    def _leaf_list(self, start: int, end: int) -> list[bytes]:
+        leaves = self._leaves
+        return [bytes(leaves[i * HASH_SIZE : (i + 1) * HASH_SIZE]) for i in range(start, end)]
+
+    def _source(self) -> _ProofSource:
+        return _ProofSource(self._index, self._leaves)
 
 
 async def _leaf_hashes(view: UnitOfWork, start: int, end: int) -> list[bytes]:

@@ -12,7 +12,7 @@ from hub.audit.log import AuditLog
 from hub.audit.merkle import ProofError
 from hub.audit.proofs import LogProofs
 from hub.errors import BadRequest
-from hub.store import NodeRecord, Store, UnitOfWork
+from hub.store import NodeRecord, Store
 
 __all__ = ["AuditService"]
 
@@ -39,17 +39,16 @@ class AuditService:
         self._proofs = LogProofs()
 
     async def prepare_proofs(self) -> None:
-        """Build the proof index from the log as it is now (the hub runs it at start).
+        """Read the log into the proof index as it is now (the hub runs it at start).
 
-        A failure is logged, not raised: proofs then build what they need when asked.
+        A failure is logged, not raised: proofs then read what they need when asked.
         """
         try:
-            async with self._store.read() as view:
-                await self._proofs.catch_up(view)
+            await self._proofs.catch_up(self._store)
         except Exception:
             log.exception("could not index the audit log for proofs; proofs will retry")
         else:
-            log.debug("audit log indexed for proofs: %d entries", self._proofs.indexed)
+            log.debug("audit log indexed for proofs: %d entries", self._proofs.known)
 
     async def head(self) -> dict[str, Any]:
         async with self._store.read() as view:
@@ -57,26 +56,28 @@ class AuditService:
         return head.model_dump(mode="json")
 
     async def inclusion(self, index: int, size: int) -> dict[str, Any]:
-        async with self._store.read() as view:
-            await self._check_size(view, size)
-            try:
-                proof = await self._proofs.inclusion(view, index, size)
-            except ProofError as exc:
-                raise BadRequest(f"no inclusion proof: {exc}") from exc
+        await self._check_size(size)
+        try:
+            proof = await self._proofs.inclusion(self._store, index, size)
+        except ProofError as exc:
+            raise BadRequest(f"no inclusion proof: {exc}") from exc
         return {"index": index, "size": size, "proof": [node.hex() for node in proof]}
 
     async def consistency(self, first: int, second: int) -> dict[str, Any]:
-        async with self._store.read() as view:
-            await self._check_size(view, second)
-            try:
-                proof = await self._proofs.consistency(view, first, second)
-            except ProofError as exc:
-                raise BadRequest(f"no consistency proof: {exc}") from exc
+        await self._check_size(second)
+        try:
+            proof = await self._proofs.consistency(self._store, first, second)
+        except ProofError as exc:
+            raise BadRequest(f"no consistency proof: {exc}") from exc
         return {"first": first, "second": second, "proof": [node.hex() for node in proof]}
 
-    async def _check_size(self, view: UnitOfWork, size: int) -> None:
-        # The log only grows: a size the proof index already covers is in it.
-        if size > self._proofs.indexed and size > (await self._log.head(view, self._clock())).size:
+    async def _check_size(self, size: int) -> None:
+        # The log only grows: a size whose leaves the proof index has read is in it.
+        if size <= self._proofs.known:
+            return
+        async with self._store.read() as view:
+            logged = (await self._log.head(view, self._clock())).size
+        if size > logged:
             raise BadRequest(f"the log has fewer than {size} entries")
 
     async def entries(self, node: NodeRecord, start: int, end: int) -> dict[str, Any]:
