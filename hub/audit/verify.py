@@ -413,16 +413,14 @@ _PROCESSES_FROM_PAGES = 32
 
 
 def default_workers() -> int:
-    """Worker processes for ``hub audit verify``: the cores idle but this one's, up to 4.
+    """Worker processes for ``hub audit verify``: one per core but this one's, up to 4.
 
-    This process reads and checks pages too whenever no report is ready, so on two idle
-    cores one worker keeps both busy. Cores that other work keeps busy (the one-minute
-    load average) are left out: a worker there only shares a core with this process, and
-    starting it costs more than it saves.
+    This process reads and checks pages too whenever no report is ready, so on two cores
+    one worker keeps both busy. (When other work keeps the second core busy a worker
+    gains nothing and costs about a tenth more; ``--workers 0`` says so. The load average
+    is no guide: it counts this command's own previous run.)
     """
-    cores = os.cpu_count() or 1
-    busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
-    return max(0, min(4, cores - 1 - busy))
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 async def _read_page(view: UnitOfWork, start: int, end: int, key: bytes) -> PageReport:

@@ -150,7 +150,7 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--workers",
         type=_workers,
         help="processes that read and check pages of the log alongside this one "
-        "(default: one per idle CPU core but one, by the load average, at most 4; 0: none)",
+        "(default: one per CPU core but one, at most 4; 0: none)",
     )
     add_json_flag(verify)
     verify.set_defaults(func=_verify)

@@ -351,13 +351,9 @@ async def test_memory_follows_the_page_not_the_log(store: SqlStore) -> None:  # 
     assert await _peak_bytes(store, 4000) > 2 * after  # bigger pages, more memory
 
 
-@pytest.mark.parametrize(
-    ("cores", "load", "workers"),
-    [(2, 0.2, 1), (2, 0.6, 0), (2, 1.4, 0), (1, 0.0, 0), (8, 2.0, 4), (8, 4.6, 2), (16, 0, 4)],
-)
-def test_default_workers_are_the_idle_cores_but_one(
-    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, workers: int
+@pytest.mark.parametrize(("cores", "workers"), [(1, 0), (2, 1), (4, 3), (16, 4)])
+def test_default_workers_are_the_cores_but_one(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
 ) -> None:
     monkeypatch.setattr(verify_module.os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(verify_module.os, "getloadavg", lambda: (load, load, load))
     assert verify_module.default_workers() == workers
