@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from hub.audit.log import AuditLog
 from hub.client import NodeClient, NodeProfile
-from hub.config import HubConfig, Limits
+from hub.config import HubConfig, Limits, render_hub_config
 from hub.crypto import NodeKeys
 from hub.model import Author, Consent, EnvelopeFields, LegalBasis, Marking
 from hub.registry import enrol_node
@@ -196,15 +197,32 @@ async def nodes(hub: HubFixture) -> AsyncIterator[dict[str, NodeClient]]:
             await client.close()
 
 
+def write_hub_toml(tmp_path: Path, extra: str = "", *, port: int = 8443) -> Path:
+    """Write ``tmp_path/hub.toml`` as ``hub init`` renders it (SQLite, blobs and key in
+    ``tmp_path``, loopback), with ``extra`` TOML appended; returns its path."""
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        render_hub_config(
+            hub_id="hub.test",
+            database="hub.sqlite3",
+            blob_dir="blobs",
+            signing_key="hub.key",
+            host="127.0.0.1",
+            port=port,
+        )
+        + extra
+    )
+    return path
+
+
 def postgres_url() -> str | None:
     return os.environ.get("HUB_TEST_POSTGRES_URL")
 
 
-@asynccontextmanager
-async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
-    clock = MutableClock()
-    store = SqlStore.open(config.database_url)
-    await store.create_schema()
+async def enrol_test_nodes(
+    store: SqlStore, *, now: datetime, audit: AuditLog | None = None
+) -> None:
+    """Enrol every INSECURE test node (police, LA, health) with its fixed keys."""
     for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
         await enrol_node(
             store,
@@ -213,8 +231,17 @@ async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
             display_name=node_id,
             public_keys=keys.public,
             accreditation="OFFICIAL-SENSITIVE",
-            now=clock(),
+            now=now,
+            audit=audit,
         )
+
+
+@asynccontextmanager
+async def running_hub(config: HubConfig) -> AsyncIterator[HubFixture]:
+    clock = MutableClock()
+    store = SqlStore.open(config.database_url)
+    await store.create_schema()
+    await enrol_test_nodes(store, now=clock())
     app = create_app(config, clock=clock, hub_keys=INSECURE_TEST_HUB_KEYS, store=store)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

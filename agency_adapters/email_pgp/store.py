@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from agency_adapters.node.database import immediate_transaction
+
 __all__ = [
     "BridgeFolder",
     "BridgeStore",
@@ -193,13 +195,8 @@ class BridgeStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with immediate_transaction(self._db) as db:
+            yield db
 
     # --- Partners ------------------------------------------------------------------------
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["NodeDatabaseError", "node_database_path", "open_node_database"]
+__all__ = ["NodeDatabaseError", "immediate_transaction", "node_database_path", "open_node_database"]
 
 
 class NodeDatabaseError(Exception):
@@ -61,3 +63,16 @@ def open_node_database(path: Path) -> sqlite3.Connection:
         connection.close()
         raise NodeDatabaseError(f"{path} is not a usable SQLite database: {exc}") from exc
     return connection
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` on an autocommit connection: committed when the block ends,
+    rolled back (and the error raised again) when it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

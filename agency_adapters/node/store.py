@@ -54,6 +54,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal
 
+from agency_adapters.node.database import immediate_transaction
 from hub.client import NodeProfile, ReceivedMessage
 from hub.crypto import (
     CHUNK_SIZE,
@@ -417,13 +418,8 @@ class NodeStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with immediate_transaction(self._db) as db:
+            yield db
 
     def _create_schema(self) -> None:
         with self._transaction() as db:
@@ -557,20 +553,14 @@ class NodeStore:
         ):
             # This client seals every payload to its sender too: the envelope's own
             # ciphertext is the sender's copy, and nothing needs sealing again.
-            self._insert(
+            return self._insert_sent(
                 envelope,
                 document,
                 receipt,
-                direction="out",
-                state="sent",
-                rejection_rules=(),
                 location="envelope",
                 sha256=envelope.payload.sha256,
                 own_sealed_key=None,
             )
-            stored = self.get(envelope.id)
-            assert stored is not None
-            return stored
         if (
             envelope.payload.transport == "blob"
             and envelope.sender in envelope.payload.sealed_keys
@@ -603,21 +593,15 @@ class NodeStore:
             staged.unlink(missing_ok=True)
             raise
         sealed = seal_content_key(key, {envelope.sender: own_keys.encryption})[envelope.sender]
-        self._insert(
+        return self._insert_sent(
             envelope,
             document,
             receipt,
-            direction="out",
-            state="sent",
-            rejection_rules=(),
             location="file",
             sha256=encryptor.sha256,
             own_sealed_key=sealed,
             size=encryptor.size,
         )
-        stored = self.get(envelope.id)
-        assert stored is not None
-        return stored
 
     def _keep_sent_ciphertext(
         self,
@@ -641,6 +625,27 @@ class NodeStore:
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
+        return self._insert_sent(
+            envelope,
+            document,
+            receipt,
+            location="file",
+            sha256=envelope.payload.sha256,
+            own_sealed_key=None,  # the envelope's own key sealed to the sender opens it
+        )
+
+    def _insert_sent(
+        self,
+        envelope: Envelope,
+        document: Mapping[str, Any],
+        receipt: Receipt,
+        *,
+        location: str,
+        sha256: str,
+        own_sealed_key: str | None,
+        size: int | None = None,
+    ) -> StoredMessage:
+        """Record a message this node sent (state ``sent``) and return it as stored."""
         self._insert(
             envelope,
             document,
@@ -648,9 +653,10 @@ class NodeStore:
             direction="out",
             state="sent",
             rejection_rules=(),
-            location="file",
-            sha256=envelope.payload.sha256,
-            own_sealed_key=None,  # the envelope's own key sealed to the sender opens it
+            location=location,
+            sha256=sha256,
+            own_sealed_key=own_sealed_key,
+            size=size,
         )
         stored = self.get(envelope.id)
         assert stored is not None

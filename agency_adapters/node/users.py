@@ -56,7 +56,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, cast, get_args
 
-from agency_adapters.node.database import open_node_database
+from agency_adapters.node.database import immediate_transaction, open_node_database
 from hub.crypto import (
     KdfStrength,
     hash_password,
@@ -387,14 +387,8 @@ class UserStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate_transaction(self._db) as db:
+            yield db
 
     def _row_user(self, row: tuple[str, str, str, str, str, int, str]) -> User:
         user_ref, username, display_name, roles, vetting, disabled, created_at = row

@@ -31,9 +31,7 @@ from hub.client import (
     NodeProfile,
     Outbox,
     OutboxError,
-    ProfileError,
     VerificationFailed,
-    load_node_profile,
 )
 from hub.client.rotation import hub_lists_keys, read_staged_keys, stage_keys, switch_keys
 from hub.crypto import KeyFileError, NodeKeys, key_fingerprint
@@ -44,10 +42,9 @@ Runner = Callable[[Callable[[argparse.Namespace], Coroutine[Any, Any, int]]], An
 
 
 def _profile(root: Path) -> NodeProfile:
-    try:
-        return load_node_profile(root)
-    except ProfileError as exc:
-        raise CommandError(str(exc)) from exc
+    from hub.cli.node import node_profile  # here: hub.cli.node imports this module
+
+    return node_profile(root)
 
 
 def _current_keys(profile: NodeProfile) -> NodeKeys:

@@ -18,27 +18,15 @@ from hub.config import (
     Limits,
     database_url_for_path,
     load_hub_config,
-    render_hub_config,
 )
 from hub.store import SqlStore
+from tests.conftest import write_hub_toml
 
 HUB = [sys.executable, "-m", "hub.cli.main"]
 
 
 def _config(tmp_path: Path, extra: str = "", port: int = 8443) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text(
-        render_hub_config(
-            hub_id="hub.test",
-            database="hub.sqlite3",
-            blob_dir="blobs",
-            signing_key="hub.key",
-            host="127.0.0.1",
-            port=port,
-        )
-        + extra
-    )
-    return path
+    return write_hub_toml(tmp_path, extra, port=port)
 
 
 def test_the_rendered_config_loads(tmp_path: Path) -> None:

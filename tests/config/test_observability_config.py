@@ -7,26 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, LogConfig, MetricsConfig, load_hub_config, render_hub_config
+from hub.config import ConfigError, LogConfig, MetricsConfig, load_hub_config
 from hub.server.metrics import _allowed
+from tests.conftest import write_hub_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text(
-        render_hub_config(
-            hub_id="hub.test",
-            database="hub.sqlite3",
-            blob_dir="blobs",
-            signing_key="hub.key",
-            host="127.0.0.1",
-            port=8443,
-        )
-        + extra
-    )
-    return path
+    return write_hub_toml(tmp_path, extra)
 
 
 def test_without_the_sections_metrics_are_on_for_loopback_and_logs_are_text(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, Limits, load_hub_config, render_hub_config
+from hub.config import ConfigError, Limits, load_hub_config
+from tests.conftest import write_hub_toml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "hub.example.toml"
 NEW_KEYS = (
@@ -19,19 +20,7 @@ NEW_KEYS = (
 
 
 def _config(tmp_path: Path, limits: str) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text(
-        render_hub_config(
-            hub_id="hub.test",
-            database="hub.sqlite3",
-            blob_dir="blobs",
-            signing_key="hub.key",
-            host="127.0.0.1",
-            port=8443,
-        )
-        + f"\n[limits]\n{limits}\n"
-    )
-    return path
+    return write_hub_toml(tmp_path, f"\n[limits]\n{limits}\n")
 
 
 def test_the_defaults_are_a_64_gib_quota_32_uploads_a_day_and_ten_minutes() -> None:

@@ -30,11 +30,10 @@ from sqlalchemy import text
 from hub.audit.log import AuditLog
 from hub.config import render_hub_config, toml_string
 from hub.crypto import write_key_file
-from hub.registry import enrol_node
 from hub.store import SqlStore
 from hub.store.dialect import open_engine
 from hub.store.migrate import prepare_database
-from tests.conftest import AGENCY, INSECURE_TEST_HUB_KEYS, INSECURE_TEST_NODE_KEYS
+from tests.conftest import INSECURE_TEST_HUB_KEYS, enrol_test_nodes
 from tests.server.helpers import (
     HEALTH,
     LA,
@@ -116,18 +115,9 @@ async def make_hub_folder(root: Path, *, database_url: str | None = None) -> Hub
     await prepare_database(database_url)
     store = SqlStore.open(database_url)
     try:
-        audit = AuditLog(hub_keys=INSECURE_TEST_HUB_KEYS)
-        for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
-            await enrol_node(
-                store,
-                node_id=node_id,
-                agency_type=AGENCY[node_id],
-                display_name=node_id,
-                public_keys=keys.public,
-                accreditation="OFFICIAL-SENSITIVE",
-                now=datetime.now(UTC),
-                audit=audit,
-            )
+        await enrol_test_nodes(
+            store, now=datetime.now(UTC), audit=AuditLog(hub_keys=INSECURE_TEST_HUB_KEYS)
+        )
     finally:
         await store.close()
     return folder

@@ -17,15 +17,13 @@ from sqlalchemy import event
 
 from hub.audit.log import AuditLog
 from hub.config import HubConfig
-from hub.registry import enrol_node
 from hub.server import create_app
 from hub.store import SqlStore, UnitOfWork
 from tests.conftest import (
-    AGENCY,
     INSECURE_TEST_HUB_KEYS,
-    INSECURE_TEST_NODE_KEYS,
     HubFixture,
     MutableClock,
+    enrol_test_nodes,
 )
 from tests.server.helpers import HEALTH, LA, POLICE, signed_envelope, submit
 
@@ -34,17 +32,7 @@ from tests.server.helpers import HEALTH, LA, POLICE, signed_envelope, submit
 async def hub_on(store: Any, config: HubConfig, database: SqlStore) -> AsyncIterator[HubFixture]:
     """The hub app on ``store`` (the store fixture, or a wrapper of it) in a test server."""
     clock = MutableClock()
-    for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
-        await enrol_node(
-            database,
-            node_id=node_id,
-            agency_type=AGENCY[node_id],
-            display_name=node_id,
-            public_keys=keys.public,
-            accreditation="OFFICIAL-SENSITIVE",
-            now=clock(),
-            audit=AuditLog(hub_keys=INSECURE_TEST_HUB_KEYS),
-        )
+    await enrol_test_nodes(database, now=clock(), audit=AuditLog(hub_keys=INSECURE_TEST_HUB_KEYS))
     app = create_app(config, clock=clock, hub_keys=INSECURE_TEST_HUB_KEYS, store=store)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

@@ -17,6 +17,7 @@ import pytest
 
 from agency_adapters.node.database import (
     NodeDatabaseError,
+    immediate_transaction,
     node_database_path,
     open_node_database,
 )
@@ -537,3 +538,25 @@ def test_no_password_or_token_is_logged(store: UserStore, caplog: pytest.LogCapt
     assert caplog.records  # account changes are logged, by user_ref
     for secret in (PASSWORD, OTHER_PASSWORD, "wrong password here", ticket.token, "Alice"):
         assert secret not in caplog.text
+
+
+def test_immediate_transaction_commits_a_finished_block_and_rolls_back_one_that_raises(
+    tmp_path: Path,
+) -> None:
+    db = open_node_database(tmp_path / "state" / "node.sqlite3")
+    try:
+        db.execute("CREATE TABLE t (n INTEGER)")
+        with immediate_transaction(db) as tx:
+            tx.execute("INSERT INTO t VALUES (1)")
+
+        def half_way() -> None:
+            with immediate_transaction(db) as tx:
+                tx.execute("INSERT INTO t VALUES (2)")
+                raise RuntimeError("half-way")
+
+        with pytest.raises(RuntimeError, match="half-way"):
+            half_way()
+        assert [row[0] for row in db.execute("SELECT n FROM t")] == [1]
+        assert not db.in_transaction
+    finally:
+        db.close()

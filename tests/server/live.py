@@ -24,10 +24,9 @@ from typing import IO
 
 from hub.crypto import write_key_file
 from hub.crypto.httpsig import content_digest_header, sign_request
-from hub.registry import enrol_node
 from hub.store import SqlStore, database_url_for_path
 from hub.store.migrate import prepare_database
-from tests.conftest import AGENCY, INSECURE_TEST_HUB_KEYS, INSECURE_TEST_NODE_KEYS
+from tests.conftest import INSECURE_TEST_HUB_KEYS, INSECURE_TEST_NODE_KEYS, enrol_test_nodes
 
 __all__ = ["LiveHub", "live_hub", "rss_bytes", "signed_headers"]
 
@@ -49,16 +48,7 @@ async def _enrol(database_url: str) -> None:
     await prepare_database(database_url)  # migrated, as hub serve expects it
     store = SqlStore.open(database_url)
     try:
-        for node_id, keys in INSECURE_TEST_NODE_KEYS.items():
-            await enrol_node(
-                store,
-                node_id=node_id,
-                agency_type=AGENCY[node_id],
-                display_name=node_id,
-                public_keys=keys.public,
-                accreditation="OFFICIAL-SENSITIVE",
-                now=datetime.now(UTC),
-            )
+        await enrol_test_nodes(store, now=datetime.now(UTC))
     finally:
         await store.close()
 

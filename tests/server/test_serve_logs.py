@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from hub.config import render_hub_config
+from tests.conftest import write_hub_toml
 
 HUB = [sys.executable, "-m", "hub.cli.main"]
 
@@ -24,19 +24,7 @@ def _config(tmp_path: Path, extra: str) -> Path:
         check=False,
     )
     assert keys.returncode == 0, keys.stderr
-    path = tmp_path / "hub.toml"
-    path.write_text(
-        render_hub_config(
-            hub_id="hub.test",
-            database="hub.sqlite3",
-            blob_dir="blobs",
-            signing_key="hub.key",
-            host="127.0.0.1",
-            port=0,
-        )
-        + extra
-    )
-    return path
+    return write_hub_toml(tmp_path, extra, port=0)
 
 
 async def _serve_and_call(config: Path, *flags: str, paths: tuple[str, ...]) -> list[str]:
