@@ -114,10 +114,15 @@ class AuditLog:
 
     @staticmethod
     async def inclusion(view: UnitOfWork, index: int, size: int) -> list[bytes]:
+        """The proof from every leaf hash: the reference that hub/audit/proofs.py equals.
+
+        It reads the whole log, so the hub serves proofs from :class:`LogProofs` instead.
+        """
         return inclusion_proof(await view.audit.leaf_hashes(size), index, size)
 
     @staticmethod
     async def consistency(view: UnitOfWork, first: int, second: int) -> list[bytes]:
+        """The proof from every leaf hash (see :meth:`inclusion`)."""
         return consistency_proof(await view.audit.leaf_hashes(second), first, second)
 
 

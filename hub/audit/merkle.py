@@ -16,6 +16,13 @@ consistency proofs and check them offline with :func:`verify_inclusion` and
   the state to persist is ``(size, frontier)``.
 * The proof builders read leaf hashes through :class:`LeafSource` (a list will do, or a
   sequence that loads rows lazily) and raise :class:`ProofError` on impossible arguments.
+  Every element of a proof is the root of a range that starts on a multiple of a power
+  of two at least as long as the range, so it is a fold of O(log n) *perfect, aligned*
+  subtrees. :func:`inclusion_subtrees` and :func:`consistency_subtrees` name those
+  subtrees as ``(level, index)``; :func:`inclusion_proof_from_subtrees` and
+  :func:`consistency_proof_from_subtrees` build the same proofs from a
+  :class:`SubtreeSource` that answers them (the hub keeps them, so a proof costs
+  O(log n) lookups, not a read of every leaf).
   The verifiers follow the algorithms of sections 2.1.3.2 and 2.1.4.2 step by step, take
   whatever a peer sent, and answer ``False``, never raise, when it is wrong or malformed.
 
@@ -40,8 +47,13 @@ __all__ = [
     "CompactTree",
     "LeafSource",
     "ProofError",
+    "SubtreeSource",
     "consistency_proof",
+    "consistency_proof_from_subtrees",
+    "consistency_subtrees",
     "inclusion_proof",
+    "inclusion_proof_from_subtrees",
+    "inclusion_subtrees",
     "leaf_hash",
     "node_hash",
     "root_from_leaves",
@@ -87,6 +99,17 @@ class LeafSource(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int, /) -> bytes: ...
+
+
+class SubtreeSource(Protocol):
+    """Roots of perfect subtrees on their natural alignment.
+
+    ``subtree(level, index)`` is ``MTH(D[index * 2**level : (index + 1) * 2**level])``:
+    the leaf hash itself at level 0. A source raises :class:`ProofError` for a subtree
+    whose leaves it does not have.
+    """
+
+    def subtree(self, level: int, index: int, /) -> bytes: ...
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -224,6 +247,32 @@ def consistency_proof(leaf_hashes: LeafSource, first: int, second: int) -> list[
         proof.append(_range_root(leaf_hashes, start, end))
     proof.reverse()
     return proof
+
+
+def inclusion_subtrees(index: int, size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees ``(level, index)`` that ``PATH(index, D[0:size])`` is made of."""
+    _check_index_and_size(index, size)
+    return [node for start, end in _inclusion_ranges(index, size) for node in _aligned(start, end)]
+
+
+def inclusion_proof_from_subtrees(source: SubtreeSource, index: int, size: int) -> list[bytes]:
+    """:func:`inclusion_proof`, from subtree roots instead of every leaf."""
+    _check_index_and_size(index, size)
+    return [_fold(source, start, end) for start, end in _inclusion_ranges(index, size)]
+
+
+def consistency_subtrees(first: int, second: int) -> list[tuple[int, int]]:
+    """The perfect subtrees ``(level, index)`` that ``PROOF(first, D[0:second])`` is made of."""
+    _check_sizes(first, second)
+    return [
+        node for start, end in _consistency_ranges(first, second) for node in _aligned(start, end)
+    ]
+
+
+def consistency_proof_from_subtrees(source: SubtreeSource, first: int, second: int) -> list[bytes]:
+    """:func:`consistency_proof`, from subtree roots instead of every leaf."""
+    _check_sizes(first, second)
+    return [_fold(source, start, end) for start, end in _consistency_ranges(first, second)]
 
 
 def verify_inclusion(
@@ -369,6 +418,94 @@ def _check_tree_size(leaf_hashes: LeafSource, size: int) -> None:
     available = len(leaf_hashes)
     if size > available:
         raise ProofError(f"tree size {size} is beyond the {available} leaves available")
+
+
+def _check_index_and_size(index: int, size: int) -> None:
+    if not _is_size(size):
+        raise ProofError(f"tree size must be an integer from 0 to 2**64 - 1, got {size!r}")
+    if not _is_index(index) or index >= size:
+        raise ProofError(f"leaf index {index!r} is not in a tree of size {size}")
+
+
+def _check_sizes(first: int, second: int) -> None:
+    if not _is_size(second):
+        raise ProofError(f"tree size must be an integer from 0 to 2**64 - 1, got {second!r}")
+    if not _is_size(first) or first > second:
+        raise ProofError(f"first size {first!r} must be from 0 to the second size {second}")
+
+
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[start, end)`` whose roots make ``PATH(index, D[0:size])``, in order.
+
+    The same walk as :func:`inclusion_proof`, naming ranges instead of hashing them.
+    """
+    ranges: list[tuple[int, int]] = []
+    start, end, offset = 0, size, index
+    while end - start > 1:
+        split = _largest_power_of_two_below(end - start)
+        if offset < split:
+            ranges.append((start + split, end))
+            end = start + split
+        else:
+            ranges.append((start, start + split))
+            start += split
+            offset -= split
+    ranges.reverse()
+    return ranges
+
+
+def _consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make ``PROOF(first, D[0:second])``, in order.
+
+    The same walk as :func:`consistency_proof`, naming ranges instead of hashing them.
+    """
+    if first in (0, second):
+        return []
+    ranges: list[tuple[int, int]] = []
+    start, end, remaining, have_root = 0, second, first, True
+    while remaining != end - start:
+        split = _largest_power_of_two_below(end - start)
+        if remaining <= split:
+            ranges.append((start + split, end))
+            end = start + split
+        else:
+            ranges.append((start, start + split))
+            start += split
+            remaining -= split
+            have_root = False
+    if not have_root:
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
+def _aligned(start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` as perfect subtrees ``(level, index)``, largest (leftmost) first.
+
+    Every range a proof names starts on a multiple of a power of two at least as long as
+    the range (each split is a power of two, taken from an aligned start), so taking the
+    largest power of two that fits, again and again, yields aligned subtrees; RFC 9162's
+    split at the largest power of two below the length does the same, so folding these
+    roots from the right gives ``MTH(D[start:end])``.
+    """
+    nodes: list[tuple[int, int]] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        nodes.append((level, start >> level))
+        start += 1 << level
+    return nodes
+
+
+def _fold(source: SubtreeSource, start: int, end: int) -> bytes:
+    """``MTH(D[start:end])`` from the roots of :func:`_aligned` subtrees."""
+    roots = [source.subtree(level, index) for level, index in _aligned(start, end)]
+    for node in roots:
+        if not _is_hash(node):
+            raise ProofError(f"a subtree root is not {HASH_SIZE} bytes")
+    root = roots[-1]
+    for left in reversed(roots[:-1]):
+        root = node_hash(left, root)
+    return root
 
 
 def _largest_power_of_two_below(count: int) -> int:

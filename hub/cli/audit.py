@@ -7,10 +7,9 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hub.audit.register import Disclosure, render_register_text
-from hub.audit.report import AssuranceReport, quarter_of
-from hub.audit.verify import LogVerification, verify_log
+from hub.audit.verify import LogVerification, default_workers, verify_store_log
 from hub.cli.admin import hub_config, hub_public_signing_key, open_hub_store
 from hub.cli.common import (
     EXIT_ERROR,
@@ -23,31 +22,45 @@ from hub.cli.common import (
     write_output,
 )
 from hub.config import HubConfig
-from hub.policy.registry import RegistryError, load_registry
-from hub.server.reports import load_assurance, load_register
+
+if TYPE_CHECKING:
+    from hub.audit.register import Disclosure
+    from hub.audit.report import AssuranceReport
 
 __all__ = ["add_audit_commands", "verify_hub_log"]
 
 
-async def verify_hub_log(config: HubConfig, hub_signing_key: bytes) -> LogVerification:
-    """Recompute the whole log from the hub's store (see hub/audit/verify.py)."""
+async def verify_hub_log(
+    config: HubConfig, hub_signing_key: bytes, *, workers: int = 0
+) -> LogVerification:
+    """Recompute the whole log from the hub's store, page by page (see hub/audit/verify.py)."""
     store = await open_hub_store(config)
     try:
-        async with store.read() as view:
-            # The size first, then only what it covers: hub processes may append while this
-            # reads (on PostgreSQL each statement sees the latest commits), and entries and
-            # heads below a committed size never change.
-            size, _ = await view.audit.state_for_update()
-            rows = await view.audit.rows(0, size)
-            heads = [head for head in await view.audit.heads() if head.size <= size]
+        # Streams, and copes with hub processes appending meanwhile (on PostgreSQL each
+        # statement sees the latest commits): see verify_store_log.
+        return await verify_store_log(
+            store, hub_signing_key, workers=workers, database_url=config.database_url
+        )
     finally:
         await store.close()
-    return verify_log(rows, heads, state_size=size, hub_signing_key=hub_signing_key)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--workers must be a whole number, got {text!r}"
+        ) from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"--workers must be from 0 to 64, got {value}")
+    return value
 
 
 def _verify(args: argparse.Namespace) -> int:
     config = hub_config(args.config)
-    result = asyncio.run(verify_hub_log(config, hub_public_signing_key(config)))
+    workers = default_workers() if args.workers is None else args.workers
+    result = asyncio.run(verify_hub_log(config, hub_public_signing_key(config), workers=workers))
     emit(
         {
             "ok": result.ok,
@@ -62,6 +75,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _disclosures(args: argparse.Namespace) -> int:
+    # Imported here: ``hub audit verify`` needs none of the reports (nor the server).
+    from hub.audit.register import render_register_text
+    from hub.server.reports import load_register
+
     config = hub_config(args.config)
 
     async def load() -> list[Disclosure]:
@@ -80,6 +97,10 @@ def _disclosures(args: argparse.Namespace) -> int:
 
 
 def _assurance(args: argparse.Namespace) -> int:
+    from hub.audit.report import quarter_of
+    from hub.policy.registry import RegistryError, load_registry
+    from hub.server.reports import load_assurance
+
     config = hub_config(args.config)
     try:
         registry = load_registry(config.registry_dir)
@@ -125,6 +146,12 @@ def add_audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     verify.add_argument("--config", type=Path, required=True, help="hub TOML config file")
+    verify.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes that read and check pages of the log alongside this one "
+        "(default: one per CPU core but one, at most 4; 0: none)",
+    )
     add_json_flag(verify)
     verify.set_defaults(func=_verify)
     disclosures = audit_sub.add_parser(

@@ -152,8 +152,9 @@ def create_app(
         sweeper = asyncio.create_task(
             _retention_sweeps(app[RETENTION], config.limits.retention_sweep_seconds)
         )
+        proof_index = asyncio.create_task(app[AUDIT].prepare_proofs())
         yield
-        for task in (purger, sweeper):
+        for task in (purger, sweeper, proof_index):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -1030,6 +1030,51 @@ class _Audit:
             select(audit_log.c.leaf_hash).where(audit_log.c.idx < size).order_by(audit_log.c.idx)
         )
         return [bytes(r[0]) for r in rows]
+
+    # -- reads for hub audit verify and for proofs (hub/audit/verify.py, proofs.py) ---------
+
+    async def size(self) -> int:
+        row = (
+            await self._conn.execute(select(audit_state.c.size).where(audit_state.c.id == 1))
+        ).first()
+        return 0 if row is None else int(row[0])
+
+    async def leaf_hashes_in(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, bytes]]:
+        if not ranges:
+            return []
+        within = or_(
+            *(and_(audit_log.c.idx >= start, audit_log.c.idx < end) for start, end in ranges)
+        )
+        rows = await self._conn.execute(
+            select(audit_log.c.idx, audit_log.c.leaf_hash).where(within).order_by(audit_log.c.idx)
+        )
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    async def leaves_from(self, start: int, limit: int) -> list[tuple[int, str, bytes]]:
+        rows = await self._conn.execute(
+            select(audit_log.c.idx, audit_log.c.entry_json, audit_log.c.leaf_hash)
+            .where(audit_log.c.idx >= start)
+            .order_by(audit_log.c.idx)
+            .limit(limit)
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    async def leaves_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]:
+        rows = await self._conn.execute(
+            select(audit_log.c.idx, audit_log.c.entry_json, audit_log.c.leaf_hash)
+            .where(audit_log.c.idx >= start, audit_log.c.idx < end)
+            .order_by(audit_log.c.idx)
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    async def heads_between(self, after: int, upto: int, *, limit: int) -> Sequence[StoredHead]:
+        rows = await self._conn.execute(
+            select(audit_heads)
+            .where(audit_heads.c.size > after, audit_heads.c.size <= upto)
+            .order_by(audit_heads.c.size)
+            .limit(limit)
+        )
+        return [_head(r) for r in rows]
 
     async def rows(self, start: int, end: int, *, actor: str | None = None) -> Sequence[AuditRow]:
         query = select(audit_log).where(audit_log.c.idx >= start, audit_log.c.idx < end)
