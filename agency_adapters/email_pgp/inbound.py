@@ -58,7 +58,7 @@ from hub.model.jsonio import StrictJSONError, loads_strict, without_comments
 from hub.policy.marking import marking_level
 from hub.policy.marking_text import resolve_draft_marking
 from hub.policy.registry import Registry
-from hub.policy.secure_email import domain_entry
+from hub.policy.secure_email import domain_entry, email_domain
 
 __all__ = ["InboundOutcome", "receive_mail"]
 
@@ -264,7 +264,11 @@ async def receive_mail(
         partner = store.partner_by_email(mail_from) if mail_from else None
         if partner is None or partner.status != "active" or header_from != partner.email:
             outcome = InboundOutcome("refused", "unknown-sender", None)
-            _log.warning("bridge: refused mail from %r: not an enrolled partner", mail_from)
+            # The address is kept in the inbound record; the log names only its domain.
+            _log.warning(
+                "bridge: refused mail from a sender at %s: not an enrolled partner",
+                email_domain(mail_from) or "no domain",
+            )
             store.record_inbound(
                 mail_from, outcome.outcome, outcome.reason, None, "", None, clock()
             )

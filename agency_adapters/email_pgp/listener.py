@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from agency_adapters.email_pgp.config import ListenSettings
 from agency_adapters.email_pgp.inbound import InboundOutcome
+from hub.policy.secure_email import email_domain
 
 __all__ = ["MAIL_SIZE_LIMIT", "start_listener"]
 
@@ -39,7 +40,10 @@ class _Handler:
         try:
             outcome = await self._process(raw, str(envelope.mail_from or ""))
         except Exception:  # one bad mail must not stop the listener
-            _log.exception("bridge: could not process a mail from %r", envelope.mail_from)
+            _log.exception(
+                "bridge: could not process a mail from a sender at %s",
+                email_domain(str(envelope.mail_from or "")) or "no domain",
+            )
             return "451 4.3.0 the bridge could not process the mail; try again later"
         return outcome.smtp_reply
 

@@ -278,7 +278,11 @@ async def test_mail_above_what_the_domain_may_carry_is_over_marked(
 
 
 async def test_mail_from_an_address_that_is_not_a_partner_is_refused_without_a_reply(
-    hub: HubFixture, bridge: Bridge, smtp_server: SmtpServer, gpg_homes: GpgHomes
+    hub: HubFixture,
+    bridge: Bridge,
+    smtp_server: SmtpServer,
+    gpg_homes: GpgHomes,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     lead, _ = await lead_ready(hub, bridge, gpg_homes)
     stranger = "someone@elsewhere.example.ac.uk"
@@ -288,6 +292,12 @@ async def test_mail_from_an_address_that_is_not_a_partner_is_refused_without_a_r
     assert (outcome.outcome, outcome.reason) == ("refused", "unknown-sender")
     assert outcome.smtp_reply.startswith("550 ")
     assert smtp_server.mailbox.messages == []
+    # The log names the sender's domain, never the address (personal data).
+    refusals = [
+        r.getMessage() for r in caplog.records if "not an enrolled partner" in r.getMessage()
+    ]
+    assert refusals
+    assert all("elsewhere.example.ac.uk" in m and "someone" not in m for m in refusals)
     # The envelope sender must match From: too.
     mismatch = await receive(hub, bridge, partner_mail(lead, bridge, from_address=stranger))
     assert mismatch.reason == "unknown-sender"
